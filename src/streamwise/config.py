@@ -1,0 +1,106 @@
+"""Settings, one pydantic-settings model per concern, each overridable by ``STREAMWISE_*`` variables.
+
+Defaults work on a laptop with nothing set; ``streamwise config show`` prints every value in force.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamwise.errors import ConfigError
+
+
+# For short-lived admin/probe clients: connection-refused retries while a broker starts are expected,
+# and librdkafka would print each one to stderr.
+QUIET: dict[str, Any] = {"log_level": 0}
+
+
+class KafkaSettings(BaseSettings):
+    """The local KRaft broker and how clients reach it."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWISE_KAFKA_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9092, ge=1, le=65535, description="client (PLAINTEXT) listener")
+    controller_port: int = Field(default=9093, ge=1, le=65535, description="KRaft controller listener")
+    node_id: int = Field(default=1, ge=0)
+    heap: str = Field(default="768m", description="broker JVM heap (-Xmx)")
+    default_partitions: int = Field(default=3, ge=1)
+    start_timeout_s: float = Field(default=90.0, gt=0)
+
+    @field_validator("controller_port")
+    @classmethod
+    def _ports_differ(cls, value: int, info: Any) -> int:
+        if value == info.data.get("port"):
+            raise ValueError("controller_port must differ from port (the client listener)")
+        return value
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def client_config(self, **extra: Any) -> dict[str, Any]:
+        """librdkafka/confluent-kafka settings for a client of this broker."""
+        return {"bootstrap.servers": self.bootstrap_servers, **extra}
+
+    def spark_options(self) -> dict[str, str]:
+        """Options for Spark's Kafka source and sink (the ``kafka.`` prefix passes them through)."""
+        return {"kafka.bootstrap.servers": self.bootstrap_servers}
+
+
+class SparkSettings(BaseSettings):
+    """How streamwise builds its SparkSession."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWISE_SPARK_", extra="forbid")
+
+    master: str = Field(default="local[*]", description="local[*], local[N] or spark://host:7077")
+    driver_memory: str = "1g"
+    shuffle_partitions: int = Field(default=4, ge=1, description="small: local state stores are per partition")
+    ui: bool = Field(default=True, description="serve the Spark UI on loopback")
+    ui_port: int = Field(default=4040, ge=1, le=65535)
+    log_level: str = "WARN"
+
+
+class Settings(BaseSettings):
+    """Everything a local run needs; all files it writes live under ``state_dir``."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWISE_", extra="forbid")
+
+    state_dir: Path = Field(default=Path(".streamwise"), description="pids, logs, data, checkpoints")
+    cache_dir: Path | None = Field(default=None, description="JVM jars and Maven repo; default STATE_DIR/cache")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+
+    @property
+    def cache(self) -> Path:
+        return (self.cache_dir or self.state_dir / "cache").resolve()
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir.resolve()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment plus explicit overrides (CLI options), or say what is wrong.
+
+    ``overrides`` may hold ``kafka`` / ``spark`` dicts that update those sections field by field.
+    """
+    try:
+        kafka = KafkaSettings(**overrides.pop("kafka", {}))
+        spark = SparkSettings(**overrides.pop("spark", {}))
+        return Settings(kafka=kafka, spark=spark, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc), hint="fix the option or the STREAMWISE_* variable named") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    title = {"KafkaSettings": "kafka", "SparkSettings": "spark", "Settings": "settings"}.get(exc.title, exc.title)
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{title}.{field}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid configuration: " + "; ".join(parts)

@@ -1,0 +1,30 @@
+"""The real parts streamwise runs on: the Kafka broker, Spark, the JVM jars, supervised processes."""
+
+from streamwise.platform.exceptions import (
+    JavaNotFoundError,
+    MavenError,
+    PlatformError,
+    PortInUseError,
+    ServiceStartError,
+    TopicError,
+)
+from streamwise.platform.kafka import BrokerStatus, KafkaBroker
+from streamwise.platform.process import Service, ServiceStatus
+from streamwise.platform.topics import TopicInfo, create_topic, describe_topic, list_topics
+
+__all__ = [
+    "BrokerStatus",
+    "JavaNotFoundError",
+    "KafkaBroker",
+    "MavenError",
+    "PlatformError",
+    "PortInUseError",
+    "Service",
+    "ServiceStartError",
+    "ServiceStatus",
+    "TopicError",
+    "TopicInfo",
+    "create_topic",
+    "describe_topic",
+    "list_topics",
+]

@@ -1,0 +1,29 @@
+"""Errors raised while starting, stopping or provisioning the platform's real parts."""
+
+from __future__ import annotations
+
+from streamwise.errors import StreamwiseError
+
+
+class PlatformError(StreamwiseError):
+    """Something the platform runs on (a process, a port, a tool) is not as it must be."""
+
+
+class PortInUseError(PlatformError):
+    """A port streamwise must listen on is already taken."""
+
+
+class JavaNotFoundError(PlatformError):
+    """No usable Java runtime (17 or newer) was found."""
+
+
+class MavenError(PlatformError):
+    """``mvn`` is missing or could not resolve the JVM artefacts."""
+
+
+class ServiceStartError(PlatformError):
+    """A supervised process exited or did not become ready in time."""
+
+
+class TopicError(PlatformError):
+    """A Kafka topic could not be created or described."""

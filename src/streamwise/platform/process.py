@@ -1,0 +1,153 @@
+"""One small supervisor for every process streamwise starts (broker, generator, pipeline, ...).
+
+A :class:`Service` starts a command in its own session (so a stop reaches its children, e.g. the
+JVM under a PySpark driver), waits until a readiness probe passes, records its pid and start time in
+``STATE/run/NAME.pid`` and logs to ``STATE/logs/NAME.log``; it stops by pid, TERM then KILL.
+The start time guards against a recycled pid: a pid file whose process is gone or is another
+process is stale and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from streamwise.platform.exceptions import ServiceStartError
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What ``status`` reports for one supervised process."""
+
+    name: str
+    running: bool
+    pid: int | None
+    log: Path
+
+
+class Service:
+    """A named process under the state folder: start, wait until ready, status, stop by pid."""
+
+    def __init__(self, name: str, state_dir: Path) -> None:
+        self.name = name
+        self.pid_file = state_dir / "run" / f"{name}.pid"
+        self.log_file = state_dir / "logs" / f"{name}.log"
+
+    def process(self) -> psutil.Process | None:
+        """The live process this service started, or None (no pid file, or a stale one)."""
+        try:
+            record = json.loads(self.pid_file.read_text())
+            proc = psutil.Process(record["pid"])
+            if abs(proc.create_time() - record["create_time"]) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except (FileNotFoundError, ValueError, KeyError, psutil.Error):
+            return None
+
+    def status(self) -> ServiceStatus:
+        proc = self.process()
+        return ServiceStatus(self.name, proc is not None, proc.pid if proc else None, self.log_file)
+
+    def start(
+        self,
+        cmd: Sequence[str],
+        *,
+        ready: Callable[[], bool],
+        timeout_s: float,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> int:
+        """Start ``cmd`` detached, wait until ``ready()`` is true; return the pid.
+
+        Raises ServiceStartError with the log's last lines when the process exits or is not ready
+        within ``timeout_s``; in the latter case the process is stopped first.
+        """
+        existing = self.process()
+        if existing is not None:
+            return existing.pid
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
+            log.flush()
+            popen = subprocess.Popen(  # noqa: S603 - commands are built by streamwise, not from input
+                list(cmd),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,
+            )
+        create_time = psutil.Process(popen.pid).create_time()
+        self.pid_file.write_text(json.dumps({"pid": popen.pid, "create_time": create_time, "cmd": list(cmd)}))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            code = popen.poll()
+            if code is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise ServiceStartError(
+                    f"{self.name} exited with code {code} while starting; last lines of {self.log_file}:\n"
+                    + self.tail(),
+                    hint=f"read {self.log_file} for the whole story",
+                )
+            try:
+                if ready():
+                    return popen.pid
+            except Exception:  # noqa: BLE001 - a probe that throws is simply "not ready yet"
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise ServiceStartError(
+            f"{self.name} was not ready after {timeout_s:.0f}s; last lines of {self.log_file}:\n" + self.tail(),
+            hint="raise the timeout on a slow machine, or read the log",
+        )
+
+    def stop(self, grace_s: float = 15.0) -> bool:
+        """Stop the process and its session by pid: TERM, then KILL after ``grace_s``. True if one ran."""
+        proc = self.process()
+        self.pid_file.unlink(missing_ok=True)
+        if proc is None:
+            return False
+        family = [proc, *_children(proc)]
+        _signal_group(proc.pid, signal.SIGTERM)
+        _, alive = psutil.wait_procs(family, timeout=grace_s)
+        if alive:
+            _signal_group(proc.pid, signal.SIGKILL)
+            for straggler in alive:
+                try:
+                    straggler.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(alive, timeout=5)
+        return True
+
+    def tail(self, lines: int = 20) -> str:
+        """The last ``lines`` lines of the service's log."""
+        try:
+            text = self.log_file.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return "(no log written)"
+        return "\n".join(f"  | {line}" for line in text[-lines:])
+
+
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # the service leads its own session, so its pgid is its pid
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,121 @@
+"""Create, list and describe Kafka topics through the Admin API (any Kafka-speaking tool sees the same)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from streamwise.config import QUIET, KafkaSettings
+from streamwise.platform.exceptions import TopicError
+
+_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition: where it lives and how far its log reaches."""
+
+    partition: int
+    leader: int
+    replicas: list[int]
+    isr: list[int]
+    end_offset: int
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """A topic as ``topics describe`` shows it."""
+
+    name: str
+    partitions: list[PartitionInfo]
+    configs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def replication(self) -> int:
+        return len(self.partitions[0].replicas) if self.partitions else 0
+
+
+def _admin(kafka: KafkaSettings) -> AdminClient:
+    return AdminClient(kafka.client_config(**QUIET))
+
+
+def create_topic(
+    kafka: KafkaSettings,
+    name: str,
+    *,
+    partitions: int,
+    replication: int = 1,
+    retention_ms: int | None = None,
+    cleanup_policy: str | None = None,
+    exist_ok: bool = False,
+) -> bool:
+    """Create ``name``; return False if it existed and ``exist_ok``. Raises TopicError otherwise."""
+    if partitions < 1 or replication < 1:
+        raise TopicError(f"topic {name}: partitions and replication must be ≥ 1 (got {partitions}, {replication})")
+    if cleanup_policy not in (None, "delete", "compact", "compact,delete", "delete,compact"):
+        raise TopicError(f"topic {name}: cleanup policy {cleanup_policy!r} is not one of delete, compact, compact,delete")
+    configs: dict[str, str] = {}
+    if retention_ms is not None:
+        configs["retention.ms"] = str(retention_ms)
+    if cleanup_policy:
+        configs["cleanup.policy"] = cleanup_policy
+    admin = _admin(kafka)  # must outlive the future: a collected client cancels its requests
+    future = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=replication, config=configs)],
+        operation_timeout=_TIMEOUT_S,
+        request_timeout=_TIMEOUT_S,
+    )[name]
+    try:
+        future.result()
+    except KafkaException as exc:
+        err = exc.args[0]
+        if err.name() == "TOPIC_ALREADY_EXISTS" and exist_ok:
+            return False
+        raise TopicError(f"cannot create topic {name} on {kafka.bootstrap_servers}: {err.str()}") from None
+    return True
+
+
+def list_topics(kafka: KafkaSettings, *, internal: bool = False) -> list[str]:
+    """Topic names, without Kafka's internal ``__*`` topics unless ``internal``."""
+    try:
+        names = _admin(kafka).list_topics(timeout=_TIMEOUT_S).topics
+    except KafkaException as exc:
+        raise TopicError(f"cannot list topics on {kafka.bootstrap_servers}: {exc.args[0].str()}",
+                         hint="is the broker running? try `streamwise kafka status`") from None
+    return sorted(n for n in names if internal or not n.startswith("__"))
+
+
+def describe_topic(kafka: KafkaSettings, name: str) -> TopicInfo:
+    """Partitions (leader, replicas, ISR, end offset) and the topic's non-default configs."""
+    admin = _admin(kafka)
+    try:
+        meta = admin.list_topics(topic=name, timeout=_TIMEOUT_S).topics.get(name)
+    except KafkaException as exc:
+        raise TopicError(f"cannot describe {name}: {exc.args[0].str()}") from None
+    if meta is None or meta.error is not None:
+        raise TopicError(f"topic {name} does not exist on {kafka.bootstrap_servers}",
+                         hint="see `streamwise topics list`, or create it with `streamwise topics create`")
+    ends = end_offsets(kafka, name, sorted(meta.partitions))
+    partitions = [
+        PartitionInfo(p.id, p.leader, list(p.replicas), list(p.isrs), ends[p.id])
+        for p in sorted(meta.partitions.values(), key=lambda p: p.id)
+    ]
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    entries = admin.describe_configs([resource], request_timeout=_TIMEOUT_S)[resource].result()
+    configs = {k: str(v.value) for k, v in entries.items() if not v.is_default}
+    for key in ("retention.ms", "cleanup.policy"):
+        configs.setdefault(key, str(entries[key].value))
+    return TopicInfo(name, partitions, configs)
+
+
+def end_offsets(kafka: KafkaSettings, topic: str, partitions: list[int]) -> dict[int, int]:
+    """The log end offset (next offset to be written) of each partition."""
+    consumer = Consumer(kafka.client_config(**QUIET, **{"group.id": "streamwise-offsets", "enable.auto.commit": False}))
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)[1] for p in partitions
+        }
+    finally:
+        consumer.close()
