@@ -65,6 +65,20 @@ class SparkSettings(BaseSettings):
     log_level: str = "WARN"
 
 
+class RegistrySettings(BaseSettings):
+    """The Confluent-compatible schema registry streamwise runs (same default port as Confluent's)."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWISE_REGISTRY_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=1, le=65535)
+    topic: str = Field(default="_schemas", description="compacted topic holding the registry's state")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 class Settings(BaseSettings):
     """Everything a local run needs; all files it writes live under ``state_dir``."""
 
@@ -74,6 +88,7 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(default=None, description="JVM jars and Maven repo; default STATE_DIR/cache")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     @property
     def cache(self) -> Path:
@@ -92,13 +107,14 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         kafka = KafkaSettings(**overrides.pop("kafka", {}))
         spark = SparkSettings(**overrides.pop("spark", {}))
-        return Settings(kafka=kafka, spark=spark, **overrides)
+        registry = RegistrySettings(**overrides.pop("registry", {}))
+        return Settings(kafka=kafka, spark=spark, registry=registry, **overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc), hint="fix the option or the STREAMWISE_* variable named") from None
 
 
 def _describe(exc: ValidationError) -> str:
-    title = {"KafkaSettings": "kafka", "SparkSettings": "spark", "Settings": "settings"}.get(exc.title, exc.title)
+    title = {"KafkaSettings": "kafka", "SparkSettings": "spark", "RegistrySettings": "registry", "Settings": "settings"}.get(exc.title, exc.title)
     parts = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(root)"

@@ -29,7 +29,7 @@ SERVICES = ("pipeline", "generator", "kafka")
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process see exactly these settings."""
     env = {"STREAMWISE_STATE_DIR": str(settings.state), "STREAMWISE_CACHE_DIR": str(settings.cache)}
-    for prefix, section in (("KAFKA", settings.kafka), ("SPARK", settings.spark)):
+    for prefix, section in (("KAFKA", settings.kafka), ("SPARK", settings.spark), ("REGISTRY", settings.registry)):
         for name, value in section.model_dump().items():
             env[f"STREAMWISE_{prefix}_{name.upper()}"] = str(value)
     return env

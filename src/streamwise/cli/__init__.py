@@ -1,0 +1,68 @@
+"""The ``streamwise`` command line: one Typer app; its sub-commands mirror the packages.
+
+Each package's commands live in a module here (platform, ingest, pipeline); this file only wires
+them together and turns streamwise errors into one red line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+from streamwise.cli import ingest, pipeline, platform
+from streamwise.cli._common import err_console, root_options
+from streamwise.errors import StreamwiseError
+
+app = typer.Typer(
+    name="streamwise",
+    help="Stream processing on Apache Kafka and Spark Structured Streaming.\n\nExample: streamwise up",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def root(
+    state_dir: Annotated[Path | None, typer.Option(help="Folder for pids, logs, data [env STREAMWISE_STATE_DIR]")] = None,
+    kafka_port: Annotated[int | None, typer.Option(help="Port of the Kafka broker to use [env STREAMWISE_KAFKA_PORT]")] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks and debug logs")] = False,
+) -> None:
+    """Stream processing on Apache Kafka and Spark Structured Streaming."""
+    root_options.state_dir, root_options.kafka_port, root_options.debug = state_dir, kafka_port, debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+    )
+    for noisy in ("py4j", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+app.command()(platform.up)
+app.command()(platform.down)
+app.command()(ingest.produce)
+app.command()(pipeline.run)
+app.command()(platform.jars)
+app.add_typer(platform.kafka_app, name="kafka")
+app.add_typer(platform.topics_app, name="topics")
+app.add_typer(platform.config_app, name="config")
+
+
+def main() -> None:
+    """Entry point: run the app; a StreamwiseError becomes one red line (and its hint), exit code 1."""
+    try:
+        app()
+    except StreamwiseError as exc:
+        if root_options.debug or os.environ.get("STREAMWISE_DEBUG"):
+            raise
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err_console.print(f"[red]  → {exc.hint}[/]", highlight=False)
+        sys.exit(1)

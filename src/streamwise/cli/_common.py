@@ -1,0 +1,39 @@
+"""What every command shares: the consoles, the root options and how settings are built from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from streamwise.config import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class RootOptions:
+    """Options given before the sub-command (``streamwise --state-dir X kafka start``)."""
+
+    state_dir: Path | None = None
+    kafka_port: int | None = None
+    debug: bool = False
+
+
+root_options = RootOptions()
+
+PortOpt = Annotated[int | None, typer.Option("--port", help="Kafka client listener port (default 9092)")]
+ControllerPortOpt = Annotated[int | None, typer.Option("--controller-port", help="KRaft controller port (default 9093)")]
+
+
+def settings(**kafka: Any) -> Settings:
+    """Settings from the environment, the root options and a command's own Kafka options (which win)."""
+    overrides: dict[str, Any] = {}
+    if root_options.state_dir is not None:
+        overrides["state_dir"] = root_options.state_dir
+    kafka = {k: v for k, v in kafka.items() if v is not None}
+    if root_options.kafka_port is not None:
+        kafka.setdefault("port", root_options.kafka_port)
+    return load_settings(kafka=kafka, **overrides)

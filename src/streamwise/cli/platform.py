@@ -1,0 +1,218 @@
+"""Commands for the platform's real parts: jars, the Kafka broker, topics, settings, up/down."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from streamwise.cli._common import ControllerPortOpt, PortOpt, console, settings
+from streamwise.errors import StreamwiseError
+
+kafka_app = typer.Typer(help="The local KRaft broker.\n\nExample: streamwise kafka start --port 9092", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.\n\nExample: streamwise topics create clickstream -p 6", no_args_is_help=True)
+config_app = typer.Typer(help="Settings in force.\n\nExample: streamwise config show", no_args_is_help=True)
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print every setting in force and the variable that overrides it."""
+    cfg = settings()
+    table = Table("setting", "value", "environment variable", title="streamwise settings")
+    table.add_row("state_dir", str(cfg.state), "STREAMWISE_STATE_DIR")
+    table.add_row("cache_dir", str(cfg.cache), "STREAMWISE_CACHE_DIR")
+    for prefix, section in (("kafka", cfg.kafka), ("spark", cfg.spark), ("registry", cfg.registry)):
+        for name, value in section.model_dump().items():
+            table.add_row(f"{prefix}.{name}", str(value), f"STREAMWISE_{prefix.upper()}_{name.upper()}")
+    console.print(table)
+
+
+def jars() -> None:
+    """Resolve the JVM jars (Kafka, Spark connectors, Delta, JDBC) with mvn into the cache.
+
+    Example: streamwise jars
+    """
+    from streamwise.platform import jars as jvm
+
+    cfg = settings()
+    with console.status("resolving JVM jars with Maven (the first run downloads ~200 MB)"):
+        found = jvm.ensure_all(cfg.cache)
+    for profile, paths in found.items():
+        console.print(f"[green]✓[/] {profile}: {len(paths)} jars in {jvm.jar_dir(cfg.cache, profile)}")
+
+
+@kafka_app.command("start")
+def kafka_start(port: PortOpt = None, controller_port: ControllerPortOpt = None) -> None:
+    """Start the local broker (formats its storage on first start) and wait until it serves.
+
+    Example: streamwise kafka start --port 9092
+    """
+    from streamwise.platform.kafka import KafkaBroker
+
+    broker = KafkaBroker(settings(port=port, controller_port=controller_port))
+    with console.status(f"starting Kafka on {broker.kafka.bootstrap_servers}"):
+        pid = broker.start()
+    console.print(f"[green]✓[/] Kafka serves on [bold]{broker.kafka.bootstrap_servers}[/] (pid {pid}); "
+                  f"data in {broker.data_dir}, log in {broker.service.log_file}")  # fmt: skip
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker by its pid. Its data stays (`down --purge` deletes it)."""
+    from streamwise.platform.kafka import KafkaBroker
+
+    stopped = KafkaBroker(settings()).stop()
+    console.print("[green]✓[/] Kafka stopped" if stopped else "[yellow]Kafka was not running[/]")
+
+
+@kafka_app.command("status")
+def kafka_status(port: PortOpt = None) -> None:
+    """Show whether the broker runs and serves metadata; exits 1 when it does not."""
+    from streamwise.platform.kafka import KafkaBroker
+
+    status = KafkaBroker(settings(port=port)).status()
+    if status.serving:
+        console.print(f"[green]● running[/] pid {status.process.pid}, serving {status.bootstrap_servers}")
+    elif status.process.running:
+        console.print(f"[yellow]● started[/] pid {status.process.pid}, not serving {status.bootstrap_servers} yet")
+    else:
+        console.print(f"[red]● stopped[/] (log: {status.process.log})")
+    raise typer.Exit(0 if status.serving else 1)
+
+
+@topics_app.command("create")
+def topics_create(
+    name: str,
+    partitions: Annotated[int, typer.Option("--partitions", "-p", min=1, help="Number of partitions")] = 3,
+    replication: Annotated[int, typer.Option("--replication", "-r", min=1, help="Replication factor")] = 1,
+    retention_ms: Annotated[int | None, typer.Option(help="retention.ms (-1 keeps forever)")] = None,
+    cleanup_policy: Annotated[str | None, typer.Option(help="delete, compact or compact,delete")] = None,
+    if_not_exists: Annotated[bool, typer.Option(help="Succeed when the topic exists")] = False,
+) -> None:
+    """Create a topic.
+
+    Example: streamwise topics create payments --partitions 6 --retention-ms 604800000
+    """
+    from streamwise.platform.topics import create_topic
+
+    created = create_topic(
+        settings().kafka, name, partitions=partitions, replication=replication,
+        retention_ms=retention_ms, cleanup_policy=cleanup_policy, exist_ok=if_not_exists,
+    )  # fmt: skip
+    console.print(f"[green]✓[/] created {name}" if created else f"[yellow]{name} exists[/]")
+
+
+@topics_app.command("list")
+def topics_list(internal: Annotated[bool, typer.Option(help="Include Kafka's __internal topics")] = False) -> None:
+    """List topic names, one per line."""
+    from streamwise.platform.topics import list_topics
+
+    for name in list_topics(settings().kafka, internal=internal):
+        console.print(name)
+
+
+@topics_app.command("describe")
+def topics_describe(name: str) -> None:
+    """Partitions (leader, replicas, ISR, end offset) and configs of a topic.
+
+    Example: streamwise topics describe clickstream
+    """
+    from streamwise.platform.topics import describe_topic
+
+    info = describe_topic(settings().kafka, name)
+    table = Table("partition", "leader", "replicas", "isr", "end offset",
+                  title=f"{name}: {len(info.partitions)} partitions, replication {info.replication}")  # fmt: skip
+    for p in info.partitions:
+        table.add_row(str(p.partition), str(p.leader), str(p.replicas), str(p.isr), f"{p.end_offset:,}")
+    console.print(table)
+    for key, value in sorted(info.configs.items()):
+        console.print(f"  {key}={value}")
+
+
+def up(
+    rate: Annotated[float, typer.Option(min=1, help="Generator events per second")] = 2000,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the clickstream topic")] = 3,
+    port: PortOpt = None,
+    controller_port: ControllerPortOpt = None,
+    watch: Annotated[bool, typer.Option(help="Keep refreshing the results until Ctrl-C; --no-watch returns after the first window")] = True,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the first window before giving up")] = 240,
+) -> None:
+    """Start the local platform: Kafka, the clickstream generator and the Spark pipeline; show results.
+
+    Example: streamwise up --rate 5000
+    """
+    from streamwise.pipeline.clickstream import ClickstreamPipeline
+    from streamwise.platform import local
+
+    cfg = settings(port=port, controller_port=controller_port)
+    started = time.monotonic()
+    with console.status("starting") as status:
+
+        def step(msg: str) -> None:
+            status.update(msg)
+            console.print(f"[dim]{time.monotonic() - started:5.1f}s[/] {msg}")
+
+        local.up(cfg, rate=rate, partitions=partitions, step=step)
+    output = ClickstreamPipeline(cfg).output_path
+    ui = f"http://127.0.0.1:{cfg.spark.ui_port}" if cfg.spark.ui else "(disabled)"
+    console.print(f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s\n"
+                  f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic clickstream, dead letters clickstream.dlq)\n"
+                  f"  Delta      {output}\n"
+                  f"  Spark UI   {ui}\n"
+                  f"  logs       {cfg.state / 'logs'}\n"
+                  f"  stop with  ./dev down   (or streamwise down)")  # fmt: skip
+    _show_windows(output, started, wait=wait, watch=watch, log_dir=cfg.state / "logs")
+
+
+def windows_table(path: Path) -> Table:
+    """The latest closed windows as a rich table (a waiting row until the first window closes)."""
+    from streamwise.monitor import latest_windows
+
+    frame = latest_windows(path)
+    table = Table("window (UTC)", "page", "views", title="latest windows: views per page",
+                  caption=f"{path} · {time.strftime('%H:%M:%S')}")  # fmt: skip
+    if frame.empty:
+        table.add_row("(waiting for the first window to close)", "", "")
+    for row in frame.itertuples():
+        table.add_row(f"{row.window_start:%H:%M:%S}–{row.window_end:%H:%M:%S}", str(row.page), f"{row.views:,}")
+    return table
+
+
+def _show_windows(output: Path, started: float, *, wait: float, watch: bool, log_dir: Path) -> None:
+    from streamwise.monitor import latest_windows
+
+    deadline = time.monotonic() + wait
+    first_seen = False
+    try:
+        with Live(windows_table(output), console=console, refresh_per_second=1) as live:
+            while watch or not first_seen:
+                time.sleep(2)
+                live.update(windows_table(output))
+                if not first_seen and not latest_windows(output).empty:
+                    first_seen = True
+                    live.console.print(f"[green]✓[/] first window results {time.monotonic() - started:.0f}s after up")
+                if not first_seen and time.monotonic() > deadline:
+                    raise StreamwiseError(f"no window reached {output} within {wait:.0f}s",
+                                          hint=f"see {log_dir / 'pipeline.log'}")  # fmt: skip
+    except KeyboardInterrupt:
+        console.print("\nthe platform keeps running; stop it with [bold]./dev down[/]")
+
+
+def down(
+    purge: Annotated[bool, typer.Option(help="Also delete the state folder (data, checkpoints, jar cache)")] = False,
+) -> None:
+    """Stop every process `up` started, by pid.
+
+    Example: streamwise down --purge
+    """
+    from streamwise.platform import local
+
+    cfg = settings()
+    stopped = local.down(cfg, purge=purge)
+    console.print(f"[green]✓[/] stopped {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge:
+        console.print(f"[green]✓[/] deleted {cfg.state}")
