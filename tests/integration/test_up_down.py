@@ -1,0 +1,65 @@
+"""`streamwise up` / `down` as a newcomer runs them: the platform reaches printed window results, and
+`down` leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from streamwise.platform.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _processes_mentioning(text: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            blob = " ".join(proc.info["cmdline"] or []) + " ".join((proc.info["environ"] or {}).values())
+        except psutil.Error:
+            continue
+        if text in blob and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
+    """Setup: `up --no-watch` on free ports with a scratch state folder (generator at 3,000 events/s).
+    Invariant: it prints the endpoints and a first window table; afterwards `down` stops broker,
+    generator and pipeline by pid, and no process that belongs to this state folder is left."""
+    state = tmp_path / "state"
+    env = {
+        **os.environ,
+        "COLUMNS": "160",
+        "STREAMWISE_STATE_DIR": str(state),
+        "STREAMWISE_CACHE_DIR": str(REPO / ".streamwise" / "cache"),
+        "STREAMWISE_KAFKA_PORT": str(free_port()),
+        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "STREAMWISE_KAFKA_HEAP": "512m",
+        "STREAMWISE_SPARK_UI": "false",
+        "STREAMWISE_SPARK_MASTER": "local[2]",
+    }
+    cmd = [sys.executable, "-m", "streamwise"]
+    try:
+        up = subprocess.run([*cmd, "up", "--no-watch", "--rate", "3000", "--wait", "240"],
+                            capture_output=True, text=True, env=env, timeout=420)  # fmt: skip
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        assert "platform up in" in up.stdout
+        assert str(state / "warehouse" / "clickstream" / "page_view_counts") in up.stdout
+        assert "first window results" in up.stdout
+        assert "/page/0" in up.stdout  # the most popular page heads a window in the table
+        pids = {p.stem: json.loads(p.read_text())["pid"] for p in (state / "run").glob("*.pid")}
+        assert set(pids) == {"kafka", "generator", "pipeline"}
+    finally:
+        down = subprocess.run([*cmd, "down"], capture_output=True, text=True, env=env, timeout=180)
+    assert down.returncode == 0, down.stderr
+    assert "stopped pipeline, generator, kafka" in down.stdout
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                   for pid in pids.values())  # fmt: skip
+    assert _processes_mentioning(str(state)) == []
+    assert list((state / "run").glob("*.pid")) == []
