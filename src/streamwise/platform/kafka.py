@@ -75,8 +75,8 @@ class KafkaBroker:
         ensure_port_free(
             self.kafka.host, self.kafka.controller_port, what="the KRaft controller", option="--controller-port"
         )
-        classpath = str(jars.jar_dir(self.settings.cache, "broker") / "*")
         jars.cached_jars(self.settings.cache, "broker")
+        classpath = str(jars.jar_dir(self.settings.cache, "broker") / "*")
         self._write_config()
         if not (self.data_dir / "meta.properties").is_file():
             self._format(java, classpath)
@@ -93,13 +93,18 @@ class KafkaBroker:
         return self.service.stop(grace_s=30.0)
 
     def serving(self, timeout_s: float = 2.0) -> bool:
-        """True when the broker answers a metadata request."""
+        """True when the broker answers metadata and every partition it holds has a leader again.
+
+        After a restart the broker registers before it has reloaded its logs; until each partition
+        has a leader, reads and offset look-ups fail with NOT_LEADER_FOR_PARTITION.
+        """
         admin = AdminClient(self.kafka.client_config(**QUIET, **{"socket.timeout.ms": int(timeout_s * 1000)}))
         try:
             metadata = admin.list_topics(timeout=timeout_s)
         except Exception:  # noqa: BLE001 - KafkaException or a transport failure: not serving
             return False
-        return bool(metadata.brokers)
+        partitions = [p for t in metadata.topics.values() for p in t.partitions.values()]
+        return bool(metadata.brokers) and all(p.error is None and p.leader >= 0 for p in partitions)
 
     def status(self) -> BrokerStatus:
         proc = self.service.status()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
     """Every Spark setting streamwise applies, as ``spark-submit --conf`` would take them."""
     spark = settings.spark
-    conf = {
+    return {
         "spark.app.name": app_name,
         "spark.master": spark.master,
         "spark.jars": ",".join(str(j) for j in jars.cached_jars(settings.cache, "spark")),
@@ -42,7 +42,6 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     }  # fmt: skip
-    return conf
 
 
 def spark_session(settings: Settings, app_name: str = "streamwise") -> SparkSession:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -114,8 +115,20 @@ def end_offsets(kafka: KafkaSettings, topic: str, partitions: list[int]) -> dict
     """The log end offset (next offset to be written) of each partition."""
     consumer = Consumer(kafka.client_config(**QUIET, **{"group.id": "streamwise-offsets", "enable.auto.commit": False}))
     try:
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)[1] for p in partitions
-        }
+        return {p: _log_end(consumer, TopicPartition(topic, p)) for p in partitions}
     finally:
         consumer.close()
+
+
+def _log_end(consumer: Consumer, partition: TopicPartition) -> int:
+    """The high watermark, retrying errors Kafka marks retriable (a broker just restarted may still be
+    taking leadership of its partitions and answer NOT_LEADER_FOR_PARTITION for a moment)."""
+    deadline = time.monotonic() + _TIMEOUT_S
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(partition, timeout=_TIMEOUT_S)[1])
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or time.monotonic() > deadline:
+                raise TopicError(f"cannot read the end offset of {partition.topic}[{partition.partition}]: "
+                                 f"{exc.args[0].str()}") from None  # fmt: skip
+            time.sleep(0.2)
