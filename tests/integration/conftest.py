@@ -15,7 +15,7 @@ import pytest
 
 from streamwise.config import Settings, load_settings
 from streamwise.platform.kafka import KafkaBroker
-from streamwise.platform.ports import free_port
+from streamwise.platform.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,10 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings of the test platform: scratch state folder, free ports, a small local Spark."""
-    port = free_port()
-    controller = free_port()
-    while controller == port:
-        controller = free_port()
+    port, controller = free_ports(2)
     return load_settings(
         state_dir=tmp_path_factory.mktemp("state"),
         cache_dir=REPO / ".streamwise" / "cache",

@@ -12,7 +12,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streamwise.config import Settings
 from streamwise.ingest.producer import EventProducer
-from streamwise.pipeline import ClickstreamPipeline, await_queries
+from streamwise.pipeline import await_queries, load_pipeline, resolve
+from streamwise.pipeline.plan import Pipeline
 from streamwise.platform.topics import create_topic
 
 T0 = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -55,30 +56,37 @@ def produce(settings: Settings, topic: str, events: list[tuple[str, int]], raw: 
     producer.flush()
 
 
-def delta_windows(spark, pipeline: ClickstreamPipeline) -> pd.DataFrame:  # noqa: ANN001
-    frame = spark.read.format("delta").load(str(pipeline.output_path)).toPandas()
+def delta_windows(spark, pipeline: Pipeline) -> pd.DataFrame:  # noqa: ANN001
+    frame = spark.read.format("delta").load(str(pipeline.sink_path(pipeline.spec.sinks[0]))).toPandas()
     frame["window_start"] = (pd.to_datetime(frame["window_start"], utc=True).astype("int64") // 1_000_000)
     return frame[["window_start", "page", "views"]].sort_values(["window_start", "page"]).reset_index(drop=True)
 
 
 @pytest.fixture
-def pipeline(settings: Settings, topic_name: str) -> ClickstreamPipeline:
+def pipeline(settings: Settings, topic_name: str) -> Pipeline:
+    """The shipped pipelines/clickstream.yaml, pointed at a fresh topic and its own output folder."""
     create_topic(settings.kafka, topic_name, partitions=1)
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
-    return ClickstreamPipeline(settings, topic=topic_name, name=topic_name)
+    spec = load_pipeline(resolve("clickstream"))
+    spec = spec.model_copy(update={
+        "name": topic_name,
+        "source": spec.source.model_copy(update={"topic": topic_name}),
+        "sinks": [spec.sinks[0].model_copy(update={"path": f"{topic_name}/page_view_counts"})],
+    })  # fmt: skip
+    return Pipeline(spec, settings)
 
 
 def test_window_counts_exact_across_restart_with_late_data(spark, settings: Settings, pipeline) -> None:  # noqa: ANN001
     """Setup: phase 1 (out-of-order within the watermark) runs to completion with availableNow; then
     phase 2 (one event within the watermark, two behind it) runs as a new query on the same checkpoint.
     Invariant: Delta holds exactly the model's windows after each run; no window appears twice."""
-    produce(settings, pipeline.topic, PHASE_1)
+    produce(settings, pipeline.spec.source.topic, PHASE_1)
     await_queries(pipeline.start(spark, once=True))
     first = delta_windows(spark, pipeline)
     pd.testing.assert_frame_equal(first, expected_windows([PHASE_1]), check_dtype=False)
     assert len(first) == 4  # [0,10) and [10,20) closed, each with /a and /b
 
-    produce(settings, pipeline.topic, PHASE_2)
+    produce(settings, pipeline.spec.source.topic, PHASE_2)
     await_queries(pipeline.start(spark, once=True))
     second = delta_windows(spark, pipeline)
     pd.testing.assert_frame_equal(second, expected_windows([PHASE_1, PHASE_2]), check_dtype=False)
@@ -94,8 +102,8 @@ def test_records_that_do_not_decode_go_to_the_dead_letter_topic(spark, settings:
     Invariant: the query finishes; each bad record is in <topic>.dlq with its original bytes, a reason
     and its source offset; the valid ones are counted."""
     bad = [b"{not json", b'{"user_id":"u1","event_time":1}', b'{"user_id":"u1","page":"/a","event_time":"soon"}']
-    produce(settings, pipeline.topic, [("/a", 1), ("/a", 2)], raw=bad)
-    produce(settings, pipeline.topic, [("/a", 30)])
+    produce(settings, pipeline.spec.source.topic, [("/a", 1), ("/a", 2)], raw=bad)
+    produce(settings, pipeline.spec.source.topic, [("/a", 30)])
     await_queries(pipeline.start(spark, once=True))
 
     counts = delta_windows(spark, pipeline)
@@ -115,4 +123,4 @@ def test_records_that_do_not_decode_go_to_the_dead_letter_topic(spark, settings:
         "not valid JSON for the schema", "missing or mistyped field 'page'", "not valid JSON for the schema"
     ]
     assert [h["dlq.source.offset"] for _, h in letters] == ["2", "3", "4"]
-    assert all(h["dlq.source.topic"] == pipeline.topic for _, h in letters)
+    assert all(h["dlq.source.topic"] == pipeline.spec.source.topic for _, h in letters)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from streamwise.platform.ports import free_port
+from streamwise.platform.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,13 +33,14 @@ def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
     Invariant: it prints the endpoints and a first window table; afterwards `down` stops broker,
     generator and pipeline by pid, and no process that belongs to this state folder is left."""
     state = tmp_path / "state"
+    kafka_port, controller_port = free_ports(2)
     env = {
         **os.environ,
         "COLUMNS": "160",
         "STREAMWISE_STATE_DIR": str(state),
         "STREAMWISE_CACHE_DIR": str(REPO / ".streamwise" / "cache"),
-        "STREAMWISE_KAFKA_PORT": str(free_port()),
-        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "STREAMWISE_KAFKA_PORT": str(kafka_port),
+        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(controller_port),
         "STREAMWISE_KAFKA_HEAP": "512m",
         "STREAMWISE_SPARK_UI": "false",
         "STREAMWISE_SPARK_MASTER": "local[2]",

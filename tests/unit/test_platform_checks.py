@@ -14,7 +14,7 @@ import pytest
 from streamwise.platform.exceptions import JavaNotFoundError, PortInUseError, ServiceStartError
 from streamwise.platform.java import find_java, require_java
 from streamwise.platform.kafka import new_cluster_id
-from streamwise.platform.ports import ensure_port_free, free_port, port_is_free
+from streamwise.platform.ports import ensure_port_free, free_ports, port_is_free
 from streamwise.platform.process import Service
 
 
@@ -37,8 +37,10 @@ def test_taken_port_error_names_owner_and_option(listening_socket: int) -> None:
     assert "pass --port" in err.value.hint
 
 
-def test_free_port_is_free() -> None:
-    assert port_is_free("127.0.0.1", free_port())
+def test_free_ports_are_free_and_distinct() -> None:
+    ports = free_ports(5)
+    assert len(set(ports)) == 5
+    assert all(port_is_free("127.0.0.1", port) for port in ports)
 
 
 def test_missing_java_home_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

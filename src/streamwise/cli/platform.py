@@ -145,7 +145,8 @@ def up(
 
     Example: streamwise up --rate 5000
     """
-    from streamwise.pipeline.clickstream import ClickstreamPipeline
+    from streamwise.pipeline import load_pipeline, resolve
+    from streamwise.pipeline.spec import DeltaSink, warehouse_path
     from streamwise.platform import local
 
     cfg = settings(port=port, controller_port=controller_port)
@@ -157,7 +158,8 @@ def up(
             console.print(f"[dim]{time.monotonic() - started:5.1f}s[/] {msg}")
 
         local.up(cfg, rate=rate, partitions=partitions, step=step)
-    output = ClickstreamPipeline(cfg).output_path
+    spec = load_pipeline(resolve("clickstream"))
+    output = next(warehouse_path(s.path, cfg.state) for s in spec.sinks if isinstance(s, DeltaSink))
     ui = f"http://127.0.0.1:{cfg.spark.ui_port}" if cfg.spark.ui else "(disabled)"
     console.print(f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s\n"
                   f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic clickstream, dead letters clickstream.dlq)\n"

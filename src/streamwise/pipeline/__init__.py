@@ -1,7 +1,19 @@
-"""Spark Structured Streaming pipelines: steps (DataFrame -> DataFrame), pipelines, the runner."""
+"""Spark Structured Streaming pipelines: a spec (YAML or Python), steps (DataFrame -> DataFrame), the
+plan that turns a spec into queries, and the runner."""
 
-from streamwise.pipeline.clickstream import PAGE_VIEW_SCHEMA, ClickstreamPipeline
+from streamwise.pipeline.catalog import example_names, resolve
 from streamwise.pipeline.exceptions import PipelineError
+from streamwise.pipeline.loader import SpecError, load_pipeline, parse_pipeline
 from streamwise.pipeline.runner import await_queries
+from streamwise.pipeline.spec import PipelineSpec
 
-__all__ = ["PAGE_VIEW_SCHEMA", "ClickstreamPipeline", "PipelineError", "await_queries"]
+__all__ = [
+    "PipelineError",
+    "PipelineSpec",
+    "SpecError",
+    "await_queries",
+    "example_names",
+    "load_pipeline",
+    "parse_pipeline",
+    "resolve",
+]

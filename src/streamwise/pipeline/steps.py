@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
+
+from streamwise.pipeline.spec import (
+    DeduplicateStep,
+    FilterStep,
+    SelectStep,
+    SqlStep,
+    Step,
+    WindowStep,
+    WithColumnsStep,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -64,14 +76,63 @@ def dead_letters(parsed: DataFrame) -> DataFrame:
     )
 
 
-def tumbling_count(events: DataFrame, *, by: list[str], window: str, watermark: str, count_as: str) -> DataFrame:
-    """Count events per ``by`` in tumbling event-time windows; late data beyond ``watermark`` is dropped
-    by Spark, and a window is emitted once the watermark passes its end (append mode)."""
-    counted = (
-        events.withWatermark("event_time", watermark)
-        .groupBy(F.window("event_time", window), *by)
-        .agg(F.count(F.lit(1)).alias(count_as))
-    )
-    return counted.select(
-        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), *by, count_as
-    )
+def filter_rows(df: DataFrame, step: FilterStep) -> DataFrame:
+    return df.where(F.expr(step.where))
+
+
+def select_columns(df: DataFrame, step: SelectStep) -> DataFrame:
+    return df.select(*[F.expr(expr).alias(name) for name, expr in step.columns.items()])
+
+
+def with_columns(df: DataFrame, step: WithColumnsStep) -> DataFrame:
+    return df.withColumns({name: F.expr(expr) for name, expr in step.columns.items()})
+
+
+def sql(df: DataFrame, step: SqlStep) -> DataFrame:
+    """Run the step's query with ``{input}`` bound to a temporary view of ``df`` (streaming or not)."""
+    view = f"streamwise_input_{uuid.uuid4().hex[:12]}"
+    df.createOrReplaceTempView(view)
+    return df.sparkSession.sql(step.query.replace("{input}", view))
+
+
+def window_aggregate(df: DataFrame, step: WindowStep) -> DataFrame:
+    """Aggregate per event-time window (and ``by``); outputs window_start, window_end, by..., aggregates.
+
+    In append mode a window is emitted once the watermark passes its end; rows older than the
+    watermark are dropped by Spark before they reach the state.
+    """
+    if step.kind == "session":
+        window = F.session_window("event_time", step.gap)
+    elif step.kind == "sliding":
+        window = F.window("event_time", step.duration, step.slide)
+    else:
+        window = F.window("event_time", step.duration)
+    grouped = df.groupBy(window.alias("window"), *step.by)
+    aggregated = grouped.agg(*[F.expr(expr).alias(name) for name, expr in step.aggregates.items()])
+    return aggregated.select(
+        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"),
+        *step.by, *step.aggregates,
+    )  # fmt: skip
+
+
+def deduplicate(df: DataFrame, step: DeduplicateStep) -> DataFrame:
+    """Drop rows whose keys were already seen within the watermark (state expires with it).
+
+    A batch DataFrame has no watermark: there the whole batch is the scope.
+    """
+    return df.dropDuplicatesWithinWatermark(step.keys) if df.isStreaming else df.dropDuplicates(step.keys)
+
+
+STEPS: dict[type, Callable[[DataFrame, Any], DataFrame]] = {
+    FilterStep: filter_rows,
+    SelectStep: select_columns,
+    WithColumnsStep: with_columns,
+    SqlStep: sql,
+    WindowStep: window_aggregate,
+    DeduplicateStep: deduplicate,
+}
+
+
+def apply(df: DataFrame, step: Step) -> DataFrame:
+    """Apply one configured step."""
+    return STEPS[type(step)](df, step)

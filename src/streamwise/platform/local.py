@@ -71,17 +71,18 @@ def up(
     step: Callable[[str], None] = lambda _msg: None,
 ) -> None:
     """Bring everything up, reporting each stage through ``step``; already-running parts are kept."""
-    from streamwise.pipeline.clickstream import ClickstreamPipeline  # pyspark import is slow: only here
-
     step("resolving JVM jars (Maven, first run only)")
     jars.ensure_all(settings.cache)
     step(f"starting Kafka on {settings.kafka.bootstrap_servers}")
     KafkaBroker(settings).start()
     step(f"starting the clickstream generator ({rate:g} events/s)")
     start_generator(settings, rate=rate, partitions=partitions)
-    pipeline = ClickstreamPipeline(settings)
+    from streamwise.pipeline import load_pipeline, resolve
+    from streamwise.pipeline.spec import checkpoint_root
+
+    spec = load_pipeline(resolve("clickstream"))
     step("starting the Spark pipeline (first start takes ~30 s)")
-    start_pipeline(settings, pipeline.checkpoint_root / "page_views")
+    start_pipeline(settings, checkpoint_root(spec.name, settings.state) / "delta_0")
 
 
 def down(settings: Settings, *, purge: bool = False) -> list[str]:

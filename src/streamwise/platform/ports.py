@@ -48,6 +48,19 @@ def ensure_port_free(host: str, port: int, *, what: str, option: str) -> None:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS considers free right now (for tests and scratch services)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct free ports: all sockets stay bound until every port is picked, so two calls'
+    worth of ports can never be the same one."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            socks.append(sock)
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()

@@ -1,0 +1,109 @@
+"""Turns a :class:`PipelineSpec` into running Spark queries: one per sink, plus the dead-letter query.
+
+Each query has its own checkpoint under ``STATE/checkpoints/<pipeline>/<query>``, so several pipelines
+(or sinks) read the same topic independently, each with its own offsets and progress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from streamwise.config import Settings
+from streamwise.pipeline import steps
+from streamwise.pipeline.spec import (
+    ConsoleSink,
+    DeltaSink,
+    KafkaSink,
+    PipelineSpec,
+    Sink,
+    checkpoint_root,
+    warehouse_path,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A validated spec bound to the settings it runs with."""
+
+    spec: PipelineSpec
+    settings: Settings
+
+    @property
+    def checkpoint_root(self) -> Path:
+        return checkpoint_root(self.spec.name, self.settings.state)
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.spec.source.topic}.dlq"
+
+    def sink_path(self, sink: DeltaSink) -> Path:
+        return warehouse_path(sink.path, self.settings.state)
+
+    def source(self, spark: SparkSession) -> DataFrame:
+        """The topic as Spark's Kafka source reads it (key, value, topic, partition, offset, timestamp ...)."""
+        src = self.spec.source
+        reader = spark.readStream.format("kafka").options(**self.settings.kafka.spark_options())
+        reader = reader.option("subscribe", src.topic).option("startingOffsets", src.starting_offsets)
+        reader = reader.option("failOnDataLoss", "true")
+        if src.max_offsets_per_trigger:
+            reader = reader.option("maxOffsetsPerTrigger", str(src.max_offsets_per_trigger))
+        return reader.load()
+
+    def parsed(self, spark: SparkSession) -> DataFrame:
+        src = self.spec.source
+        return steps.parse_json(self.source(spark), src.schema_ddl, required=src.required,
+                                time_field=self.spec.event_time.field)  # fmt: skip
+
+    def output(self, spark: SparkSession) -> DataFrame:
+        """Decoded records, watermarked on event time, through every step in order."""
+        df = steps.valid(self.parsed(spark)).withWatermark("event_time", self.spec.event_time.watermark)
+        for step in self.spec.steps:
+            df = steps.apply(df, step)
+        return df
+
+    def start(self, spark: SparkSession, *, once: bool = False) -> list[StreamingQuery]:
+        """Start one query per sink and the dead-letter query; ``once`` = availableNow (stop when caught up)."""
+        trigger = {"availableNow": True} if once else {"processingTime": self.spec.trigger}
+        queries = []
+        for index, sink in enumerate(self.spec.sinks):
+            name = f"{self.spec.name}_{sink.type}_{index}"
+            df = self.output(spark)
+            if isinstance(sink, KafkaSink):
+                df = kafka_payload(df, sink.key)
+            writer = self._writer(df.writeStream, sink).queryName(name)
+            writer = writer.outputMode(self.spec.output_mode).trigger(**trigger)
+            writer = writer.option("checkpointLocation", str(self.checkpoint_root / f"{sink.type}_{index}"))
+            queries.append(writer.start(str(self.sink_path(sink))) if isinstance(sink, DeltaSink) else writer.start())
+        dead = steps.dead_letters(self.parsed(spark)).writeStream.queryName(f"{self.spec.name}_dead_letters")
+        dead = dead.format("kafka").options(**self.settings.kafka.spark_options()).option("topic", self.dlq_topic)
+        dead = dead.option("checkpointLocation", str(self.checkpoint_root / "dead_letters")).trigger(**trigger)
+        queries.append(dead.start())
+        return queries
+
+    def _writer(self, writer: DataStreamWriter, sink: Sink) -> DataStreamWriter:
+        if isinstance(sink, DeltaSink):
+            writer = writer.format("delta")
+            return writer.partitionBy(*sink.partition_by) if sink.partition_by else writer
+        if isinstance(sink, KafkaSink):
+            return writer.format("kafka").options(**self.settings.kafka.spark_options()).option("topic", sink.topic)
+        if isinstance(sink, ConsoleSink):
+            return writer.format("console").option("numRows", sink.rows).option("truncate", "false")
+        raise TypeError(f"no writer for sink {sink!r}")
+
+    def explain(self, spark: SparkSession) -> str:
+        """Spark's extended plan of the pipeline's output (what each sink's query will run)."""
+        return self.output(spark)._jdf.queryExecution().toString()
+
+
+def kafka_payload(df: DataFrame, key: str | None) -> DataFrame:
+    """Rows as Kafka records: JSON value of all columns, optional key column."""
+    value = F.to_json(F.struct(*df.columns)).alias("value")
+    return df.select(F.col(key).cast("string").alias("key"), value) if key else df.select(value)

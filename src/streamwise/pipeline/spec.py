@@ -1,0 +1,176 @@
+"""A pipeline as data: the pydantic models a YAML file is validated against, and the Python API.
+
+``PipelineSpec(...)`` built in Python and a YAML file loaded with :func:`load_pipeline` give the same
+object, so both build the same Spark plan.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_INTERVAL = re.compile(r"^\d+\s+(millisecond|second|minute|hour|day|week)s?$")
+
+
+def _interval(value: str) -> str:
+    if not _INTERVAL.match(value.strip()):
+        raise ValueError(f"{value!r} is not a duration; write it as Spark does, e.g. '10 seconds' or '5 minutes'")
+    return value.strip()
+
+
+Interval = Annotated[str, Field(description="a Spark interval such as '10 seconds'")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSource(_Model):
+    """Where events come from: one topic, decoded from JSON with a schema (Avro with the registry)."""
+
+    topic: str
+    format: Literal["json"] = "json"
+    schema_ddl: str = Field(alias="schema", description="Spark DDL, e.g. 'user_id STRING, event_time LONG'")
+    required: list[str] = Field(default_factory=list, description="fields that must be present")
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class EventTime(_Model):
+    """Which field carries event time (epoch milliseconds on the wire) and how late data may be."""
+
+    field: str = "event_time"
+    watermark: Interval = "10 seconds"
+
+    _check = field_validator("watermark")(lambda cls, v: _interval(v))
+
+
+class FilterStep(_Model):
+    """Keep rows where a Spark SQL condition holds."""
+
+    type: Literal["filter"]
+    where: str
+
+
+class SelectStep(_Model):
+    """Project columns: each output name maps to a Spark SQL expression."""
+
+    type: Literal["select"]
+    columns: dict[str, str]
+
+
+class WithColumnsStep(_Model):
+    """Add or replace columns computed by Spark SQL expressions."""
+
+    type: Literal["with_columns"]
+    columns: dict[str, str]
+
+
+class SqlStep(_Model):
+    """Any Spark SQL query over the step's input, which it names ``{input}``."""
+
+    type: Literal["sql"]
+    query: str
+
+    @field_validator("query")
+    @classmethod
+    def _names_input(cls, value: str) -> str:
+        if "{input}" not in value:
+            raise ValueError("the query must read from {input}, e.g. 'SELECT page FROM {input}'")
+        return value
+
+
+class WindowStep(_Model):
+    """Event-time aggregation in tumbling, sliding or session windows (emitted when the watermark passes)."""
+
+    type: Literal["window"]
+    kind: Literal["tumbling", "sliding", "session"] = "tumbling"
+    duration: Interval | None = Field(default=None, description="window length (tumbling, sliding)")
+    slide: Interval | None = Field(default=None, description="sliding windows: how often one starts")
+    gap: Interval | None = Field(default=None, description="session windows: inactivity that closes one")
+    by: list[str] = Field(default_factory=list, description="grouping columns besides the window")
+    aggregates: dict[str, str] = Field(min_length=1, description="output column -> aggregate, e.g. views: count(*)")
+
+    @field_validator("duration", "slide", "gap")
+    @classmethod
+    def _intervals(cls, value: str | None) -> str | None:
+        return None if value is None else _interval(value)
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> WindowStep:
+        needs = {"tumbling": ("duration",), "sliding": ("duration", "slide"), "session": ("gap",)}[self.kind]
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} window needs {' and '.join(missing)}")
+        return self
+
+
+class DeduplicateStep(_Model):
+    """Drop repeats of the same keys seen within the watermark (state is bounded by it)."""
+
+    type: Literal["deduplicate"]
+    keys: list[str] = Field(min_length=1)
+
+
+Step = Annotated[
+    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep,
+    Field(discriminator="type"),
+]
+STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate")
+
+
+class DeltaSink(_Model):
+    """Append to a Delta table (exactly once: the checkpoint plus Delta's idempotent streaming sink)."""
+
+    type: Literal["delta"]
+    path: str = Field(description="absolute, or relative to the state folder's warehouse/")
+    partition_by: list[str] = Field(default_factory=list)
+
+
+class KafkaSink(_Model):
+    """Write rows as JSON to a topic, keyed by a column."""
+
+    type: Literal["kafka"]
+    topic: str
+    key: str | None = None
+
+
+class ConsoleSink(_Model):
+    """Print each micro-batch (for trying things out)."""
+
+    type: Literal["console"]
+    rows: int = 20
+
+
+Sink = Annotated[DeltaSink | KafkaSink | ConsoleSink, Field(discriminator="type")]
+
+
+class PipelineSpec(_Model):
+    """A whole pipeline: source, event time, steps in order, sinks, trigger."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="snake_case; names queries and checkpoints")
+    description: str = ""
+    source: KafkaSource
+    event_time: EventTime = Field(default_factory=EventTime)
+    steps: list[Step] = Field(default_factory=list)
+    sinks: list[Sink] = Field(min_length=1)
+    trigger: Interval = "5 seconds"
+    output_mode: Literal["append", "update", "complete"] = "append"
+
+    _check = field_validator("trigger")(lambda cls, v: _interval(v))
+
+
+def warehouse_path(spec_path: str, state: Path) -> Path:
+    """A Delta sink's path: absolute as given, else under ``STATE/warehouse``."""
+    path = Path(spec_path)
+    return path if path.is_absolute() else state / "warehouse" / path
+
+
+def checkpoint_root(pipeline_name: str, state: Path) -> Path:
+    """Where a pipeline's queries keep their checkpoints: ``STATE/checkpoints/<pipeline>/<query>``."""
+    return state / "checkpoints" / pipeline_name

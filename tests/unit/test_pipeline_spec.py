@@ -1,0 +1,106 @@
+"""Pipeline specs: YAML and Python build the same spec; invalid files fail with file, line, field and a hint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamwise.pipeline import SpecError, example_names, load_pipeline, parse_pipeline, resolve
+from streamwise.pipeline.spec import DeltaSink, EventTime, KafkaSource, PipelineSpec, WindowStep
+
+GOOD = """\
+name: clicks
+source:
+  topic: clickstream
+  schema: "user_id STRING, page STRING, event_time LONG"
+  required: [page]
+event_time:
+  watermark: 5 seconds
+steps:
+  - type: filter
+    where: "page LIKE '/page/%'"
+  - type: window
+    duration: 10 seconds
+    by: [page]
+    aggregates:
+      views: count(*)
+sinks:
+  - type: delta
+    path: clicks/views
+"""
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(SpecError) as err:
+        parse_pipeline(text, source="p.yaml")
+    return err.value.message
+
+
+def test_yaml_and_python_build_the_same_spec() -> None:
+    from_yaml = parse_pipeline(GOOD)
+    in_python = PipelineSpec(
+        name="clicks",
+        source=KafkaSource(topic="clickstream", schema="user_id STRING, page STRING, event_time LONG", required=["page"]),
+        event_time=EventTime(watermark="5 seconds"),
+        steps=[
+            {"type": "filter", "where": "page LIKE '/page/%'"},
+            WindowStep(type="window", duration="10 seconds", by=["page"], aggregates={"views": "count(*)"}),
+        ],
+        sinks=[DeltaSink(type="delta", path="clicks/views")],
+    )
+    assert from_yaml == in_python
+
+
+def test_unknown_step_names_line_and_allowed_types() -> None:
+    message = error_of(GOOD.replace("type: window", "type: windw"))
+    assert "p.yaml:11: steps[1]: unknown step type 'windw'; allowed: filter, select, with_columns, sql, window" in message
+
+
+def test_missing_field_points_at_its_parent() -> None:
+    message = error_of(GOOD.replace('    where: "page LIKE \'/page/%\'"\n', ""))
+    assert "p.yaml:9: steps[0].filter.where: is required but missing" in message
+
+
+def test_wrong_type_names_the_value() -> None:
+    message = error_of(GOOD.replace("by: [page]", "by: page"))
+    assert "p.yaml:13: steps[1].window.by: Input should be a valid list (got 'page')" in message
+
+
+def test_bad_interval_says_how_to_write_one() -> None:
+    message = error_of(GOOD.replace("watermark: 5 seconds", "watermark: 5s"))
+    assert "p.yaml:7: event_time.watermark: '5s' is not a duration; write it as Spark does, e.g. '10 seconds'" in message
+
+
+def test_window_kind_needs_its_parameters() -> None:
+    message = error_of(GOOD.replace("    duration: 10 seconds\n", "    kind: sliding\n    duration: 10 seconds\n"))
+    assert "p.yaml:11: steps[1].window: a sliding window needs slide" in message
+
+
+def test_misspelt_field_is_rejected_with_its_line() -> None:
+    message = error_of(GOOD.replace("  required: [page]", "  requird: [page]"))
+    assert "p.yaml:5: source.requird: is not a known field here (check its spelling)" in message
+
+
+def test_every_error_is_reported_at_once() -> None:
+    message = error_of(GOOD.replace("name: clicks", "name: Clicks").replace("type: delta", "type: parquet"))
+    assert "p.yaml:1: name: String should match pattern" in message
+    assert "p.yaml:17: sinks[0]: unknown type 'parquet'" in message
+
+
+def test_broken_yaml_reports_the_line() -> None:
+    assert error_of(GOOD.replace("  - type: filter", "  - type: filter: x")).startswith("p.yaml:9: not valid YAML")
+
+
+def test_missing_file_and_unknown_example(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="no such pipeline file"):
+        load_pipeline(tmp_path / "nope.yaml")
+    with pytest.raises(SpecError) as err:
+        resolve("nosuch")
+    assert "clickstream" in err.value.hint
+
+
+def test_shipped_examples_validate() -> None:
+    assert "clickstream" in example_names()
+    for name in example_names():
+        assert load_pipeline(resolve(name)).name == name
