@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from streamwise.cli import ingest, pipeline, platform
+from streamwise.cli import ingest, monitor, pipeline, platform
 from streamwise.cli._common import err_console, root_options
 from streamwise.errors import StreamwiseError
 
@@ -52,6 +52,7 @@ app.command()(pipeline.run)
 app.command()(pipeline.validate)
 app.command()(pipeline.explain)
 app.command()(platform.jars)
+app.command()(monitor.status)
 app.add_typer(platform.kafka_app, name="kafka")
 app.add_typer(platform.topics_app, name="topics")
 app.add_typer(platform.config_app, name="config")

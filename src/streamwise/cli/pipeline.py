@@ -29,6 +29,9 @@ def run(
     cfg = settings()
     plan = Pipeline(spec, cfg)
     spark = spark_session(cfg, app_name=f"streamwise-{spec.name}")
+    from streamwise.monitor.listener import ProgressPublisher
+
+    spark.streams.addListener(ProgressPublisher(cfg.kafka))
     queries = plan.start(spark, once=once)
     log.info("pipeline %s started: %s", spec.name, ", ".join(q.name for q in queries))
     await_queries(queries)

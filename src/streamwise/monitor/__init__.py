@@ -1,5 +1,6 @@
-"""Watching the platform: results, and (later) query metrics, lag and latency."""
+"""Watching the platform: query metrics from Spark progress events, consumer lag, Prometheus, results."""
 
+from streamwise.monitor.metrics import PartitionLag, QueryMetrics
 from streamwise.monitor.windows import latest_windows
 
-__all__ = ["latest_windows"]
+__all__ = ["PartitionLag", "QueryMetrics", "latest_windows"]

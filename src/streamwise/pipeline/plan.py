@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from streamwise.config import Settings
+from streamwise.monitor.metrics import LATENCY_METRIC
 from streamwise.pipeline import steps
 from streamwise.pipeline.spec import (
     ConsoleSink,
@@ -64,7 +65,8 @@ class Pipeline:
 
     def output(self, spark: SparkSession) -> DataFrame:
         """Decoded records, watermarked on event time, through every step in order."""
-        df = steps.valid(self.parsed(spark)).withWatermark("event_time", self.spec.event_time.watermark)
+        df = steps.valid(self.parsed(spark))
+        df = observe_latency(df).withWatermark("event_time", self.spec.event_time.watermark)
         for step in self.spec.steps:
             df = steps.apply(df, step)
         return df
@@ -101,6 +103,15 @@ class Pipeline:
     def explain(self, spark: SparkSession) -> str:
         """Spark's extended plan of the pipeline's output (what each sink's query will run)."""
         return self.output(spark)._jdf.queryExecution().toString()
+
+
+def observe_latency(df: DataFrame) -> DataFrame:
+    """Attach per-batch percentiles of (batch time - Kafka timestamp) as an observed metric; the
+    monitor's listener reads them from each progress event. Computed in the JVM, no UDF."""
+    behind = F.unix_millis(F.current_timestamp()) - F.unix_millis(F.col("kafka_timestamp"))
+    return df.observe(
+        LATENCY_METRIC, F.percentile_approx(behind, [0.5, 0.95, 0.99]).alias("p"), F.count(F.lit(1)).alias("n")
+    )
 
 
 def kafka_payload(df: DataFrame, key: str | None) -> DataFrame:

@@ -1,0 +1,42 @@
+"""Runs Apache Kafka's own command-line tools (the classes behind kafka-*.sh) from the broker jars."""
+
+from __future__ import annotations
+
+import subprocess
+
+from streamwise.config import Settings
+from streamwise.platform import jars
+from streamwise.platform.exceptions import PlatformError
+from streamwise.platform.java import require_java
+
+CONSUMER_GROUPS = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+PRODUCER_PERFORMANCE = "org.apache.kafka.tools.ProducerPerformance"
+
+
+def run_tool(settings: Settings, main_class: str, *args: str, timeout_s: float = 120) -> str:
+    """Run a Kafka tool class with the broker classpath; return its stdout, or raise with its stderr."""
+    jars.cached_jars(settings.cache, "broker")
+    classpath = str(jars.jar_dir(settings.cache, "broker") / "*")
+    cmd = [str(require_java()), "-Xmx256m", "-cp", classpath, main_class, *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise PlatformError(f"{main_class.rsplit('.', 1)[-1]} failed ({result.returncode}): {result.stderr.strip()[-600:]}")
+    return result.stdout
+
+
+def consumer_group_lag(settings: Settings, group: str) -> dict[tuple[str, int], int]:
+    """Lag per (topic, partition) as Kafka's ``kafka-consumer-groups --describe`` reports it."""
+    out = run_tool(settings, CONSUMER_GROUPS, "--bootstrap-server", settings.kafka.bootstrap_servers,
+                   "--describe", "--group", group)  # fmt: skip
+    lag: dict[tuple[str, int], int] = {}
+    header: list[str] | None = None
+    for line in out.splitlines():
+        cols = line.split()
+        if "LAG" in cols and "PARTITION" in cols:
+            header = cols
+            continue
+        if header and len(cols) >= len(header) - 3:
+            row = dict(zip(header, cols, strict=False))
+            if row.get("LAG", "-").lstrip("-").isdigit() and row["LAG"] != "-":
+                lag[(row["TOPIC"], int(row["PARTITION"]))] = int(row["LAG"])
+    return lag
