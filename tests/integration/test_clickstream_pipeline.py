@@ -96,6 +96,12 @@ def test_window_counts_exact_across_restart_with_late_data(spark, settings: Sett
     assert row.views.tolist() == [2]
     assert second[second.window_start == T0].views.sum() == 4
 
+    # ...and the dropped ones are in the late-data ledger, with lateness against the 22 s watermark.
+    ledger = spark.read.format("delta").load(str(pipeline.late_records_path)).toPandas()
+    ledger["t"] = pd.to_datetime(ledger["event_time"], utc=True).astype("int64") // 1_000_000 - T0
+    assert sorted(zip(ledger.page, ledger.t, ledger.lateness_ms, strict=True)) == [
+        ("/a", 19_000, 3_000), ("/b", 8_000, 14_000)]
+
 
 def test_records_that_do_not_decode_go_to_the_dead_letter_topic(spark, settings: Settings, pipeline) -> None:  # noqa: ANN001
     """Setup: valid events interleaved with malformed JSON, a missing field and a mistyped event time.

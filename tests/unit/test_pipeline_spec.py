@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streamwise.pipeline import SpecError, example_names, load_pipeline, parse_pipeline, resolve
-from streamwise.pipeline.spec import DeltaSink, EventTime, KafkaSource, PipelineSpec, WindowStep
+from streamwise.pipeline.spec import DeltaSink, EventTime, KafkaSource, PipelineSpec, WindowStep, interval_ms
 
 GOOD = """\
 name: clicks
@@ -104,3 +104,12 @@ def test_shipped_examples_validate() -> None:
     assert "clickstream" in example_names()
     for name in example_names():
         assert load_pipeline(resolve(name)).name == name
+
+
+def test_interval_ms_and_late_data_defaults() -> None:
+    assert [interval_ms(v) for v in ("250 milliseconds", "5 seconds", "1 minute", "2 hours")] == [250, 5000, 60000, 7200000]
+    spec = parse_pipeline(GOOD)
+    assert spec.drops_late_data and spec.late_records.enabled
+    assert spec.late_records_path == "clicks/late_records"
+    stateless = spec.model_copy(update={"steps": spec.steps[:1]})
+    assert not stateless.drops_late_data

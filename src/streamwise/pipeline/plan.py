@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from streamwise.config import Settings
 from streamwise.monitor.metrics import LATENCY_METRIC
 from streamwise.pipeline import steps
+from streamwise.pipeline.ledger import LedgerWriter
 from streamwise.pipeline.spec import (
     ConsoleSink,
     DeltaSink,
@@ -22,6 +23,7 @@ from streamwise.pipeline.spec import (
     PipelineSpec,
     Sink,
     checkpoint_root,
+    interval_ms,
     warehouse_path,
 )
 
@@ -84,11 +86,25 @@ class Pipeline:
             writer = writer.outputMode(self.spec.output_mode).trigger(**trigger)
             writer = writer.option("checkpointLocation", str(self.checkpoint_root / f"{sink.type}_{index}"))
             queries.append(writer.start(str(self.sink_path(sink))) if isinstance(sink, DeltaSink) else writer.start())
+        if self.spec.drops_late_data and self.spec.late_records.enabled:
+            queries.append(self._start_ledger(spark, trigger))
         dead = steps.dead_letters(self.parsed(spark)).writeStream.queryName(f"{self.spec.name}_dead_letters")
         dead = dead.format("kafka").options(**self.settings.kafka.spark_options()).option("topic", self.dlq_topic)
         dead = dead.option("checkpointLocation", str(self.checkpoint_root / "dead_letters")).trigger(**trigger)
         queries.append(dead.start())
         return queries
+
+    @property
+    def late_records_path(self) -> Path:
+        return warehouse_path(self.spec.late_records_path, self.settings.state)
+
+    def _start_ledger(self, spark: SparkSession, trigger: dict[str, object]) -> StreamingQuery:
+        name = f"{self.spec.name}_late_records"
+        checkpoint = self.checkpoint_root / "late_records"
+        ledger = LedgerWriter(checkpoint, self.late_records_path, name, interval_ms(self.spec.event_time.watermark))
+        writer = steps.valid(self.parsed(spark)).writeStream.queryName(name)
+        writer = writer.option("checkpointLocation", str(checkpoint)).foreachBatch(ledger)
+        return writer.trigger(**trigger).start()
 
     def _writer(self, writer: DataStreamWriter, sink: Sink) -> DataStreamWriter:
         if isinstance(sink, DeltaSink):

@@ -22,6 +22,13 @@ def _interval(value: str) -> str:
 
 
 Interval = Annotated[str, Field(description="a Spark interval such as '10 seconds'")]
+_UNIT_MS = {"millisecond": 1, "second": 1_000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000, "week": 604_800_000}
+
+
+def interval_ms(value: str) -> int:
+    """Milliseconds in a validated interval ('5 seconds' -> 5000)."""
+    amount, unit = value.split()
+    return int(amount) * _UNIT_MS[unit.rstrip("s")]
 
 
 class _Model(BaseModel):
@@ -150,6 +157,14 @@ class ConsoleSink(_Model):
 Sink = Annotated[DeltaSink | KafkaSink | ConsoleSink, Field(discriminator="type")]
 
 
+class LateRecords(_Model):
+    """The late-data ledger: records behind the watermark are kept here (with how late they were),
+    not silently dropped. Only pipelines with a stateful step (window, deduplicate) drop late data."""
+
+    enabled: bool = True
+    path: str | None = Field(default=None, description="Delta table; default <pipeline>/late_records")
+
+
 class PipelineSpec(_Model):
     """A whole pipeline: source, event time, steps in order, sinks, trigger."""
 
@@ -161,8 +176,18 @@ class PipelineSpec(_Model):
     sinks: list[Sink] = Field(min_length=1)
     trigger: Interval = "5 seconds"
     output_mode: Literal["append", "update", "complete"] = "append"
+    late_records: LateRecords = Field(default_factory=LateRecords)
 
     _check = field_validator("trigger")(lambda cls, v: _interval(v))
+
+    @property
+    def drops_late_data(self) -> bool:
+        """True when a step keeps state bounded by the watermark, so rows behind it are dropped."""
+        return any(isinstance(step, WindowStep | DeduplicateStep) for step in self.steps)
+
+    @property
+    def late_records_path(self) -> str:
+        return self.late_records.path or f"{self.name}/late_records"
 
 
 def warehouse_path(spec_path: str, state: Path) -> Path:
