@@ -124,11 +124,27 @@ class DeduplicateStep(_Model):
     keys: list[str] = Field(min_length=1)
 
 
+class AnomalyStep(_Model):
+    """Per-key anomaly detection on a numeric column: EWMA baseline and variance in Spark state,
+    a reading flagged when |z| exceeds ``threshold`` after ``warmup`` readings of its key."""
+
+    type: Literal["anomaly"]
+    key: list[str] = Field(min_length=1, description="columns identifying the entity, e.g. [sensor_id]")
+    value: str = Field(description="the numeric column to watch")
+    alpha: float = Field(default=0.05, gt=0, le=1, description="EWMA weight of the newest reading")
+    threshold: float = Field(default=4.0, gt=0, description="|z-score| above which a reading is anomalous")
+    warmup: int = Field(default=30, ge=0, description="readings per key before any is flagged")
+    state_ttl: Interval = Field(default="1 hour", description="event time after a key's last reading that its state is kept")
+    emit: Literal["anomalies", "all"] = "anomalies"
+
+    _check = field_validator("state_ttl")(lambda cls, v: _interval(v))
+
+
 Step = Annotated[
-    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep,
+    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep | AnomalyStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate")
+STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly")
 
 
 class DeltaSink(_Model):
@@ -183,7 +199,7 @@ class PipelineSpec(_Model):
     @property
     def drops_late_data(self) -> bool:
         """True when a step keeps state bounded by the watermark, so rows behind it are dropped."""
-        return any(isinstance(step, WindowStep | DeduplicateStep) for step in self.steps)
+        return any(isinstance(step, WindowStep | DeduplicateStep | AnomalyStep) for step in self.steps)
 
     @property
     def late_records_path(self) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from streamwise.pipeline.spec import (
+    AnomalyStep,
     DeduplicateStep,
     FilterStep,
     SelectStep,
@@ -123,6 +124,13 @@ def deduplicate(df: DataFrame, step: DeduplicateStep) -> DataFrame:
     return df.dropDuplicatesWithinWatermark(step.keys) if df.isStreaming else df.dropDuplicates(step.keys)
 
 
+def anomaly(df: DataFrame, step: AnomalyStep) -> DataFrame:
+    """Per-key stateful anomaly detection (see :mod:`streamwise.pipeline.anomaly`)."""
+    from streamwise.pipeline.anomaly import detect_anomalies
+
+    return detect_anomalies(df, step)
+
+
 STEPS: dict[type, Callable[[DataFrame, Any], DataFrame]] = {
     FilterStep: filter_rows,
     SelectStep: select_columns,
@@ -130,6 +138,7 @@ STEPS: dict[type, Callable[[DataFrame, Any], DataFrame]] = {
     SqlStep: sql,
     WindowStep: window_aggregate,
     DeduplicateStep: deduplicate,
+    AnomalyStep: anomaly,
 }
 
 
