@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from streamwise.cli import ingest, monitor, pipeline, platform
+from streamwise.cli import ingest, monitor, pipeline, platform, schemas
 from streamwise.cli._common import err_console, root_options
 from streamwise.errors import StreamwiseError
 
@@ -41,7 +41,7 @@ def root(
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
     )
-    for noisy in ("py4j", "urllib3"):
+    for noisy in ("py4j", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -56,6 +56,8 @@ app.command()(monitor.status)
 app.add_typer(platform.kafka_app, name="kafka")
 app.add_typer(platform.topics_app, name="topics")
 app.add_typer(platform.config_app, name="config")
+app.add_typer(schemas.registry_app, name="registry")
+app.add_typer(schemas.schema_app, name="schema")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from streamwise.config import Settings, load_settings
+from streamwise.platform.process import ServiceStatus
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,3 +38,13 @@ def settings(**kafka: Any) -> Settings:
     if root_options.kafka_port is not None:
         kafka.setdefault("port", root_options.kafka_port)
     return load_settings(kafka=kafka, **overrides)
+
+
+def print_status(process: ServiceStatus, *, serving: bool, where: str) -> None:
+    """One line: running and serving, started but not answering yet, or stopped (with its log)."""
+    if serving:
+        console.print(f"[green]● running[/] pid {process.pid}, serving {where}")
+    elif process.running:
+        console.print(f"[yellow]● started[/] pid {process.pid}, not answering on {where} yet")
+    else:
+        console.print(f"[red]● stopped[/] (log: {process.log})")

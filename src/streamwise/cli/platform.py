@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from streamwise.cli._common import ControllerPortOpt, PortOpt, console, settings
+from streamwise.cli._common import ControllerPortOpt, PortOpt, console, print_status, settings
 from streamwise.errors import StreamwiseError
 
 kafka_app = typer.Typer(help="The local KRaft broker.\n\nExample: streamwise kafka start --port 9092", no_args_is_help=True)
@@ -75,12 +75,7 @@ def kafka_status(port: PortOpt = None) -> None:
     from streamwise.platform.kafka import KafkaBroker
 
     status = KafkaBroker(settings(port=port)).status()
-    if status.serving:
-        console.print(f"[green]● running[/] pid {status.process.pid}, serving {status.bootstrap_servers}")
-    elif status.process.running:
-        console.print(f"[yellow]● started[/] pid {status.process.pid}, not serving {status.bootstrap_servers} yet")
-    else:
-        console.print(f"[red]● stopped[/] (log: {status.process.log})")
+    print_status(status.process, serving=status.serving, where=status.bootstrap_servers)
     raise typer.Exit(0 if status.serving else 1)
 
 
@@ -163,6 +158,7 @@ def up(
     ui = f"http://127.0.0.1:{cfg.spark.ui_port}" if cfg.spark.ui else "(disabled)"
     console.print(f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s\n"
                   f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic clickstream, dead letters clickstream.dlq)\n"
+                  f"  registry   {cfg.registry.url}  (Confluent-compatible schema registry)\n"
                   f"  Delta      {output}\n"
                   f"  Spark UI   {ui}\n"
                   f"  logs       {cfg.state / 'logs'}\n"

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 CLICKSTREAM_TOPIC = "clickstream"
 # Stopped in this order by `down`: consumers before producers before the broker.
-SERVICES = ("pipeline", "generator", "kafka")
+SERVICES = ("pipeline", "generator", "registry", "kafka")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -75,6 +75,10 @@ def up(
     jars.ensure_all(settings.cache)
     step(f"starting Kafka on {settings.kafka.bootstrap_servers}")
     KafkaBroker(settings).start()
+    from streamwise.schemas import start_registry
+
+    step(f"starting the schema registry on {settings.registry.url}")
+    start_registry(settings)
     step(f"starting the clickstream generator ({rate:g} events/s)")
     start_generator(settings, rate=rate, partitions=partitions)
     from streamwise.pipeline import load_pipeline, resolve

@@ -1,0 +1,67 @@
+"""Schemas: a Confluent-compatible registry, Avro compatibility rules, the wire format, Spark decoding.
+
+- :func:`start_registry` / :func:`stop_registry` run the registry (``streamwise registry start``);
+  :func:`create_app` and :class:`SchemaStore` are its REST API and state.
+- :func:`check_compatibility` and :func:`incompatibilities` apply Avro's reader/writer rules.
+- :class:`AvroSerializer` / :class:`AvroDeserializer` frame records as magic byte + id + body.
+- :func:`decode_avro` decodes every writer version of a subject in Spark into the latest shape.
+"""
+
+from streamwise.schemas.app import create_app
+from streamwise.schemas.avro import AvroSchema, parse_avro
+from streamwise.schemas.client import CheckResult, RegistryClient
+from streamwise.schemas.compat import (
+    Compatibility,
+    CompatibilityResult,
+    FieldChange,
+    Incompatibility,
+    can_read,
+    check_compatibility,
+    diff_fields,
+    incompatibilities,
+)
+from streamwise.schemas.exceptions import (
+    InvalidSchemaError,
+    RegistryError,
+    RegistryUnavailableError,
+    SchemaError,
+    WireFormatError,
+)
+from streamwise.schemas.service import RegistryStatus, registry_status, start_registry, stop_registry
+from streamwise.schemas.spark import SubjectSchemas, decode_avro
+from streamwise.schemas.store import MemoryLog, RegisteredSchema, SchemaStore
+from streamwise.schemas.wire import AvroDeserializer, AvroSerializer, frame, unframe
+
+__all__ = [
+    "AvroDeserializer",
+    "AvroSchema",
+    "AvroSerializer",
+    "CheckResult",
+    "Compatibility",
+    "CompatibilityResult",
+    "FieldChange",
+    "Incompatibility",
+    "InvalidSchemaError",
+    "MemoryLog",
+    "RegisteredSchema",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryStatus",
+    "RegistryUnavailableError",
+    "SchemaError",
+    "SchemaStore",
+    "SubjectSchemas",
+    "WireFormatError",
+    "can_read",
+    "check_compatibility",
+    "create_app",
+    "decode_avro",
+    "diff_fields",
+    "frame",
+    "incompatibilities",
+    "parse_avro",
+    "registry_status",
+    "start_registry",
+    "stop_registry",
+    "unframe",
+]

@@ -1,0 +1,94 @@
+"""The registry as a supervised process: ``python -m streamwise registry serve`` under :class:`Service`.
+
+Ready means ``GET /subjects`` answers 200, i.e. the state has been rebuilt from the Kafka topic
+and the HTTP server listens.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+import httpx
+
+from streamwise.config import Settings
+from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.ports import ensure_port_free
+from streamwise.platform.process import Service, ServiceStatus
+from streamwise.schemas.exceptions import RegistryUnavailableError
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "registry"
+
+
+@dataclass(frozen=True)
+class RegistryStatus:
+    """The registry process and whether it answers."""
+
+    process: ServiceStatus
+    url: str
+    serving: bool
+
+
+def registry_service(settings: Settings) -> Service:
+    """The supervisor record of the registry under the state folder."""
+    return Service(SERVICE_NAME, settings.state)
+
+
+def answers(url: str, timeout_s: float = 2.0) -> bool:
+    """True when the registry at ``url`` lists its subjects."""
+    try:
+        return httpx.get(f"{url}/subjects", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_registry(settings: Settings, *, timeout_s: float = 60.0) -> int:
+    """Start the registry unless it runs already (Kafka must be up); return its pid once it answers."""
+    from streamwise.platform.local import settings_env  # the one place that turns settings into STREAMWISE_*
+
+    service = registry_service(settings)
+    running = service.process()
+    if running is not None:
+        return running.pid
+    reg = settings.registry
+    ensure_port_free(reg.host, reg.port, what="the schema registry", option="--port")
+    if not KafkaBroker(settings).serving():
+        raise RegistryUnavailableError(
+            50001, f"Kafka on {settings.kafka.bootstrap_servers} does not answer; the registry keeps its state there",
+            hint="start it first with `streamwise kafka start` (or pass --kafka-port)",
+        )  # fmt: skip
+    log.info("starting the schema registry on %s (state in topic %s)", reg.url, reg.topic)
+    return service.start(
+        [sys.executable, "-m", "streamwise", "registry", "serve"],
+        ready=lambda: answers(reg.url),
+        timeout_s=timeout_s,
+        env=settings_env(settings),
+    )
+
+
+def stop_registry(settings: Settings) -> bool:
+    """Stop the registry by pid; True if it was running."""
+    return registry_service(settings).stop(grace_s=10.0)
+
+
+def registry_status(settings: Settings) -> RegistryStatus:
+    proc = registry_service(settings).status()
+    url = settings.registry.url
+    return RegistryStatus(proc, url, proc.running and answers(url))
+
+
+def serve(settings: Settings) -> None:
+    """Rebuild the state from the topic and serve the REST API until stopped (the process's body)."""
+    import uvicorn
+
+    from streamwise.schemas.app import create_app
+    from streamwise.schemas.store import SchemaStore
+    from streamwise.schemas.topic_log import KafkaSchemaLog
+
+    reg = settings.registry
+    store = SchemaStore(KafkaSchemaLog(settings.kafka, reg.topic))
+    log.info("registry state rebuilt from %s: %d subjects", reg.topic, len(store.subjects(deleted=True)))
+    uvicorn.run(create_app(store), host=reg.host, port=reg.port, log_level="info", access_log=False)
