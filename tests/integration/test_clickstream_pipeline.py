@@ -130,3 +130,46 @@ def test_records_that_do_not_decode_go_to_the_dead_letter_topic(spark, settings:
     ]
     assert [h["dlq.source.offset"] for _, h in letters] == ["2", "3", "4"]
     assert all(h["dlq.source.topic"] == pipeline.spec.source.topic for _, h in letters)
+
+
+def test_two_pipelines_on_one_topic_each_see_every_event(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
+    """Setup: the shipped clickstream and clickstream_trending pipelines, both pointed at one topic,
+    started together (each its own checkpoint) over 3 windows of known traffic.
+    Invariant: each pipeline saw every event (counts per window equal the produced ones), and the
+    trending pipeline's rows are exactly the top 2 pages (by views, then name) of each window."""
+    create_topic(settings.kafka, topic_name, partitions=2)
+    create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
+    traffic = {0: {"/a": 5, "/b": 3, "/c": 3, "/d": 1}, 10: {"/b": 4, "/c": 2}, 20: {"/d": 6, "/a": 2, "/c": 2}}
+    events = [(page, window + i % 10) for window, pages in traffic.items() for page, n in pages.items() for i in range(n)]
+    produce(settings, topic_name, events + [("/z", 100)])  # the last event closes the three windows
+
+    plans = []
+    for example in ("clickstream", "clickstream_trending"):
+        spec = load_pipeline(resolve(example))
+        steps = [s.model_copy(update={"n": 2}) if s.type == "top_n" else s for s in spec.steps]
+        spec = spec.model_copy(update={
+            "name": f"{example}_{topic_name}", "steps": steps,
+            "source": spec.source.model_copy(update={"topic": topic_name}),
+            "sinks": [spec.sinks[0].model_copy(update={"path": f"{topic_name}/{example}"})],
+        })  # fmt: skip
+        plans.append(Pipeline(spec, settings))
+    queries = [q for plan in plans for q in plan.start(spark, once=True)]
+    await_queries(queries)
+
+    counts = delta_windows(spark, plans[0])
+    assert {(w, p): v for w, p, v in counts.itertuples(index=False)} == {
+        (T0 + w * 1000, page): n for w, pages in traffic.items() for page, n in pages.items()}
+    ranked = delta_ranked(spark, plans[1])
+    top = {(r.window_start, int(r.rank)): (r.page, r.views) for r in ranked.itertuples()}
+    assert top == {
+        (T0, 1): ("/a", 5), (T0, 2): ("/b", 3),
+        (T0 + 10_000, 1): ("/b", 4), (T0 + 10_000, 2): ("/c", 2),
+        (T0 + 20_000, 1): ("/d", 6), (T0 + 20_000, 2): ("/a", 2),
+    }
+    assert len(ranked) == 6
+
+
+def delta_ranked(spark, pipeline: Pipeline) -> pd.DataFrame:  # noqa: ANN001
+    frame = spark.read.format("delta").load(str(pipeline.sink_path(pipeline.spec.sinks[0]))).toPandas()
+    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True).astype("int64") // 1_000_000
+    return frame[["window_start", "rank", "page", "views"]]

@@ -54,7 +54,7 @@ def test_yaml_and_python_build_the_same_spec() -> None:
 
 def test_unknown_step_names_line_and_allowed_types() -> None:
     message = error_of(GOOD.replace("type: window", "type: windw"))
-    assert "p.yaml:11: steps[1]: unknown step type 'windw'; allowed: filter, select, with_columns, sql, window, deduplicate, anomaly" in message
+    assert "p.yaml:11: steps[1]: unknown step type 'windw'; allowed: filter, select, with_columns, sql, window, deduplicate, anomaly, top_n" in message
 
 
 def test_missing_field_points_at_its_parent() -> None:
@@ -113,3 +113,12 @@ def test_interval_ms_and_late_data_defaults() -> None:
     assert spec.late_records_path == "clicks/late_records"
     stateless = spec.model_copy(update={"steps": spec.steps[:1]})
     assert not stateless.drops_late_data
+
+
+def test_top_n_must_follow_every_streaming_step() -> None:
+    top = "  - type: top_n\n    order_by: views DESC\n    n: 3\n"
+    after = parse_pipeline(GOOD.replace("sinks:\n", top + "sinks:\n"))
+    assert [s.type for s in after.streaming_steps] == ["filter", "window"]
+    assert [s.type for s in after.batch_steps] == ["top_n"]
+    before = GOOD.replace("  - type: window\n", top + "  - type: window\n")
+    assert "top_n runs per micro-batch, so it must come after every streaming step" in error_of(before)

@@ -69,7 +69,7 @@ class Pipeline:
         """Decoded records, watermarked on event time, through every step in order."""
         df = steps.valid(self.parsed(spark))
         df = observe_latency(df).withWatermark("event_time", self.spec.event_time.watermark)
-        for step in self.spec.steps:
+        for step in self.spec.streaming_steps:
             df = steps.apply(df, step)
         return df
 
@@ -80,12 +80,14 @@ class Pipeline:
         for index, sink in enumerate(self.spec.sinks):
             name = f"{self.spec.name}_{sink.type}_{index}"
             df = self.output(spark)
-            if isinstance(sink, KafkaSink):
-                df = kafka_payload(df, sink.key)
-            writer = self._writer(df.writeStream, sink).queryName(name)
-            writer = writer.outputMode(self.spec.output_mode).trigger(**trigger)
+            if self.spec.batch_steps:
+                writer = df.writeStream.foreachBatch(BatchWriter(self, sink, name))
+            else:
+                writer = self._writer(kafka_payload(df, sink.key) if isinstance(sink, KafkaSink) else df, sink)
+            writer = writer.queryName(name).outputMode(self.spec.output_mode).trigger(**trigger)
             writer = writer.option("checkpointLocation", str(self.checkpoint_root / f"{sink.type}_{index}"))
-            queries.append(writer.start(str(self.sink_path(sink))) if isinstance(sink, DeltaSink) else writer.start())
+            native_delta = isinstance(sink, DeltaSink) and not self.spec.batch_steps
+            queries.append(writer.start(str(self.sink_path(sink))) if native_delta else writer.start())
         if self.spec.drops_late_data and self.spec.late_records.enabled:
             queries.append(self._start_ledger(spark, trigger))
         dead = steps.dead_letters(self.parsed(spark)).writeStream.queryName(f"{self.spec.name}_dead_letters")
@@ -106,7 +108,8 @@ class Pipeline:
         writer = writer.option("checkpointLocation", str(checkpoint)).foreachBatch(ledger)
         return writer.trigger(**trigger).start()
 
-    def _writer(self, writer: DataStreamWriter, sink: Sink) -> DataStreamWriter:
+    def _writer(self, df: DataFrame, sink: Sink) -> DataStreamWriter:
+        writer = df.writeStream
         if isinstance(sink, DeltaSink):
             writer = writer.format("delta")
             return writer.partitionBy(*sink.partition_by) if sink.partition_by else writer
@@ -119,6 +122,31 @@ class Pipeline:
     def explain(self, spark: SparkSession) -> str:
         """Spark's extended plan of the pipeline's output (what each sink's query will run)."""
         return self.output(spark)._jdf.queryExecution().toString()
+
+
+class BatchWriter:
+    """``foreachBatch`` function for pipelines with per-batch steps (top_n): applies them to the
+    micro-batch, then writes it to the sink idempotently on (query, batch id)."""
+
+    def __init__(self, plan: Pipeline, sink: Sink, query_name: str) -> None:
+        self.plan = plan
+        self.sink = sink
+        self.query_name = query_name
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        for step in self.plan.spec.batch_steps:
+            batch = steps.apply(batch, step)
+        sink = self.sink
+        if isinstance(sink, DeltaSink):
+            writer = batch.write.format("delta").mode("append")
+            writer = writer.option("txnAppId", self.query_name).option("txnVersion", batch_id)
+            writer = writer.partitionBy(*sink.partition_by) if sink.partition_by else writer
+            writer.save(str(self.plan.sink_path(sink)))
+        elif isinstance(sink, KafkaSink):
+            payload = kafka_payload(batch, sink.key).write.format("kafka")
+            payload.options(**self.plan.settings.kafka.spark_options()).option("topic", sink.topic).save()
+        elif isinstance(sink, ConsoleSink):
+            batch.show(sink.rows, truncate=False)
 
 
 def observe_latency(df: DataFrame) -> DataFrame:

@@ -140,11 +140,23 @@ class AnomalyStep(_Model):
     _check = field_validator("state_ttl")(lambda cls, v: _interval(v))
 
 
+class TopNStep(_Model):
+    """Keep the ``n`` best rows of each group (e.g. the trending items of each window): a ranking over
+    every row of a group, so it runs per micro-batch, on rows a window step emitted complete."""
+
+    type: Literal["top_n"]
+    partition_by: list[str] = Field(default_factory=lambda: ["window_start", "window_end"])
+    order_by: str = Field(description="Spark SQL ordering, e.g. 'views DESC, page'")
+    n: int = Field(default=10, ge=1)
+    rank_as: str = "rank"
+
+
 Step = Annotated[
-    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep | AnomalyStep,
+    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep | AnomalyStep | TopNStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly")
+STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly", "top_n")
+BATCH_STEPS = (TopNStep,)  # need all rows of a micro-batch at once: applied in foreachBatch
 
 
 class DeltaSink(_Model):
@@ -195,6 +207,21 @@ class PipelineSpec(_Model):
     late_records: LateRecords = Field(default_factory=LateRecords)
 
     _check = field_validator("trigger")(lambda cls, v: _interval(v))
+
+    @model_validator(mode="after")
+    def _batch_steps_last(self) -> PipelineSpec:
+        kinds = [isinstance(step, BATCH_STEPS) for step in self.steps]
+        if any(kinds) and kinds.index(True) < len(kinds) - sum(kinds):
+            raise ValueError("top_n runs per micro-batch, so it must come after every streaming step")
+        return self
+
+    @property
+    def streaming_steps(self) -> list[Step]:
+        return [step for step in self.steps if not isinstance(step, BATCH_STEPS)]
+
+    @property
+    def batch_steps(self) -> list[Step]:
+        return [step for step in self.steps if isinstance(step, BATCH_STEPS)]
 
     @property
     def drops_late_data(self) -> bool:

@@ -15,6 +15,7 @@ from streamwise.pipeline.spec import (
     SelectStep,
     SqlStep,
     Step,
+    TopNStep,
     WindowStep,
     WithColumnsStep,
 )
@@ -131,6 +132,14 @@ def anomaly(df: DataFrame, step: AnomalyStep) -> DataFrame:
     return detect_anomalies(df, step)
 
 
+def top_n(df: DataFrame, step: TopNStep) -> DataFrame:
+    """The ``n`` first rows of each ``partition_by`` group by ``order_by``, ranked 1..n (batch only)."""
+    partition = ", ".join(f"`{name}`" for name in step.partition_by)
+    over = f"(PARTITION BY {partition} ORDER BY {step.order_by})" if partition else f"(ORDER BY {step.order_by})"
+    ranked = df.withColumn(step.rank_as, F.expr(f"row_number() OVER {over}"))
+    return ranked.where(F.col(step.rank_as) <= step.n)
+
+
 STEPS: dict[type, Callable[[DataFrame, Any], DataFrame]] = {
     FilterStep: filter_rows,
     SelectStep: select_columns,
@@ -139,6 +148,7 @@ STEPS: dict[type, Callable[[DataFrame, Any], DataFrame]] = {
     WindowStep: window_aggregate,
     DeduplicateStep: deduplicate,
     AnomalyStep: anomaly,
+    TopNStep: top_n,
 }
 
 
