@@ -12,6 +12,7 @@ from streamwise.config import QUIET, KafkaSettings
 from streamwise.platform.exceptions import TopicError
 
 _TIMEOUT_S = 15.0
+_RETRY_S = 60.0  # a broker restarting on a loaded machine can take this long to lead its partitions again
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,23 @@ def create_topic(
         if err.name() == "TOPIC_ALREADY_EXISTS" and exist_ok:
             return False
         raise TopicError(f"cannot create topic {name} on {kafka.bootstrap_servers}: {err.str()}") from None
+    _await_leaders(admin, name, partitions)
     return True
+
+
+def _await_leaders(admin: AdminClient, name: str, partitions: int) -> None:
+    """Wait until the new topic's partitions all have a leader in the broker's metadata: creation is
+    acknowledged by the controller before brokers know the topic, and clients that ask too soon get
+    'unknown partition'."""
+    deadline = time.monotonic() + _TIMEOUT_S
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(topic=name, timeout=_TIMEOUT_S).topics.get(name)
+        if meta and meta.error is None and len(meta.partitions) == partitions and all(
+            p.leader >= 0 and p.error is None for p in meta.partitions.values()
+        ):
+            return
+        time.sleep(0.1)
+    raise TopicError(f"topic {name} was created but its partitions have no leader after {_TIMEOUT_S:.0f}s")
 
 
 def list_topics(kafka: KafkaSettings, *, internal: bool = False) -> list[str]:
@@ -123,7 +140,7 @@ def end_offsets(kafka: KafkaSettings, topic: str, partitions: list[int]) -> dict
 def _log_end(consumer: Consumer, partition: TopicPartition) -> int:
     """The high watermark, retrying errors Kafka marks retriable (a broker just restarted may still be
     taking leadership of its partitions and answer NOT_LEADER_FOR_PARTITION for a moment)."""
-    deadline = time.monotonic() + _TIMEOUT_S
+    deadline = time.monotonic() + _RETRY_S
     while True:
         try:
             return int(consumer.get_watermark_offsets(partition, timeout=_TIMEOUT_S)[1])
