@@ -25,7 +25,7 @@ def recent_metrics(kafka: KafkaSettings, *, last: int = 600) -> dict[str, list[Q
         consumer.assign([TopicPartition(PROGRESS_TOPIC, 0, max(low, high - last))])
         position = max(low, high - last)
         while position < high:
-            batch = consumer.consume(500, timeout=5)
+            batch = consumer.consume(min(500, high - position), timeout=5)  # a full 500 would wait out the timeout
             if not batch:
                 break
             for msg in batch:

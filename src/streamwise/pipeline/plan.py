@@ -70,7 +70,7 @@ class Pipeline:
         df = steps.valid(self.parsed(spark))
         df = observe_latency(df).withWatermark("event_time", self.spec.event_time.watermark)
         for step in self.spec.streaming_steps:
-            df = steps.apply(df, step)
+            df = steps.apply(df, step, self.settings)
         return df
 
     def start(self, spark: SparkSession, *, once: bool = False) -> list[StreamingQuery]:
@@ -135,7 +135,7 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         for step in self.plan.spec.batch_steps:
-            batch = steps.apply(batch, step)
+            batch = steps.apply(batch, step, self.plan.settings)
         sink = self.sink
         if isinstance(sink, DeltaSink):
             writer = batch.write.format("delta").mode("append")

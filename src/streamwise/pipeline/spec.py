@@ -140,6 +140,53 @@ class AnomalyStep(_Model):
     _check = field_validator("state_ttl")(lambda cls, v: _interval(v))
 
 
+class StreamSide(_Model):
+    """The other side of a stream-stream join: a second topic with its own schema and watermark."""
+
+    kind: Literal["stream"]
+    topic: str
+    schema_ddl: str = Field(alias="schema")
+    required: list[str] = Field(default_factory=list)
+    watermark: Interval = "1 minute"
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    _check = field_validator("watermark")(lambda cls, v: _interval(v))
+
+
+class DeltaSide(_Model):
+    """History or reference data in a Delta table; each micro-batch joins its latest version."""
+
+    kind: Literal["delta"]
+    path: str = Field(description="absolute, or relative to the state folder's warehouse/")
+
+
+class JdbcSide(_Model):
+    """A reference table in a database, re-read every micro-batch, so a changed row is picked up
+    without a restart. The default URL is the platform's PostgreSQL."""
+
+    kind: Literal["jdbc"]
+    table: str = Field(description="table name or a '(SELECT ...) AS t' subquery")
+    url: str | None = Field(default=None, description="jdbc:postgresql://host:port/db; default: streamwise's PostgreSQL")
+    user: str | None = None
+    password: str | None = None
+
+
+class JoinStep(_Model):
+    """Join each row with another stream (time-bounded), a Delta table or a database table.
+
+    ``on`` is a Spark SQL condition over ``l`` (this pipeline's rows) and ``r`` (the other side);
+    the other side's columns come out renamed with ``prefix``.
+    """
+
+    type: Literal["join"]
+    right: Annotated[StreamSide | DeltaSide | JdbcSide, Field(discriminator="kind")]
+    on: str = Field(description="e.g. l.user_id = r.user_id AND r.event_time BETWEEN l.event_time AND l.event_time + INTERVAL 10 MINUTES")
+    how: Literal["inner", "left", "left_outer", "right", "right_outer", "full_outer", "left_semi", "left_anti"] = "inner"
+    prefix: str = Field(default="r_", pattern=r"^([a-z_][a-z0-9_]*)?$", description="may be empty when names do not clash")
+    columns: list[str] | None = Field(default=None, description="keep only these columns of the other side")
+
+
 class TopNStep(_Model):
     """Keep the ``n`` best rows of each group (e.g. the trending items of each window): a ranking over
     every row of a group, so it runs per micro-batch, on rows a window step emitted complete."""
@@ -152,10 +199,10 @@ class TopNStep(_Model):
 
 
 Step = Annotated[
-    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep | AnomalyStep | TopNStep,
+    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep | AnomalyStep | JoinStep | TopNStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly", "top_n")
+STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly", "join", "top_n")
 BATCH_STEPS = (TopNStep,)  # need all rows of a micro-batch at once: applied in foreachBatch
 
 
@@ -226,7 +273,8 @@ class PipelineSpec(_Model):
     @property
     def drops_late_data(self) -> bool:
         """True when a step keeps state bounded by the watermark, so rows behind it are dropped."""
-        return any(isinstance(step, WindowStep | DeduplicateStep | AnomalyStep) for step in self.steps)
+        stream_joins = [s for s in self.steps if isinstance(s, JoinStep) and isinstance(s.right, StreamSide)]
+        return bool(stream_joins) or any(isinstance(s, WindowStep | DeduplicateStep | AnomalyStep) for s in self.steps)
 
     @property
     def late_records_path(self) -> str:

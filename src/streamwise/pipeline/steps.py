@@ -12,6 +12,7 @@ from streamwise.pipeline.spec import (
     AnomalyStep,
     DeduplicateStep,
     FilterStep,
+    JoinStep,
     SelectStep,
     SqlStep,
     Step,
@@ -22,6 +23,8 @@ from streamwise.pipeline.spec import (
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+
+    from streamwise.config import Settings
 
 CORRUPT = "_corrupt_record"
 
@@ -152,6 +155,12 @@ STEPS: dict[type, Callable[[DataFrame, Any], DataFrame]] = {
 }
 
 
-def apply(df: DataFrame, step: Step) -> DataFrame:
-    """Apply one configured step."""
+def apply(df: DataFrame, step: Step, settings: Settings | None = None) -> DataFrame:
+    """Apply one configured step; joins need ``settings`` to reach the other side."""
+    if isinstance(step, JoinStep):
+        from streamwise.pipeline.joins import join
+
+        if settings is None:
+            raise ValueError("a join step needs the platform settings")
+        return join(df, step, settings)
     return STEPS[type(step)](df, step)
