@@ -79,6 +79,32 @@ class RegistrySettings(BaseSettings):
         return f"http://{self.host}:{self.port}"
 
 
+class DashboardSettings(BaseSettings):
+    """Where the live dashboard listens and what it shows."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWISE_DASHBOARD_", extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="bind address; loopback unless you mean to expose it")
+    port: int = Field(default=8000, ge=1, le=65535)
+    push_interval_s: float = Field(default=2.0, gt=0, description="seconds between two server-sent snapshots")
+    history: int = Field(default=600, ge=1, description="progress records read back for the charts")
+    alerts_topic: str = Field(default="alerts", description="Kafka topic of alerts (JSON values); never created")
+    alerts_last: int = Field(default=50, ge=1, description="how many of the newest alerts the feed shows")
+    results_table: Path | None = Field(
+        default=None, description="Delta table of windowed results; default: the clickstream pipeline's"
+    )
+    windows: int = Field(default=3, ge=1, description="most recent windows shown")
+    per_window: int = Field(default=5, ge=1, description="rows shown per window")
+    top_n: int = Field(default=10, ge=1, description="recommendations: top items of the latest window")
+    stale_after_s: float = Field(default=60.0, gt=0, description="a query silent this long is shown as stale")
+    start_timeout_s: float = Field(default=30.0, gt=0)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+
 class Settings(BaseSettings):
     """Everything a local run needs; all files it writes live under ``state_dir``."""
 
@@ -89,6 +115,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @property
     def cache(self) -> Path:
@@ -108,13 +135,15 @@ def load_settings(**overrides: Any) -> Settings:
         kafka = KafkaSettings(**overrides.pop("kafka", {}))
         spark = SparkSettings(**overrides.pop("spark", {}))
         registry = RegistrySettings(**overrides.pop("registry", {}))
-        return Settings(kafka=kafka, spark=spark, registry=registry, **overrides)
+        dashboard = DashboardSettings(**overrides.pop("dashboard", {}))
+        return Settings(kafka=kafka, spark=spark, registry=registry, dashboard=dashboard, **overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc), hint="fix the option or the STREAMWISE_* variable named") from None
 
 
 def _describe(exc: ValidationError) -> str:
-    title = {"KafkaSettings": "kafka", "SparkSettings": "spark", "RegistrySettings": "registry", "Settings": "settings"}.get(exc.title, exc.title)
+    title = {"KafkaSettings": "kafka", "SparkSettings": "spark", "RegistrySettings": "registry",
+             "DashboardSettings": "dashboard", "Settings": "settings"}.get(exc.title, exc.title)
     parts = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(root)"

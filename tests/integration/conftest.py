@@ -6,7 +6,6 @@ import pytest
 
 from streamwise.config import Settings
 from streamwise.platform.kafka import KafkaBroker
-from streamwise.testing.fixtures import spark, topic_name  # noqa: F401 - re-exported for tests/e2e
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

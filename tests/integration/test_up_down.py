@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import psutil
 
 from streamwise.platform.ports import free_ports
@@ -31,9 +32,9 @@ def _processes_mentioning(text: str) -> list[psutil.Process]:
 def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
     """Setup: `up --no-watch` on free ports with a scratch state folder (generator at 3,000 events/s).
     Invariant: it prints the endpoints and a first window table; afterwards `down` stops broker,
-    registry, generator and pipeline by pid, and no process that belongs to this state folder is left."""
+    registry, dashboard, generator and pipeline by pid, and no process that belongs to this state folder is left."""
     state = tmp_path / "state"
-    kafka_port, controller_port, registry_port = free_ports(3)
+    kafka_port, controller_port, registry_port, dashboard_port = free_ports(4)
     env = {
         **os.environ,
         "COLUMNS": "160",
@@ -42,6 +43,7 @@ def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
         "STREAMWISE_KAFKA_PORT": str(kafka_port),
         "STREAMWISE_KAFKA_CONTROLLER_PORT": str(controller_port),
         "STREAMWISE_REGISTRY_PORT": str(registry_port),
+        "STREAMWISE_DASHBOARD_PORT": str(dashboard_port),
         "STREAMWISE_KAFKA_HEAP": "512m",
         "STREAMWISE_SPARK_UI": "false",
         "STREAMWISE_SPARK_MASTER": "local[2]",
@@ -56,11 +58,12 @@ def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
         assert "first window results" in up.stdout
         assert "/page/0" in up.stdout  # the most popular page heads a window in the table
         pids = {p.stem: json.loads(p.read_text())["pid"] for p in (state / "run").glob("*.pid")}
-        assert set(pids) == {"kafka", "registry", "generator", "pipeline"}
+        assert set(pids) == {"kafka", "registry", "dashboard", "generator", "pipeline"}
+        assert httpx.get(f"http://127.0.0.1:{dashboard_port}/metrics", timeout=10).status_code == 200
     finally:
         down = subprocess.run([*cmd, "down"], capture_output=True, text=True, env=env, timeout=180)
     assert down.returncode == 0, down.stderr
-    assert "stopped pipeline, generator, registry, kafka" in down.stdout
+    assert "stopped dashboard, pipeline, generator, registry, kafka" in down.stdout
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                    for pid in pids.values())  # fmt: skip
     assert _processes_mentioning(str(state)) == []

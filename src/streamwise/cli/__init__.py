@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from streamwise.cli import ingest, monitor, pipeline, platform, schemas
+from streamwise.cli import dashboard, ingest, monitor, pipeline, platform, schemas
 from streamwise.cli._common import err_console, root_options
 from streamwise.errors import StreamwiseError
 
@@ -58,6 +58,7 @@ app.add_typer(platform.topics_app, name="topics")
 app.add_typer(platform.config_app, name="config")
 app.add_typer(schemas.registry_app, name="registry")
 app.add_typer(schemas.schema_app, name="schema")
+app.add_typer(dashboard.dashboard_app, name="dashboard")
 
 
 def main() -> None:

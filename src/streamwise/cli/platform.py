@@ -25,7 +25,7 @@ def config_show() -> None:
     table = Table("setting", "value", "environment variable", title="streamwise settings")
     table.add_row("state_dir", str(cfg.state), "STREAMWISE_STATE_DIR")
     table.add_row("cache_dir", str(cfg.cache), "STREAMWISE_CACHE_DIR")
-    for prefix, section in (("kafka", cfg.kafka), ("spark", cfg.spark), ("registry", cfg.registry)):
+    for prefix, section in (("kafka", cfg.kafka), ("spark", cfg.spark), ("registry", cfg.registry), ("dashboard", cfg.dashboard)):
         for name, value in section.model_dump().items():
             table.add_row(f"{prefix}.{name}", str(value), f"STREAMWISE_{prefix.upper()}_{name.upper()}")
     console.print(table)
@@ -158,6 +158,7 @@ def up(
     ui = f"http://127.0.0.1:{cfg.spark.ui_port}" if cfg.spark.ui else "(disabled)"
     console.print(f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s\n"
                   f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic clickstream, dead letters clickstream.dlq)\n"
+                  f"  dashboard  {cfg.dashboard.url}  (live throughput, latency, lag, windows, alerts; /metrics)\n"
                   f"  registry   {cfg.registry.url}  (Confluent-compatible schema registry)\n"
                   f"  Delta      {output}\n"
                   f"  Spark UI   {ui}\n"

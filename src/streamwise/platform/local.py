@@ -23,15 +23,17 @@ log = logging.getLogger(__name__)
 
 CLICKSTREAM_TOPIC = "clickstream"
 # Stopped in this order by `down`: consumers before producers before the broker.
-SERVICES = ("pipeline", "generator", "registry", "kafka")
+SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process see exactly these settings."""
     env = {"STREAMWISE_STATE_DIR": str(settings.state), "STREAMWISE_CACHE_DIR": str(settings.cache)}
-    for prefix, section in (("KAFKA", settings.kafka), ("SPARK", settings.spark), ("REGISTRY", settings.registry)):
+    for prefix, section in (("KAFKA", settings.kafka), ("SPARK", settings.spark), ("REGISTRY", settings.registry),
+                           ("DASHBOARD", settings.dashboard)):
         for name, value in section.model_dump().items():
-            env[f"STREAMWISE_{prefix}_{name.upper()}"] = str(value)
+            if value is not None:  # unset stays unset (str(None) would be read back as a value)
+                env[f"STREAMWISE_{prefix}_{name.upper()}"] = str(value)
     return env
 
 
@@ -79,6 +81,10 @@ def up(
 
     step(f"starting the schema registry on {settings.registry.url}")
     start_registry(settings)
+    from streamwise.dashboard import start_dashboard
+
+    step(f"starting the dashboard on {settings.dashboard.url}")
+    start_dashboard(settings)
     step(f"starting the clickstream generator ({rate:g} events/s)")
     start_generator(settings, rate=rate, partitions=partitions)
     from streamwise.pipeline import load_pipeline, resolve

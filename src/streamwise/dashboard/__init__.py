@@ -1,0 +1,29 @@
+"""The live web dashboard: throughput, latency, lag, latest windows, alerts, recommendations, health.
+
+``create_app(settings)`` builds the FastAPI app (``/``, ``/metrics``, ``/api/snapshot``, ``/events``);
+``start_dashboard(settings)`` runs it as a supervised process, as ``streamwise up`` does.
+"""
+
+from streamwise.dashboard.alerts import Alert, AlertFeed, read_alerts
+from streamwise.dashboard.app import create_app
+from streamwise.dashboard.exceptions import DashboardError
+from streamwise.dashboard.server import BackgroundServer, serve
+from streamwise.dashboard.service import start_dashboard, stop_dashboard
+from streamwise.dashboard.settings import DashboardSettings, dashboard_settings
+from streamwise.dashboard.snapshot import Snapshot, Sources
+
+__all__ = [
+    "Alert",
+    "AlertFeed",
+    "BackgroundServer",
+    "DashboardError",
+    "DashboardSettings",
+    "Snapshot",
+    "Sources",
+    "create_app",
+    "dashboard_settings",
+    "read_alerts",
+    "serve",
+    "start_dashboard",
+    "stop_dashboard",
+]
