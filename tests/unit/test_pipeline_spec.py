@@ -54,7 +54,7 @@ def test_yaml_and_python_build_the_same_spec() -> None:
 
 def test_unknown_step_names_line_and_allowed_types() -> None:
     message = error_of(GOOD.replace("type: window", "type: windw"))
-    assert "p.yaml:11: steps[1]: unknown step type 'windw'; allowed: filter, select, with_columns, sql, window, deduplicate, anomaly, join, top_n" in message
+    assert "p.yaml:11: steps[1]: unknown step type 'windw'; allowed: filter, select, with_columns, sql, window, deduplicate, anomaly, join, score, top_n" in message
 
 
 def test_missing_field_points_at_its_parent() -> None:

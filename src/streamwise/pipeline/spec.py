@@ -187,6 +187,15 @@ class JoinStep(_Model):
     columns: list[str] | None = Field(default=None, description="keep only these columns of the other side")
 
 
+class ScoreStep(_Model):
+    """Apply a Spark ML model trained on history (``streamwise train``): adds its positive-class
+    probability as ``output``."""
+
+    type: Literal["score"]
+    model: str = Field(description="saved model folder; absolute, or relative to the state folder's models/")
+    output: str = "score"
+
+
 class TopNStep(_Model):
     """Keep the ``n`` best rows of each group (e.g. the trending items of each window): a ranking over
     every row of a group, so it runs per micro-batch, on rows a window step emitted complete."""
@@ -199,10 +208,10 @@ class TopNStep(_Model):
 
 
 Step = Annotated[
-    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep | AnomalyStep | JoinStep | TopNStep,
+    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep | AnomalyStep | JoinStep | ScoreStep | TopNStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly", "join", "top_n")
+STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly", "join", "score", "top_n")
 BATCH_STEPS = (TopNStep,)  # need all rows of a micro-batch at once: applied in foreachBatch
 
 
@@ -285,6 +294,12 @@ def warehouse_path(spec_path: str, state: Path) -> Path:
     """A Delta sink's path: absolute as given, else under ``STATE/warehouse``."""
     path = Path(spec_path)
     return path if path.is_absolute() else state / "warehouse" / path
+
+
+def model_path(spec_path: str, state: Path) -> Path:
+    """A model's folder: absolute as given, else under ``STATE/models``."""
+    path = Path(spec_path)
+    return path if path.is_absolute() else state / "models" / path
 
 
 def checkpoint_root(pipeline_name: str, state: Path) -> Path:

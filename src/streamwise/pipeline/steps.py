@@ -13,12 +13,14 @@ from streamwise.pipeline.spec import (
     DeduplicateStep,
     FilterStep,
     JoinStep,
+    ScoreStep,
     SelectStep,
     SqlStep,
     Step,
     TopNStep,
     WindowStep,
     WithColumnsStep,
+    model_path,
 )
 
 if TYPE_CHECKING:
@@ -157,6 +159,12 @@ STEPS: dict[type, Callable[[DataFrame, Any], DataFrame]] = {
 
 def apply(df: DataFrame, step: Step, settings: Settings | None = None) -> DataFrame:
     """Apply one configured step; joins need ``settings`` to reach the other side."""
+    if isinstance(step, ScoreStep):
+        from streamwise.pipeline.ml import score
+
+        if settings is None:
+            raise ValueError("a score step needs the platform settings")
+        return score(df, step, model_path(step.model, settings.state))
     if isinstance(step, JoinStep):
         from streamwise.pipeline.joins import join
 
