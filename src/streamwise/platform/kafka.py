@@ -13,7 +13,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from streamwise.config import QUIET, Settings
 from streamwise.platform import jars
@@ -93,18 +94,30 @@ class KafkaBroker:
         return self.service.stop(grace_s=30.0)
 
     def serving(self, timeout_s: float = 2.0) -> bool:
-        """True when the broker answers metadata and every partition it holds has a leader again.
+        """True when the broker answers metadata and serves every partition it holds.
 
-        After a restart the broker registers before it has reloaded its logs; until each partition
-        has a leader, reads and offset look-ups fail with NOT_LEADER_FOR_PARTITION.
+        After a restart the broker registers before it has reloaded its logs and taken leadership
+        again; until then reads and offset look-ups fail with NOT_LEADER_OR_FOLLOWER.
         """
         admin = AdminClient(self.kafka.client_config(**QUIET, **{"socket.timeout.ms": int(timeout_s * 1000)}))
         try:
             metadata = admin.list_topics(timeout=timeout_s)
         except Exception:  # noqa: BLE001 - KafkaException or a transport failure: not serving
             return False
-        partitions = [p for t in metadata.topics.values() for p in t.partitions.values()]
-        return bool(metadata.brokers) and all(p.error is None and p.leader >= 0 for p in partitions)
+        partitions = [(t.topic, p) for t in metadata.topics.values() for p in t.partitions.values()]
+        if not metadata.brokers or not all(p.error is None and p.leader >= 0 for _, p in partitions):
+            return False
+        if not partitions:
+            return True
+        # Metadata can name this broker as leader before it acts as one: ask every partition for its
+        # end offset, in one request, as a client would.
+        requests = {TopicPartition(topic, p.id): OffsetSpec.latest() for topic, p in partitions}
+        try:
+            for future in admin.list_offsets(requests, request_timeout=timeout_s).values():
+                future.result()
+        except Exception:  # noqa: BLE001 - NOT_LEADER_OR_FOLLOWER and friends: not serving yet
+            return False
+        return True
 
     def status(self) -> BrokerStatus:
         proc = self.service.status()
