@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamwise.errors import ConfigError
@@ -105,6 +105,79 @@ class DashboardSettings(BaseSettings):
 
 
 
+class PostgresSettings(BaseSettings):
+    """The local PostgreSQL server and the database/user streamwise's sinks and enrichment use.
+
+    As in the official ``postgres`` container image, ``user`` is created by ``initdb`` with
+    ``password``, and ``database`` is created on first start.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWISE_POSTGRES_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str = Field(default="streamwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    user: str = Field(default="streamwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password: SecretStr = SecretStr("streamwise")
+    start_timeout_s: float = Field(default=60.0, gt=0)
+    connect_timeout_s: int = Field(default=5, ge=1, description="per connection attempt (libpq connect_timeout)")
+
+    def conninfo(self, database: str | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``psycopg.connect``."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "dbname": database or self.database,
+            "user": self.user,
+            "password": self.password.get_secret_value(),
+            "connect_timeout": self.connect_timeout_s,
+            "application_name": "streamwise",
+        }
+
+    @property
+    def jdbc_url(self) -> str:
+        """For Spark's JDBC source (reference-data enrichment)."""
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+
+    def jdbc_properties(self) -> dict[str, str]:
+        return {"user": self.user, "password": self.password.get_secret_value(), "driver": "org.postgresql.Driver"}
+
+
+class RedisSettings(BaseSettings):
+    """The local Redis server (append-only file on, loopback only)."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWISE_REDIS_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6379, ge=1, le=65535)
+    db: int = Field(default=0, ge=0, le=15)
+    password: SecretStr | None = Field(default=None, description="requirepass; none on loopback by default")
+    start_timeout_s: float = Field(default=30.0, gt=0)
+    socket_timeout_s: float = Field(default=5.0, gt=0)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.Redis``."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "db": self.db,
+            "password": self.password.get_secret_value() if self.password else None,
+            "socket_timeout": self.socket_timeout_s,
+            "socket_connect_timeout": self.socket_timeout_s,
+            "decode_responses": True,
+        }
+
+
+SECTIONS: dict[str, type[BaseSettings]] = {
+    "kafka": KafkaSettings,
+    "spark": SparkSettings,
+    "registry": RegistrySettings,
+    "dashboard": DashboardSettings,
+    "postgres": PostgresSettings,
+    "redis": RedisSettings,
+}
+
+
 class Settings(BaseSettings):
     """Everything a local run needs; all files it writes live under ``state_dir``."""
 
@@ -116,6 +189,12 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+
+    def sections(self) -> dict[str, BaseSettings]:
+        """Each section by name, in the order of :data:`SECTIONS`."""
+        return {name: getattr(self, name) for name in SECTIONS}
 
     @property
     def cache(self) -> Path:
@@ -129,21 +208,17 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment plus explicit overrides (CLI options), or say what is wrong.
 
-    ``overrides`` may hold ``kafka`` / ``spark`` dicts that update those sections field by field.
+    ``overrides`` may hold a dict per section (``kafka``, ``spark``, ...) updating it field by field.
     """
     try:
-        kafka = KafkaSettings(**overrides.pop("kafka", {}))
-        spark = SparkSettings(**overrides.pop("spark", {}))
-        registry = RegistrySettings(**overrides.pop("registry", {}))
-        dashboard = DashboardSettings(**overrides.pop("dashboard", {}))
-        return Settings(kafka=kafka, spark=spark, registry=registry, dashboard=dashboard, **overrides)
+        sections = {name: section(**overrides.pop(name, {})) for name, section in SECTIONS.items()}
+        return Settings(**sections, **overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc), hint="fix the option or the STREAMWISE_* variable named") from None
 
 
 def _describe(exc: ValidationError) -> str:
-    title = {"KafkaSettings": "kafka", "SparkSettings": "spark", "RegistrySettings": "registry",
-             "DashboardSettings": "dashboard", "Settings": "settings"}.get(exc.title, exc.title)
+    title = {section.__name__: name for name, section in SECTIONS.items()}.get(exc.title, "settings")
     parts = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(root)"

@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from streamwise.cli import dashboard, ingest, monitor, pipeline, platform, schemas
+from streamwise.cli import dashboard, ingest, monitor, pipeline, platform, schemas, services
+from streamwise.cli.bench import bench_app
 from streamwise.cli._common import err_console, root_options
 from streamwise.errors import StreamwiseError
 
@@ -60,6 +61,8 @@ app.add_typer(platform.config_app, name="config")
 app.add_typer(schemas.registry_app, name="registry")
 app.add_typer(schemas.schema_app, name="schema")
 app.add_typer(dashboard.dashboard_app, name="dashboard")
+app.add_typer(services.services_app, name="services")
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

@@ -25,8 +25,9 @@ def config_show() -> None:
     table = Table("setting", "value", "environment variable", title="streamwise settings")
     table.add_row("state_dir", str(cfg.state), "STREAMWISE_STATE_DIR")
     table.add_row("cache_dir", str(cfg.cache), "STREAMWISE_CACHE_DIR")
-    for prefix, section in (("kafka", cfg.kafka), ("spark", cfg.spark), ("registry", cfg.registry), ("dashboard", cfg.dashboard)):
-        for name, value in section.model_dump().items():
+    for prefix, section in cfg.sections().items():
+        for name in type(section).model_fields:
+            value = getattr(section, name)
             table.add_row(f"{prefix}.{name}", str(value), f"STREAMWISE_{prefix.upper()}_{name.upper()}")
     console.print(table)
 

@@ -1,18 +1,77 @@
-"""Event sources (scenario generators) and the producer that delivers them to Kafka."""
+"""Event sources and the producer that delivers them to Kafka.
 
-from streamwise.ingest.clickstream import ClickstreamGenerator, ClickstreamShape, PageViews
-from streamwise.ingest.exceptions import DeliveryError, IngestError
-from streamwise.ingest.producer import DeliveryStats, EventProducer
-from streamwise.ingest.run import ProduceReport, produce_clickstream
+- scenarios (``clickstream``, ``iot``, ``payments``, ``logs``, ``social``): seeded, vectorised
+  generators of :class:`EventBatch` columns, each with an Avro schema in ``schemas/`` and a key that
+  spreads load evenly; :func:`create` / :func:`scenario_names` reach them by name;
+- :class:`FileReplay`: a CSV, Parquet or JSON-lines file replayed at its own pace;
+- :class:`Disorder` and :class:`RateProfile`: late, out-of-order and duplicated events, rate spikes;
+- :class:`Encoder`: column-wise JSON or Avro binary record values;
+- :class:`EventProducer` and :func:`produce`: the tuned producer and the paced run loop;
+- :class:`GroundTruthWriter` / :func:`read_ground_truth`: what was sent, as Parquet.
+"""
+
+import importlib
+from typing import Any
+
+# Public name -> module. Imported on first use, so that the CLI starts without numpy and Arrow.
+_EXPORTS = {
+    "infer_schema": "avro", "load_schema": "avro",
+    "Clickstream": "clickstream", "ClickstreamGenerator": "clickstream", "ClickstreamShape": "clickstream",
+    "Disorder": "disorder", "RateProfile": "disorder", "Spike": "disorder",
+    "Encoder": "encoding", "Format": "formats",
+    "DeliveryError": "exceptions", "IngestError": "exceptions", "IngestOptionError": "exceptions",
+    "ReplayError": "exceptions", "SchemaError": "exceptions", "UnknownScenarioError": "exceptions",
+    "ProduceOptions": "options", "ProducePlan": "options", "plan": "options",
+    "DeliveryStats": "producer", "EventProducer": "producer",
+    "FileReplay": "replay",
+    "ProduceReport": "run", "Progress": "run", "ensure_topic": "run", "produce": "run",
+    "EventBatch": "scenario", "Scenario": "scenario", "create": "scenario", "register": "scenario",
+    "scenario_names": "scenario",
+    "GroundTruthWriter": "truth", "read_ground_truth": "truth",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'streamwise.ingest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"streamwise.ingest.{module}"), "names" if name == "scenario_names" else name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
+    "Clickstream",
     "ClickstreamGenerator",
     "ClickstreamShape",
     "DeliveryError",
     "DeliveryStats",
+    "Disorder",
+    "Encoder",
+    "EventBatch",
     "EventProducer",
+    "FileReplay",
+    "Format",
+    "GroundTruthWriter",
     "IngestError",
-    "PageViews",
+    "IngestOptionError",
+    "ProduceOptions",
+    "ProducePlan",
     "ProduceReport",
-    "produce_clickstream",
+    "Progress",
+    "RateProfile",
+    "ReplayError",
+    "Scenario",
+    "SchemaError",
+    "Spike",
+    "UnknownScenarioError",
+    "create",
+    "ensure_topic",
+    "infer_schema",
+    "load_schema",
+    "plan",
+    "produce",
+    "read_ground_truth",
+    "register",
+    "scenario_names",
 ]

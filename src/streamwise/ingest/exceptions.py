@@ -1,4 +1,4 @@
-"""Errors raised while producing events."""
+"""Errors raised while generating, encoding or producing events."""
 
 from __future__ import annotations
 
@@ -11,3 +11,19 @@ class IngestError(StreamwiseError):
 
 class DeliveryError(IngestError):
     """Kafka refused or failed to acknowledge some records (they were counted, not dropped silently)."""
+
+
+class IngestOptionError(IngestError):
+    """An option of ``produce`` (or of the Python API behind it) has a value or combination we cannot use."""
+
+
+class UnknownScenarioError(IngestOptionError):
+    """No scenario is registered under the name asked for."""
+
+
+class SchemaError(IngestError):
+    """An Avro schema is malformed, or a column has a type that cannot be mapped to Avro."""
+
+
+class ReplayError(IngestError):
+    """A file given to ``--from-file`` cannot be read or lacks a column it was asked to use."""

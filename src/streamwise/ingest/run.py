@@ -1,65 +1,203 @@
-"""Produce a scenario's events at a steady rate for a duration (or until stopped)."""
+"""Produce a source's events (a scenario or a replayed file) into Kafka, paced, until a limit or a stop.
+
+Each turn of the loop generates the events due one tick ahead in chunks, injects the disorder,
+encodes them column-wise, queues them, and records the ground truth. The first Ctrl-C (or SIGTERM,
+as ``streamwise down`` sends) stops the loop after the current chunk and flushes; a second Ctrl-C
+stops at once.
+"""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow.compute as pc
 
 from streamwise.config import KafkaSettings
-from streamwise.ingest.clickstream import ClickstreamGenerator
+from streamwise.ingest.disorder import Disorder
+from streamwise.ingest.encoding import Encoder, Format
+from streamwise.ingest.exceptions import IngestOptionError
 from streamwise.ingest.producer import DeliveryStats, EventProducer
+from streamwise.ingest.scenario import EventBatch
+from streamwise.ingest.truth import GroundTruthWriter
 
-TICK_S = 0.1
+TICK_S = 0.05
+CHUNK = 16_384  # events per encode/produce step: large enough to amortise the per-call costs
+_PROGRESS_EVERY_S = 0.1
+
+
+class Pace(Protocol):
+    """When events are due: :class:`~streamwise.ingest.disorder.RateProfile` or a replay's schedule."""
+
+    @property
+    def unlimited(self) -> bool: ...
+
+    def due(self, t: float) -> float: ...
+
+    def time_of(self, count: float) -> float: ...
+
+
+class Source(Protocol):
+    """Anything that hands out event batches: a scenario or a :class:`FileReplay`."""
+
+    schema: dict[str, Any]
+    key_field: str | None
+    stamp_event_time: bool
+
+    def batch(self, n: int, now_ms: int) -> EventBatch: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counts so far, for a progress display."""
+
+    events: int
+    records: int
+    seconds: float
+    in_flight: int
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)
 class ProduceReport:
     """What a produce run achieved."""
 
-    sent: int
-    seconds: float
+    events: int  # generated or replayed
+    records: int  # sent: the events plus injected duplicates
+    value_bytes: int
+    seconds: float  # from the first record queued to the last one acknowledged
     stats: DeliveryStats
+    truth_dir: Path | None = None
+    interrupted: bool = False
 
     @property
     def events_per_s(self) -> float:
-        return self.sent / self.seconds if self.seconds > 0 else 0.0
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.value_bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
 
 
-def produce_clickstream(
-    kafka: KafkaSettings,
+def produce(
+    producer: EventProducer,
+    source: Source,
     *,
-    topic: str,
-    rate: float,
-    duration_s: float | None,
-    seed: int = 7,
-    on_tick: Callable[[int], None] | None = None,
+    pace: Pace,
+    fmt: Format | str = Format.JSON,
+    disorder: Disorder | None = None,
+    count: int | None = None,
+    duration_s: float | None = None,
+    truth: GroundTruthWriter | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+    chunk: int = CHUNK,
 ) -> ProduceReport:
-    """Send page views at ``rate`` per second (``0`` = as fast as possible) for ``duration_s`` (None = forever).
+    """Send ``source``'s events as ``pace`` makes them due, until ``count`` events, ``duration_s``
+    seconds, the end of a replayed file, or a stop (Ctrl-C, SIGTERM, ``stop.set()``).
 
-    Each tick generates the events due since the start, so the rate holds on average even when a
-    tick runs long. Ctrl-C stops the loop; the producer is flushed either way.
+    The producer is flushed in every case; DeliveryError is raised if any record failed.
     """
-    generator = ClickstreamGenerator(seed)
-    producer = EventProducer(kafka, topic)
+    if count is not None and count < 0:
+        raise IngestOptionError(f"--count must be 0 or more (got {count})")
+    if duration_s is not None and duration_s < 0:
+        raise IngestOptionError(f"--duration must be 0 or more (got {duration_s:g})")
+    if disorder is not None and disorder.late_fraction and getattr(source, "time_field", "event_time") is None:
+        raise IngestOptionError("--late-fraction makes event times earlier, so it needs events with an event time",
+                                hint="with --from-file, name the column with --event-time COLUMN")  # fmt: skip
+    encoder = Encoder(source.schema, fmt)
+    limit = float("inf") if count is None else count
+    events = records = value_bytes = 0
+    last_progress = 0.0
     start = time.monotonic()
-    sent = 0
+    with _stop_on_signals(stop) as stopping:
+        try:
+            while not stopping.is_set() and events < limit and not getattr(source, "exhausted", False):
+                elapsed = time.monotonic() - start
+                if duration_s is not None and elapsed >= duration_s:
+                    break
+                horizon = elapsed + TICK_S if duration_s is None else min(elapsed + TICK_S, duration_s)
+                n = int(min(chunk, limit - events, pace.due(horizon) - events))
+                if n <= 0:  # nothing due: sleep until the next event is, a tick ahead
+                    wake = start + pace.time_of(events + 1) - TICK_S
+                    time.sleep(min(TICK_S, max(0.001, wake - time.monotonic())))
+                    continue
+                batch = source.batch(n, time.time_ns() // 1_000_000)
+                if len(batch) == 0:
+                    break
+                events += len(batch)
+                if disorder is not None:
+                    batch = disorder.apply(batch)
+                values = encoder.encode_array(batch.data)
+                times = batch.event_time_ms.tolist() if source.stamp_event_time and batch.time_field else None
+                producer.send(values.to_numpy(zero_copy_only=False).tolist(), batch.keys.tolist(), times)
+                if truth is not None:
+                    truth.write(batch)
+                records += len(batch)
+                value_bytes += pc.sum(pc.binary_length(values)).as_py() or 0
+                now = time.monotonic()
+                if on_progress is not None and now - last_progress >= _PROGRESS_EVERY_S:
+                    last_progress = now
+                    on_progress(Progress(events, records, now - start, producer.in_flight))
+        finally:
+            interrupted = stopping.is_set()
+            try:
+                stats = producer.flush()
+            finally:
+                seconds = time.monotonic() - start
+                truth_dir = truth.close(events=events, delivered=producer.stats.delivered, failed=producer.stats.failed,
+                                        interrupted=interrupted) if truth is not None else None  # fmt: skip
+    if on_progress is not None:
+        on_progress(Progress(events, records, seconds, 0))
+    return ProduceReport(events, records, value_bytes, seconds, stats, truth_dir, interrupted)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event | None) -> Iterator[threading.Event]:
+    """An event set by the first SIGINT/SIGTERM (a second SIGINT raises KeyboardInterrupt)."""
+    flag = stop or threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signal handlers can only be installed from the main thread
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        if flag.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while duration_s is None or time.monotonic() - start < duration_s:
-            elapsed = time.monotonic() - start
-            due = 50_000 if rate <= 0 else int(rate * (elapsed + TICK_S)) - sent
-            if duration_s is not None and rate > 0:
-                due = min(due, int(rate * duration_s) - sent)
-            if due > 0:
-                batch = generator.batch(due, int(time.time() * 1000))
-                sent += producer.send_many(batch.records())
-                if on_tick:
-                    on_tick(sent)
-            if rate > 0:
-                time.sleep(max(0.0, start + (sent / rate) - time.monotonic()))
-    except KeyboardInterrupt:
-        pass
+        yield flag
     finally:
-        seconds = time.monotonic() - start
-        stats = producer.flush()
-    return ProduceReport(sent, seconds, stats)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int | None) -> int:
+    """Create ``topic`` if it is missing (ready once every partition has a leader); return its count.
+
+    IngestOptionError when ``partitions`` is given and the existing topic has another count.
+    """
+    from streamwise.platform.topics import create_topic, partition_count
+
+    if partitions is not None and partitions < 1:
+        raise IngestOptionError(f"--partitions must be 1 or more (got {partitions})")
+    create_topic(kafka, topic, partitions=partitions or kafka.default_partitions, exist_ok=True)
+    actual = partition_count(kafka, topic)
+    if partitions is not None and actual != partitions:
+        raise IngestOptionError(f"topic {topic} exists with {actual} partitions, not {partitions}",
+                                hint="omit --partitions, or produce to another --topic")  # fmt: skip
+    return actual

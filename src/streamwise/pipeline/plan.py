@@ -16,6 +16,7 @@ from streamwise.config import Settings
 from streamwise.monitor.metrics import LATENCY_METRIC
 from streamwise.pipeline import steps
 from streamwise.pipeline.ledger import LedgerWriter
+from streamwise.sinks import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink, foreach_batch_writer
 from streamwise.pipeline.spec import (
     ConsoleSink,
     DeltaSink,
@@ -26,6 +27,9 @@ from streamwise.pipeline.spec import (
     interval_ms,
     warehouse_path,
 )
+
+# Sinks written from the driver per micro-batch, each idempotent on (query, batch id) by itself.
+FOREACH_BATCH_SINKS = (PostgresSink, RedisSink, KafkaAlertsSink, WebhookSink)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -80,7 +84,7 @@ class Pipeline:
         for index, sink in enumerate(self.spec.sinks):
             name = f"{self.spec.name}_{sink.type}_{index}"
             df = self.output(spark)
-            if self.spec.batch_steps:
+            if self.spec.batch_steps or isinstance(sink, FOREACH_BATCH_SINKS):
                 writer = df.writeStream.foreachBatch(BatchWriter(self, sink, name))
             else:
                 writer = self._writer(kafka_payload(df, sink.key) if isinstance(sink, KafkaSink) else df, sink)
@@ -132,10 +136,16 @@ class BatchWriter:
         self.plan = plan
         self.sink = sink
         self.query_name = query_name
+        self.sink_writer = (
+            foreach_batch_writer(sink, plan.settings, query_name) if isinstance(sink, FOREACH_BATCH_SINKS) else None
+        )
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         for step in self.plan.spec.batch_steps:
             batch = steps.apply(batch, step, self.plan.settings)
+        if self.sink_writer is not None:
+            self.sink_writer(batch, batch_id)
+            return
         sink = self.sink
         if isinstance(sink, DeltaSink):
             writer = batch.write.format("delta").mode("append")

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamwise.sinks.config import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink
+
 _INTERVAL = re.compile(r"^\d+\s+(millisecond|second|minute|hour|day|week)s?$")
 
 
@@ -238,7 +240,10 @@ class ConsoleSink(_Model):
     rows: int = 20
 
 
-Sink = Annotated[DeltaSink | KafkaSink | ConsoleSink, Field(discriminator="type")]
+Sink = Annotated[
+    DeltaSink | KafkaSink | ConsoleSink | PostgresSink | RedisSink | KafkaAlertsSink | WebhookSink,
+    Field(discriminator="type"),
+]
 
 
 class LateRecords(_Model):

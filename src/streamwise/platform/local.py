@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from streamwise.config import Settings
 from streamwise.platform import jars
 from streamwise.platform.kafka import KafkaBroker
@@ -23,17 +25,19 @@ log = logging.getLogger(__name__)
 
 CLICKSTREAM_TOPIC = "clickstream"
 # Stopped in this order by `down`: consumers before producers before the broker.
-SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka")
+SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka", "redis", "postgres")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process see exactly these settings."""
     env = {"STREAMWISE_STATE_DIR": str(settings.state), "STREAMWISE_CACHE_DIR": str(settings.cache)}
-    for prefix, section in (("KAFKA", settings.kafka), ("SPARK", settings.spark), ("REGISTRY", settings.registry),
-                           ("DASHBOARD", settings.dashboard)):
-        for name, value in section.model_dump().items():
+    for prefix, section in settings.sections().items():
+        for name in type(section).model_fields:
+            value = getattr(section, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()  # str() would hand the child '**********'
             if value is not None:  # unset stays unset (str(None) would be read back as a value)
-                env[f"STREAMWISE_{prefix}_{name.upper()}"] = str(value)
+                env[f"STREAMWISE_{prefix.upper()}_{name.upper()}"] = str(value)
     return env
 
 
@@ -48,7 +52,8 @@ def start_generator(settings: Settings, *, rate: float, partitions: int) -> int:
     parts = list(range(partitions))
     before = sum(end_offsets(settings.kafka, CLICKSTREAM_TOPIC, parts).values())
     return Service("generator", settings.state).start(
-        _streamwise("produce", "clickstream", "--rate", str(rate), "--quiet"),
+        # No ground-truth file for a generator that runs until stopped: it would grow without bound.
+        _streamwise("produce", "clickstream", "--rate", str(rate), "--quiet", "--no-ground-truth"),
         ready=lambda: sum(end_offsets(settings.kafka, CLICKSTREAM_TOPIC, parts).values()) > before,
         timeout_s=60,
         env=settings_env(settings),
@@ -107,6 +112,9 @@ def down(settings: Settings, *, purge: bool = False) -> list[str]:
 
 
 def _stop(name: str, settings: Settings) -> bool:
-    if name == "kafka":
-        return KafkaBroker(settings).stop()
+    from streamwise.platform.services import PostgresServer, RedisServer
+
+    servers = {"kafka": KafkaBroker, "postgres": PostgresServer, "redis": RedisServer}
+    if name in servers:  # each knows its own clean shutdown (PostgreSQL: fast shutdown, not TERM)
+        return servers[name](settings).stop()
     return Service(name, settings.state).stop()

@@ -105,6 +105,12 @@ def list_topics(kafka: KafkaSettings, *, internal: bool = False) -> list[str]:
     return sorted(n for n in names if internal or not n.startswith("__"))
 
 
+def partition_count(kafka: KafkaSettings, name: str) -> int:
+    """How many partitions ``name`` has (0 if it does not exist)."""
+    meta = _admin(kafka).list_topics(topic=name, timeout=_TIMEOUT_S).topics.get(name)
+    return len(meta.partitions) if meta is not None and meta.error is None else 0
+
+
 def describe_topic(kafka: KafkaSettings, name: str) -> TopicInfo:
     """Partitions (leader, replicas, ISR, end offset) and the topic's non-default configs."""
     admin = _admin(kafka)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def streamwise_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings of the test platform: scratch state folder, free ports, a small local Spark."""
-    port, controller, registry = free_ports(3)
+    port, controller, registry, dashboard, postgres, redis = free_ports(6)
     cache = Path(os.environ.get("STREAMWISE_CACHE_DIR", Path.cwd() / ".streamwise" / "cache"))
     return load_settings(
         state_dir=tmp_path_factory.mktemp("streamwise-state"),
@@ -40,6 +40,9 @@ def streamwise_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         kafka={"port": port, "controller_port": controller, "heap": "512m", "default_partitions": 2},
         spark={"master": "local[2]", "shuffle_partitions": 2, "ui": False, "driver_memory": "1g"},
         registry={"port": registry},
+        dashboard={"port": dashboard},
+        postgres={"port": postgres},
+        redis={"port": redis},
     )
 
 

@@ -1,0 +1,30 @@
+"""Benchmarks, a family: each is registered by name, writes ``DIR/<name>.json`` and prints a table.
+
+- ``ingest``: events/s per scenario into Kafka beside Kafka's own ProducerPerformance.
+"""
+
+from streamwise.bench.exceptions import BenchError
+from streamwise.bench.registry import (
+    BenchContext,
+    Benchmark,
+    BenchReport,
+    Column,
+    bench_settings,
+    benchmarks,
+    get,
+    register,
+    scratch_broker,
+)
+
+__all__ = [
+    "BenchContext",
+    "BenchError",
+    "BenchReport",
+    "Benchmark",
+    "Column",
+    "bench_settings",
+    "benchmarks",
+    "get",
+    "register",
+    "scratch_broker",
+]

@@ -1,0 +1,174 @@
+"""What every foreachBatch writer shares: the collected batch, the retry loop, status and JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from streamwise.sinks._retry import RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import DataType, StructType
+
+log = logging.getLogger("streamwise.sinks")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One micro-batch, collected on the driver once, so that retries never recompute it."""
+
+    query: str
+    batch_id: int
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    schema: StructType | None = None
+
+
+@dataclass(frozen=True)
+class SinkStatus:
+    """How one query's sink is doing, for ``streamwise status`` and the monitor."""
+
+    query: str
+    sink: str
+    last_batch: int | None = None
+    batches_written: int = 0
+    batches_skipped: int = 0
+    retries: int = 0
+    failing_since: float | None = None
+    last_error: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.failing_since is None
+
+
+_WRITERS: dict[str, SinkWriter] = {}  # the newest writer of each query in this process
+_WRITERS_LOCK = threading.Lock()
+
+
+def sink_status() -> list[SinkStatus]:
+    """A snapshot of each query's sink writer in this process."""
+    with _WRITERS_LOCK:
+        return [writer.status for writer in _WRITERS.values()]
+
+
+class SinkWriter(ABC):
+    """A ``foreachBatch`` function: collect the batch, write it with bounded retries, report.
+
+    ``write`` returns False when the batch was committed before (a replay) and so wrote nothing.
+    """
+
+    sink_type: ClassVar[str]
+    retriable: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, query: str, retry: RetryPolicy) -> None:
+        self.query = query
+        self.retry = retry
+        self._status = SinkStatus(query, self.sink_type)
+        self._lock = threading.Lock()
+        with _WRITERS_LOCK:
+            _WRITERS[query] = self
+
+    def __call__(self, df: DataFrame, batch_id: int) -> None:
+        batch = collect(df, self.query, batch_id)
+        what = f"{self.sink_type} sink of query {self.query!r}, batch {batch_id}"
+        started = time.monotonic()
+        try:
+            written = call_with_retries(lambda: self.write(batch), self.retry, retriable=self.retriable,
+                                        what=what, on_retry=lambda n, exc, d: self._retrying(what, n, exc, d))  # fmt: skip
+        except Exception as exc:
+            self._update(last_error=f"{type(exc).__name__}: {exc}")
+            log.error("%s failed: %s", what, exc)
+            raise
+        done = self.status
+        if written:
+            self._update(last_batch=batch_id, failing_since=None, batches_written=done.batches_written + 1)
+            log.debug("%s: wrote %d rows in %.2fs", what, len(batch.rows), time.monotonic() - started)
+        else:
+            self._update(last_batch=batch_id, failing_since=None, batches_skipped=done.batches_skipped + 1)
+            log.info("%s was committed before; skipped (a replay)", what)
+
+    @abstractmethod
+    def write(self, batch: Batch) -> bool:
+        """Write the batch and its marker atomically; False if the marker was already there."""
+
+    @property
+    def status(self) -> SinkStatus:
+        return self._status
+
+    def _retrying(self, what: str, attempt: int, exc: BaseException, delay: float) -> None:
+        status = self.status
+        self._update(retries=status.retries + 1, failing_since=status.failing_since or time.time(),
+                     last_error=f"{type(exc).__name__}: {str(exc).strip()[:300]}")  # fmt: skip
+        log.warning("%s: attempt %d/%d failed (%s); retrying in %.1fs",
+                    what, attempt, self.retry.attempts, str(exc).strip()[:200], delay)  # fmt: skip
+
+    def _update(self, **changes: Any) -> SinkStatus:
+        with self._lock:
+            self._status = replace(self._status, **changes)
+            return self._status
+
+
+def collect(df: DataFrame, query: str, batch_id: int) -> Batch:
+    """The batch's rows as dicts of plain Python values; timestamps as UTC-aware datetimes."""
+    schema = df.schema
+    rows = [{f.name: _plain(row[i], f.dataType) for i, f in enumerate(schema.fields)} for row in df.collect()]
+    return Batch(query, batch_id, [f.name for f in schema.fields], rows, schema)
+
+
+def _plain(value: Any, dtype: DataType) -> Any:
+    from pyspark.sql.types import ArrayType, MapType, StructType, TimestampType
+
+    if value is None:
+        return None
+    if isinstance(dtype, TimestampType):
+        # collect() gives naive datetimes in the driver's local zone: make them unambiguous.
+        return value.astimezone(UTC)
+    if isinstance(dtype, StructType):
+        return {f.name: _plain(value[i], f.dataType) for i, f in enumerate(dtype.fields)}
+    if isinstance(dtype, ArrayType):
+        return [_plain(v, dtype.elementType) for v in value]
+    if isinstance(dtype, MapType):
+        return {k: _plain(v, dtype.valueType) for k, v in value.items()}
+    return value
+
+
+def json_default(value: Any) -> Any:
+    """JSON for the values Spark rows hold beyond JSON's own types."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def to_json(value: Any) -> str:
+    """Compact, key-sorted JSON: the same row always gives the same bytes."""
+    return json.dumps(value, default=json_default, sort_keys=True, separators=(",", ":"))
+
+
+def as_text(value: Any) -> str:
+    """A value as one string (Redis fields, Kafka keys): strings as they are, times ISO 8601, else JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return to_json(value)
+
+
+def sort_latest_last(rows: list[dict[str, Any]], order_by: str | None) -> list[dict[str, Any]]:
+    """Rows in ``order_by`` order (nulls first), so that for a repeated key the latest is written last."""
+    if order_by is None:
+        return rows
+    return sorted(rows, key=lambda r: (r.get(order_by) is not None, r.get(order_by) or 0))

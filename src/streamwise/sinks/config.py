@@ -1,0 +1,133 @@
+"""The sinks a pipeline spec can name, as pydantic models told apart by ``type``.
+
+Each is written through ``foreachBatch`` and is idempotent on (query name, batch id): a replayed
+micro-batch changes nothing. ``retry`` bounds how long a writer waits for a sink that is down.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from streamwise.sinks._retry import RetryPolicy
+
+_COLUMN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_TABLE = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$"
+_TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
+
+Column = Annotated[str, Field(pattern=_COLUMN)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PostgresSink(_Model):
+    """Upsert rows into a PostgreSQL table by ``key``; the batch marker commits in the same transaction."""
+
+    type: Literal["postgres"]
+    table: str = Field(pattern=_TABLE, description="table or schema.table, lower case")
+    key: list[Column] = Field(min_length=1, description="columns of the primary key the upsert matches on")
+    order_by: Column | None = Field(
+        default=None,
+        description="when a key repeats (in a batch or across batches), the row with the highest value wins",
+    )
+    create_table: bool = Field(default=True, description="create the table from the batch's schema if missing")
+    marker_table: str = Field(default="streamwise_sink_batches", pattern=_TABLE)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PostgresSink:
+        if len(set(self.key)) != len(self.key):
+            raise ValueError(f"key lists a column twice: {self.key}")
+        if self.order_by in self.key:
+            raise ValueError(f"order_by {self.order_by!r} is a key column; pick a version or time column")
+        if self.marker_table == self.table:
+            raise ValueError("marker_table must differ from table")
+        return self
+
+
+class RedisSink(_Model):
+    """Latest state per key in hashes, or scored members (top-N, recommendations) in sorted sets."""
+
+    type: Literal["redis"]
+    structure: Literal["hash", "sorted_set"] = "hash"
+    key: str = Field(description="a key template over columns, e.g. 'user:{user_id}'; a sorted set may be one fixed key")
+    fields: list[Column] | None = Field(default=None, description="hash: columns stored (default: all)")
+    member: Column | None = Field(default=None, description="sorted_set: the column naming the member")
+    score: Column | None = Field(default=None, description="sorted_set: the numeric column scoring it")
+    top_n: int | None = Field(default=None, ge=1, description="sorted_set: keep only the N highest")
+    replace: bool = Field(default=False, description="sorted_set: a batch replaces each set it touches")
+    order_by: Column | None = Field(default=None, description="when a key repeats in a batch, the highest wins")
+    ttl_s: int | None = Field(default=None, ge=1, description="expire keys this long after their last write")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @field_validator("key")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        bad = [n for n in key_columns(value) if not re.match(_COLUMN, n)]
+        if bad:
+            raise ValueError(f"{value!r}: {bad} are not plain column names")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_structure(self) -> RedisSink:
+        if self.structure == "sorted_set":
+            if not (self.member and self.score):
+                raise ValueError("a sorted_set needs member and score columns")
+            if self.fields is not None:
+                raise ValueError("fields applies to hashes; a sorted_set stores member and score")
+        elif self.member or self.score or self.top_n or self.replace:
+            raise ValueError("member, score, top_n and replace apply to sorted_set, not hash")
+        elif not key_columns(self.key):
+            raise ValueError(f"a hash per key needs a key naming a column, like 'user:{{user_id}}' (got {self.key!r})")
+        return self
+
+
+class KafkaAlertsSink(_Model):
+    """Rows as JSON records on an alerts topic, written by a transactional producer (read_committed)."""
+
+    type: Literal["kafka_alerts"]
+    topic: str = Field(pattern=_TOPIC)
+    key: Column | None = Field(default=None, description="column whose value keys the record")
+    partitions: int = Field(default=1, ge=1, description="used when the topic has to be created")
+    timeout_s: float = Field(default=30.0, gt=0, description="per transaction step")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
+class WebhookSink(_Model):
+    """HTTP POST of each row (or each batch) as JSON; rejected after retries: to ``<name>.dlq``."""
+
+    type: Literal["webhook"]
+    url: AnyHttpUrl
+    name: str | None = Field(default=None, pattern=_TOPIC, description="names the dead-letter topic; default: the query")
+    mode: Literal["row", "batch"] = Field(default="row", description="one POST per row, or one JSON array per batch")
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @field_validator("headers")
+    @classmethod
+    def _own_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        taken = {"content-type", "idempotency-key"} & {k.lower() for k in value}
+        if taken:
+            raise ValueError(f"{sorted(taken)} are set by streamwise")
+        return value
+
+    def dead_letter_topic(self, query_name: str) -> str:
+        return f"{self.name or query_name}.dlq"
+
+
+ForeachBatchSink = Annotated[PostgresSink | RedisSink | KafkaAlertsSink | WebhookSink, Field(discriminator="type")]
+SINK_TYPES = ("postgres", "redis", "kafka_alerts", "webhook")
+
+
+def key_columns(template: str) -> list[str]:
+    """The columns a Redis key template names, in order: 'top:{window_start}:{page}' -> [window_start, page]."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"{template!r} is not a key template: {exc}") from None

@@ -1,0 +1,183 @@
+"""The producer on the real broker: partition balance per scenario, every produced record in Kafka
+exactly once (checked against the ground truth through a consumer), file replay, the CLI, and the
+ingest benchmark beside Kafka's ProducerPerformance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import fastavro
+import pyarrow as pa
+import pyarrow.csv as csv
+import pyarrow.parquet as pq
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from streamwise.bench import BenchContext, get
+from streamwise.config import Settings
+from streamwise.ingest.disorder import Disorder, RateProfile
+from streamwise.ingest.options import ProduceOptions, plan
+from streamwise.ingest.producer import EventProducer
+from streamwise.ingest.run import ensure_topic, produce
+from streamwise.ingest.scenario import create, names
+from streamwise.ingest.truth import GroundTruthWriter, read_ground_truth
+from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.topics import end_offsets
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def consume_all(settings: Settings, topic: str, expected: int, partitions: int) -> list[tuple[int, bytes | None, bytes]]:
+    """Every record of ``topic`` as (partition, key, value), reading each partition from offset 0."""
+    consumer = Consumer(settings.kafka.client_config(**{"group.id": topic, "enable.auto.commit": False}))
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    records = []
+    try:
+        while len(records) < expected:
+            batch = consumer.consume(min(10_000, expected - len(records)), timeout=10)
+            assert batch, f"only {len(records)} of {expected} records came back from {topic}"
+            for msg in batch:
+                assert msg.error() is None, msg.error()
+                records.append((msg.partition(), msg.key(), msg.value()))
+        assert not consumer.consume(1, timeout=1), "more records than were produced"
+    finally:
+        consumer.close()
+    return records
+
+
+@pytest.mark.parametrize("scenario", names())
+def test_keys_spread_evenly_over_8_partitions(broker: KafkaBroker, settings: Settings, topic_name: str, scenario: str) -> None:
+    """Setup: 40,000 events of the scenario, as fast as possible, into a topic of 8 partitions.
+    Invariant: all are delivered, and the fullest partition holds at most 1.2 times the emptiest."""
+    assert ensure_topic(settings.kafka, topic_name, 8) == 8
+    report = produce(EventProducer(settings.kafka, topic_name), create(scenario, seed=1), pace=RateProfile(0), count=40_000)
+    assert report.stats.delivered == 40_000 and report.stats.failed == 0
+    counts = end_offsets(settings.kafka, topic_name, list(range(8)))
+    assert sum(counts.values()) == 40_000
+    assert max(counts.values()) / min(counts.values()) <= 1.2, counts
+
+
+def test_every_record_in_kafka_exactly_once(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+    """Setup: 30,000 payments in Avro with 5% late, 5% out of order and 2% duplicated events, and
+    ground truth recorded. Invariant: a consumer reads back exactly the records of the ground truth,
+    as a multiset of (key, event id) (duplicates twice, nothing else twice, nothing missing); each
+    value decodes with the scenario's schema to its key's card and its event id."""
+    ensure_topic(settings.kafka, topic_name, 4)
+    source = create("payments", seed=2)
+    truth = GroundTruthWriter(settings.state, topic_name, schema=source.schema, key_field=source.key_field, meta={})
+    report = produce(EventProducer(settings.kafka, topic_name), source, pace=RateProfile(0), fmt="avro", count=30_000,
+                     disorder=Disorder(0.05, 10_000, 0.05, 0.02, seed=2), truth=truth)  # fmt: skip
+    expected = read_ground_truth(settings.state, topic_name).to_pydict()
+    assert report.records == len(expected["seq"]) == report.stats.delivered > 30_000
+    records = consume_all(settings, topic_name, report.records, 4)
+    plain = json.loads(json.dumps(source.schema).replace('"logicalType"', '"x-logical"'))
+    parsed = fastavro.parse_schema(plain)
+    got = Counter()
+    for _, key, value in records:
+        event = fastavro.schemaless_reader(io.BytesIO(value), parsed)
+        assert event["card_id"].encode() == key
+        got[(key.decode(), event["event_id"])] += 1
+    assert got == Counter(zip(expected["key"], expected["event_id"], strict=True))
+    assert sum(expected["is_duplicate"]) == report.records - 30_000 == sum(n - 1 for n in got.values())
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_replay_from_file(broker: KafkaBroker, settings: Settings, topic_name: str, tmp_path: Path, suffix: str) -> None:
+    """Setup: a 2,000-row file (event time, key, a nullable number, text) replayed as fast as
+    possible in JSON. Invariant: Kafka holds each row once, keyed by the key column, its JSON equal
+    to the row with the event time in epoch ms; a key always maps to the same partition."""
+    rows = 2_000
+    table = pa.table({
+        "ts": pa.array([T0 + dt.timedelta(milliseconds=37 * i) for i in range(rows)], pa.timestamp("ms", tz="UTC")),
+        "station": [f"st-{i % 97}" for i in range(rows)],
+        "temp": [None if i % 11 == 0 else round(i * 0.01, 2) for i in range(rows)],
+        "label": [f'row "{i}"' for i in range(rows)],
+    })  # fmt: skip
+    path = tmp_path / f"history{suffix}"
+    if suffix == ".csv":
+        csv.write_csv(table, path)
+    else:
+        pq.write_table(table, path)
+    p = plan(ProduceOptions(from_file=path, event_time="ts", key="station", speedup="max", topic=topic_name))
+    ensure_topic(settings.kafka, p.topic, 3)
+    report = produce(EventProducer(settings.kafka, p.topic), p.source, pace=p.pace, fmt=p.format, disorder=p.disorder)
+    assert report.events == report.stats.delivered == rows
+    expected = {
+        (r["station"], json.dumps({**r, "ts": int(r["ts"].timestamp() * 1000)}, sort_keys=True)) for r in table.to_pylist()
+    }
+    records = consume_all(settings, p.topic, rows, 3)
+    got = {(key.decode(), json.dumps(json.loads(value), sort_keys=True)) for _, key, value in records}
+    assert len(records) == rows and got == expected
+    partitions = {}
+    for partition, key, _ in records:
+        assert partitions.setdefault(key, partition) == partition
+
+
+def test_cli_produce_records_ground_truth(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+    """Setup: `streamwise produce logs --count 5000 --rate 0 --partitions 2 --duplicates 0.01` in a
+    subprocess against the test broker. Invariant: exit 0, the summary line names the records, and
+    the ground truth under the state folder counts exactly the records in the topic."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
+           "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port)}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "streamwise", "--state-dir", str(settings.state), "produce", "logs", "--count", "5000",
+         "--rate", "0", "--partitions", "2", "--duplicates", "0.01", "--topic", topic_name, "--quiet"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    truth = read_ground_truth(settings.state, topic_name)
+    assert f"✓ {truth.num_rows:,} records (+{truth.num_rows - 5000:,} duplicates) delivered to {topic_name}" in result.stdout
+    assert sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) == truth.num_rows
+
+
+def test_ctrl_c_stops_cleanly_with_everything_flushed(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+    """Setup: `streamwise produce iot --rate 5000` (no end) in a subprocess; once records reach the
+    topic, SIGINT. Invariant: exit 0 with the summary marked stopped; every record in the ground
+    truth is in the topic and nothing else (the producer flushed before exiting)."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
+           "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port)}  # fmt: skip
+    ensure_topic(settings.kafka, topic_name, 2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamwise", "--state-dir", str(settings.state), "produce", "iot", "--rate", "5000",
+         "--topic", topic_name, "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        for _ in range(600):  # bounded: up to 60 s for the first records
+            if sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) > 0 or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "(stopped)" in out and "0 failed" in out
+    truth = read_ground_truth(settings.state, topic_name)
+    assert truth.num_rows > 0
+    assert sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) == truth.num_rows
+
+
+def test_bench_ingest_writes_its_json(broker: KafkaBroker, settings: Settings, tmp_path: Path) -> None:
+    """Setup: the ingest benchmark on the test broker for clickstream only, 20,000 events.
+    Invariant: ingest.json has one row with events, events/s, MB/s, the perf tool's records/s at
+    the same record size, and their ratio; the table shows the row."""
+    report = get("ingest").run(BenchContext(settings, {"events": 20_000, "scenarios": ["clickstream"], "partitions": 2}))
+    data = json.loads(report.write(tmp_path).read_text())
+    assert data["benchmark"] == "ingest" and data["config"]["events"] == 20_000
+    (row,) = data["results"]
+    assert row["scenario"] == "clickstream" and row["events"] == 20_000 and row["failed"] == 0
+    assert row["events_per_s"] > 0 and row["perf_events_per_s"] > 0 and row["mb_per_s"] > 0
+    assert row["ratio"] == pytest.approx(row["events_per_s"] / row["perf_events_per_s"], rel=1e-2)
+    assert 90 <= row["record_bytes"] <= 120  # a JSON page view
+    assert report.table().row_count == 1
