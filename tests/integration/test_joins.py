@@ -31,7 +31,7 @@ def test_click_to_payment_attribution_within_ten_minutes(spark, settings, topic_
             type="join",
             right=StreamSide(kind="stream", topic=payments, schema="user_id STRING, amount DOUBLE, event_time LONG",
                              required=["user_id", "amount"], watermark="1 hour"),  # fmt: skip
-            on="r.user_id = l.user_id AND r.event_time BETWEEN l.event_time AND l.event_time + INTERVAL 10 MINUTES",
+            condition="r.user_id = l.user_id AND r.event_time BETWEEN l.event_time AND l.event_time + INTERVAL 10 MINUTES",
             prefix="payment_",
             columns=["amount", "event_time"],
         )],  # fmt: skip
@@ -55,7 +55,7 @@ def test_enrichment_from_delta_history_sees_changed_rows(spark, settings, topic_
         name=topic_name,
         source=KafkaSource(topic=topic_name, schema="user_id STRING, page STRING, event_time LONG"),
         steps=[JoinStep(type="join", right=DeltaSide(kind="delta", path=f"{topic_name}/segments"),
-                        on="l.user_id = r.user_id", how="left", prefix="", columns=["segment"])],  # fmt: skip
+                        condition="l.user_id = r.user_id", how="left", prefix="", columns=["segment"])],  # fmt: skip
         sinks=[DeltaSink(type="delta", path=f"{topic_name}/enriched")],
     )
     first = [{"user_id": "u1", "page": "/a", "event_time": T0}, {"user_id": "u9", "page": "/b", "event_time": T0}]

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,8 +21,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from streamwise.config import Settings
 from streamwise.pipeline import await_queries, steps
-from streamwise.platform.kafka import KafkaBroker
-from streamwise.platform.ports import free_port
+from streamwise.pipeline.steps import KAFKA_COLUMNS
 from streamwise.platform.topics import create_topic, describe_topic
 from streamwise.schemas import (
     AvroDeserializer,
@@ -57,16 +55,15 @@ V3_WITHOUT_PAGE = avro(("user_id", "string"), ("event_time", "long"),
 
 @pytest.fixture(scope="session")
 def registry_settings(settings: Settings) -> Settings:
-    """The test settings with the registry on a free port (never 8081)."""
-    return settings.model_copy(update={"registry": settings.registry.model_copy(update={"port": free_port()})})
+    """The test settings; their registry port is a free one (never 8081)."""
+    return settings
 
 
 @pytest.fixture(scope="session")
-def registry(registry_settings: Settings, broker: KafkaBroker) -> Iterator[str]:
-    """The registry process, started once on the test broker; stopped by pid. Yields its URL."""
-    start_registry(registry_settings)
-    yield registry_settings.registry.url
-    stop_registry(registry_settings)
+def registry(schema_registry: str) -> str:
+    """The session's registry process (streamwise.testing's ``schema_registry``, shared with the other
+    tests: one registry per state folder). Its URL."""
+    return schema_registry
 
 
 def register(url: str, subject: str, schema: str) -> httpx.Response:
@@ -214,7 +211,7 @@ def test_spark_reads_v1_and_v2_as_one_evolved_table(spark, registry_settings: Se
     raw = (spark.read.format("kafka").options(**registry_settings.kafka.spark_options())
            .option("subscribe", topic_name).option("startingOffsets", "earliest").option("endingOffsets", "latest").load())  # fmt: skip
     parsed = decode_avro(raw, SubjectSchemas.from_registry(registry, subject))
-    assert parsed.columns == ["key", "value", "topic", "partition", "offset", "kafka_timestamp", "user_id", "page",
+    assert parsed.columns == [*KAFKA_COLUMNS, "user_id", "page",
                               "referrer", "duration_ms", "event_time", "dead_letter_reason"]  # fmt: skip
     from pyspark.sql import functions as F
 
@@ -276,8 +273,8 @@ def test_corrupted_records_reach_the_dead_letter_topic(spark, registry_settings:
                .trigger(availableNow=True).start())  # fmt: skip
     await_queries([rows, letters])
 
-    out = spark.read.parquet(str(root / "rows")).select("offset", "user_id").toPandas()
-    assert dict(zip(out["offset"], out["user_id"], strict=True)) == valid and len(out) == 1000
+    out = spark.read.parquet(str(root / "rows")).select("kafka_offset", "user_id").toPandas()
+    assert dict(zip(out["kafka_offset"], out["user_id"], strict=True)) == valid and len(out) == 1000
 
     consumer = Consumer(kafka.client_config(**{"group.id": f"{topic_name}-dlq", "enable.auto.commit": False}))
     consumer.assign([TopicPartition(f"{topic_name}.dlq", 0, 0)])

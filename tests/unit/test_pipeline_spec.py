@@ -122,3 +122,11 @@ def test_top_n_must_follow_every_streaming_step() -> None:
     assert [s.type for s in after.batch_steps] == ["top_n"]
     before = GOOD.replace("  - type: window\n", top + "  - type: window\n")
     assert "top_n runs per micro-batch, so it must come after every streaming step" in error_of(before)
+
+
+def test_yaml_boolean_key_is_explained() -> None:
+    text = GOOD.replace("  - type: filter\n", "  - type: join\n    right: {kind: delta, path: x}\n    on: a = b\n  - type: filter\n")
+    with pytest.raises(SpecError) as err:
+        parse_pipeline(text, source="p.yaml")
+    assert err.value.message == "p.yaml:11: key 'on' is read by YAML as a boolean"
+    assert "a join's condition is 'condition'" in err.value.hint

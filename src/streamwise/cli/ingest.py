@@ -19,7 +19,8 @@ def produce(
     count: Annotated[int | None, typer.Option(min=0, help="Events to send, then stop", show_default=False)] = None,
     partitions: Annotated[int | None, typer.Option(min=1, help="Create the topic with P partitions (checked if it exists)", show_default=False)] = None,
     topic: Annotated[str | None, typer.Option(help="Topic  [default: the scenario's or file's name]", show_default=False)] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Record values as JSON or Avro binary")] = Format.JSON,
+    fmt: Annotated[Format, typer.Option("--format", help="Record values as JSON, or Avro in the Confluent wire format (schema registered as TOPIC-value)")] = Format.JSON,
+    registry: Annotated[str | None, typer.Option(help="--format avro: the schema registry URL (default: the configured one, http://127.0.0.1:8081)", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same events")] = 7,
     late_fraction: Annotated[float | None, typer.Option(help="Fraction of events made late  [default: 0.01; 0 with --from-file]", show_default=False)] = None,
     max_lateness: Annotated[float | None, typer.Option(help="Seconds a late event is late at most  [default: 15]", show_default=False)] = None,
@@ -71,7 +72,8 @@ def produce(
             progress.update(task, completed=c.events, rate=f"{c.events_per_s:,.0f}/s", in_flight=f"{c.in_flight:,} in flight")
 
         report = run(EventProducer(cfg.kafka, p.topic), p.source, pace=p.pace, fmt=p.format, disorder=p.disorder,
-                     count=count, duration_s=duration, truth=truth, on_progress=tick)  # fmt: skip
+                     count=count, duration_s=duration, truth=truth, on_progress=tick,
+                     registry=registry or cfg.registry.url)  # fmt: skip
     extra = f" (+{report.records - report.events:,} duplicates)" if report.records != report.events else ""
     stopped = " [yellow](stopped)[/]" if report.interrupted else ""
     console.print(f"[green]✓[/] {report.stats.delivered:,} records{extra} delivered to {p.topic} in {report.seconds:.1f}s "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -130,18 +131,18 @@ def topics_describe(name: str) -> None:
 
 
 def up(
+    pipeline: Annotated[str, typer.Option(help="Example pipeline (or .yaml) to run; its topic's generator feeds it")] = "clickstream",
     rate: Annotated[float, typer.Option(min=1, help="Generator events per second")] = 2000,
-    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the clickstream topic")] = 3,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the source topic")] = 3,
     port: PortOpt = None,
     controller_port: ControllerPortOpt = None,
-    watch: Annotated[bool, typer.Option(help="Keep refreshing the results until Ctrl-C; --no-watch returns after the first window")] = True,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the first window before giving up")] = 240,
+    watch: Annotated[bool, typer.Option(help="Keep refreshing the results until Ctrl-C; --no-watch returns after the first results")] = True,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the first results before giving up")] = 300,
 ) -> None:
-    """Start the local platform: Kafka, the clickstream generator and the Spark pipeline; show results.
+    """Start the local platform: Kafka, registry, dashboard, a generator and a Spark pipeline; show results.
 
-    Example: streamwise up --rate 5000
+    Example: streamwise up --pipeline iot_anomalies --rate 5000
     """
-    from streamwise.pipeline import load_pipeline, resolve
     from streamwise.pipeline.spec import DeltaSink, warehouse_path
     from streamwise.platform import local
 
@@ -153,25 +154,29 @@ def up(
             status.update(msg)
             console.print(f"[dim]{time.monotonic() - started:5.1f}s[/] {msg}")
 
-        local.up(cfg, rate=rate, partitions=partitions, step=step)
-    spec = load_pipeline(resolve("clickstream"))
-    output = next(warehouse_path(s.path, cfg.state) for s in spec.sinks if isinstance(s, DeltaSink))
+        spec = local.up(cfg, rate=rate, partitions=partitions, pipeline=pipeline, step=step)
+    tables = [warehouse_path(s.path, cfg.state) for s in spec.sinks if isinstance(s, DeltaSink)]
     ui = f"http://127.0.0.1:{cfg.spark.ui_port}" if cfg.spark.ui else "(disabled)"
-    console.print(f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s\n"
-                  f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic clickstream, dead letters clickstream.dlq)\n"
+    topic = spec.source.topic
+    console.print(f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s, running pipeline [bold]{spec.name}[/]\n"
                   f"  dashboard  {cfg.dashboard.url}  (live throughput, latency, lag, windows, alerts; /metrics)\n"
+                  f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic {topic}, dead letters {topic}.dlq)\n"
                   f"  registry   {cfg.registry.url}  (Confluent-compatible schema registry)\n"
-                  f"  Delta      {output}\n"
-                  f"  Spark UI   {ui}\n"
+                  + "".join(f"  Delta      {t}\n" for t in tables)
+                  + f"  Spark UI   {ui}\n"
                   f"  logs       {cfg.state / 'logs'}\n"
                   f"  stop with  ./dev down   (or streamwise down)")  # fmt: skip
-    _show_windows(output, started, wait=wait, watch=watch, log_dir=cfg.state / "logs")
+    if not tables:
+        return
+    view = windows_table if spec.name == "clickstream" else sinks_table
+    _show_results(tables, view, started, wait=wait, watch=watch, state=cfg.state)
 
 
-def windows_table(path: Path) -> Table:
+def windows_table(tables: list[Path]) -> Table:
     """The latest closed windows as a rich table (a waiting row until the first window closes)."""
     from streamwise.monitor import latest_windows
 
+    path = tables[0]
     frame = latest_windows(path)
     table = Table("window (UTC)", "page", "views", title="latest windows: views per page",
                   caption=f"{path} · {time.strftime('%H:%M:%S')}")  # fmt: skip
@@ -182,22 +187,41 @@ def windows_table(path: Path) -> Table:
     return table
 
 
-def _show_windows(output: Path, started: float, *, wait: float, watch: bool, log_dir: Path) -> None:
-    from streamwise.monitor import latest_windows
+def sinks_table(tables: list[Path]) -> Table:
+    """Rows written so far to each Delta table of the pipeline."""
+    from streamwise.monitor.windows import delta_rows
 
+    table = Table("Delta table", "rows", title="pipeline output", caption=time.strftime("%H:%M:%S"))
+    for path in tables:
+        table.add_row(str(path), f"{delta_rows(path):,}")
+    return table
+
+
+def _show_results(tables: list[Path], view: Callable[[list[Path]], Table], started: float, *, wait: float,
+                  watch: bool, state: Path) -> None:  # fmt: skip
+    from streamwise.monitor.windows import delta_rows
+    from streamwise.platform.process import Service
+
+    log_dir = state / "logs"
     deadline = time.monotonic() + wait
     first_seen = False
     try:
-        with Live(windows_table(output), console=console, refresh_per_second=1) as live:
+        with Live(view(tables), console=console, refresh_per_second=1) as live:
             while watch or not first_seen:
                 time.sleep(2)
-                live.update(windows_table(output))
-                if not first_seen and not latest_windows(output).empty:
+                live.update(view(tables))
+                if not first_seen and any(delta_rows(t) for t in tables):
                     first_seen = True
-                    live.console.print(f"[green]✓[/] first window results {time.monotonic() - started:.0f}s after up")
+                    live.console.print(f"[green]✓[/] first results {time.monotonic() - started:.0f}s after up")
                 if not first_seen and time.monotonic() > deadline:
-                    raise StreamwiseError(f"no window reached {output} within {wait:.0f}s",
-                                          hint=f"see {log_dir / 'pipeline.log'}")  # fmt: skip
+                    if not Service("pipeline", state).status().running:
+                        raise StreamwiseError(f"the pipeline stopped before writing to {tables[0]}",
+                                              hint=f"see {log_dir / 'pipeline.log'}")  # fmt: skip
+                    live.console.print(f"[yellow]no rows yet after {wait:.0f}s; the pipeline runs (a filtering "
+                                       "pipeline writes only what it finds)[/]")  # fmt: skip
+                    if not watch:
+                        return
+                    deadline = float("inf")
     except KeyboardInterrupt:
         console.print("\nthe platform keeps running; stop it with [bold]./dev down[/]")
 

@@ -103,3 +103,15 @@ def status(which: WhichArg = None, postgres_port: PgPortOpt = None, redis_port: 
             console.print(f"[red]● {name}[/] stopped (log: {st.process.log})")
         serving = serving and st.serving
     raise typer.Exit(0 if serving else 1)
+
+
+@services_app.command("seed")
+def seed(seed_value: Annotated[int, typer.Option("--seed", help="Population seed of the generators")] = 7) -> None:
+    """Load reference data into PostgreSQL (the payments scenario's merchants, with risk tiers).
+
+    Example: streamwise services seed
+    """
+    from streamwise.platform.reference import seed_merchants
+
+    count = seed_merchants(settings(), seed=seed_value)
+    console.print(f"[green]✓[/] {count:,} merchants upserted into PostgreSQL table merchants")

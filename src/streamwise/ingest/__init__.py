@@ -7,6 +7,7 @@
 - :class:`Disorder` and :class:`RateProfile`: late, out-of-order and duplicated events, rate spikes;
 - :class:`Encoder`: column-wise JSON or Avro binary record values;
 - :class:`EventProducer` and :func:`produce`: the tuned producer and the paced run loop;
+- :func:`confluent_header`: Avro values' schema registered once under ``<topic>-value``, its id framed in;
 - :class:`GroundTruthWriter` / :func:`read_ground_truth`: what was sent, as Parquet.
 """
 
@@ -20,7 +21,8 @@ _EXPORTS = {
     "Disorder": "disorder", "RateProfile": "disorder", "Spike": "disorder",
     "Encoder": "encoding", "Format": "formats",
     "DeliveryError": "exceptions", "IngestError": "exceptions", "IngestOptionError": "exceptions",
-    "ReplayError": "exceptions", "SchemaError": "exceptions", "UnknownScenarioError": "exceptions",
+    "RegistrationError": "exceptions", "ReplayError": "exceptions", "SchemaError": "exceptions",
+    "UnknownScenarioError": "exceptions", "confluent_header": "framing",
     "ProduceOptions": "options", "ProducePlan": "options", "plan": "options",
     "DeliveryStats": "producer", "EventProducer": "producer",
     "FileReplay": "replay",
@@ -60,11 +62,13 @@ __all__ = [
     "ProduceReport",
     "Progress",
     "RateProfile",
+    "RegistrationError",
     "ReplayError",
     "Scenario",
     "SchemaError",
     "Spike",
     "UnknownScenarioError",
+    "confluent_header",
     "create",
     "ensure_topic",
     "infer_schema",

@@ -25,5 +25,9 @@ class SchemaError(IngestError):
     """An Avro schema is malformed, or a column has a type that cannot be mapped to Avro."""
 
 
+class RegistrationError(IngestError):
+    """The schema registry did not answer, or refused the schema of Avro values (``--format avro``)."""
+
+
 class ReplayError(IngestError):
     """A file given to ``--from-file`` cannot be read or lacks a column it was asked to use."""

@@ -86,6 +86,20 @@ class Payments(GeneratorBase[PaymentsShape]):
         self._decimals = np.array([COUNTRIES[c][2] for c in countries])
         self._risky = np.flatnonzero(np.isin(self.merchant_category, [categories.index("electronics"), categories.index("jewellery")]))
 
+    def merchants(self) -> dict[str, list]:
+        """The merchant population as reference data (id, country, category, risk tier), the rows a
+        payments pipeline enriches from; electronics and jewellery, fraud's favourites, are high risk."""
+        categories, countries = list(CATEGORIES), list(COUNTRIES)
+        risky = set(self._risky.tolist())
+        medium = {categories.index(c) for c in ("travel", "online_services") if c in categories}
+        return {
+            "merchant_id": self._merchants.column(np.arange(self.shape.merchants)).to_pylist(),
+            "country": [countries[c] for c in self.merchant_country],
+            "category": [categories[c] for c in self.merchant_category],
+            "risk_tier": ["high" if i in risky else "medium" if c in medium else "low"
+                          for i, c in enumerate(self.merchant_category)],  # fmt: skip
+        }
+
     def batch(self, n: int, now_ms: int) -> EventBatch:
         """``n`` payments that happened up to ``now_ms``."""
         rng = self.rng

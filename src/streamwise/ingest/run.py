@@ -23,6 +23,7 @@ from streamwise.config import KafkaSettings
 from streamwise.ingest.disorder import Disorder
 from streamwise.ingest.encoding import Encoder, Format
 from streamwise.ingest.exceptions import IngestOptionError
+from streamwise.ingest.framing import confluent_header
 from streamwise.ingest.producer import DeliveryStats, EventProducer
 from streamwise.ingest.scenario import EventBatch
 from streamwise.ingest.truth import GroundTruthWriter
@@ -105,11 +106,16 @@ def produce(
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
     chunk: int = CHUNK,
+    registry: str | None = None,
 ) -> ProduceReport:
     """Send ``source``'s events as ``pace`` makes them due, until ``count`` events, ``duration_s``
     seconds, the end of a replayed file, or a stop (Ctrl-C, SIGTERM, ``stop.set()``).
 
-    The producer is flushed in every case; DeliveryError is raised if any record failed.
+    With ``registry`` (a schema registry URL) and Avro, the source's schema is registered under
+    ``<topic>-value`` before the first record and every value is framed in the Confluent wire format
+    (magic byte 0, schema id, body), as ``streamwise produce --format avro`` does; without it, Avro
+    values are bare bodies. The producer is flushed in every case; DeliveryError is raised if any
+    record failed.
     """
     if count is not None and count < 0:
         raise IngestOptionError(f"--count must be 0 or more (got {count})")
@@ -118,13 +124,17 @@ def produce(
     if disorder is not None and disorder.late_fraction and getattr(source, "time_field", "event_time") is None:
         raise IngestOptionError("--late-fraction makes event times earlier, so it needs events with an event time",
                                 hint="with --from-file, name the column with --event-time COLUMN")  # fmt: skip
-    encoder = Encoder(source.schema, fmt)
     limit = float("inf") if count is None else count
     events = records = value_bytes = 0
     last_progress = 0.0
     start = time.monotonic()
     with _stop_on_signals(stop) as stopping:
         try:
+            # Inside the try: a registry that refuses or does not answer still closes the ground truth.
+            header = b""
+            if registry is not None and Format(fmt) is Format.AVRO:
+                header = confluent_header(registry, producer.topic, source.schema)  # once per run, not per record
+            encoder = Encoder(source.schema, fmt, header=header)
             while not stopping.is_set() and events < limit and not getattr(source, "exhausted", False):
                 elapsed = time.monotonic() - start
                 if duration_s is not None and elapsed >= duration_s:

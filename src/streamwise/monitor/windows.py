@@ -25,3 +25,14 @@ def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.
     frame = frame[frame["window_start"].isin(recent)]
     frame = frame.sort_values(["window_start", "views", "page"], ascending=[False, False, True])
     return frame.groupby("window_start", sort=False).head(per_window).reset_index(drop=True)
+
+
+def delta_rows(table: Path) -> int:
+    """Rows in a Delta table (0 while it does not exist), from the log's file statistics."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return int(DeltaTable(str(table)).to_pyarrow_dataset().count_rows())
+    except TableNotFoundError:
+        return 0

@@ -53,7 +53,7 @@ def join(df: DataFrame, step: JoinStep, settings: Settings) -> DataFrame:
     """``df`` as ``l`` joined with the other side as ``r`` on ``step.on``; right columns renamed."""
     right = other_side(df, step, settings)
     keep = step.columns or right.columns
-    joined = df.alias("l").join(right.alias("r"), F.expr(step.on), step.how)
+    joined = df.alias("l").join(right.alias("r"), F.expr(step.condition), step.how)
     if step.how in ("left_semi", "left_anti"):
         return joined
     return joined.select("l.*", *[F.col(f"r.`{name}`").alias(f"{step.prefix}{name}") for name in keep])

@@ -35,12 +35,27 @@ def parse_pipeline(text: str, *, source: str = "<string>") -> PipelineSpec:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         raise SpecError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    _reject_boolean_keys(root, source)
     if not isinstance(data, dict):
         raise SpecError(f"{source}:1: a pipeline file must be a mapping with name, source, steps and sinks")
     try:
         return PipelineSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_describe(exc, root, source)) from None
+
+
+def _reject_boolean_keys(node: yaml.Node | None, source: str) -> None:
+    """YAML 1.1 reads a bare ``on:`` or ``yes:`` key as a boolean; say so instead of 'Keys should be strings'."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.tag.endswith(":bool"):
+                raise SpecError(f"{source}:{key.start_mark.line + 1}: key {key.value!r} is read by YAML as a "
+                                f"boolean", hint=f"quote it ('{key.value}': ...), or use the field's name "
+                                "(a join's condition is 'condition')")  # fmt: skip
+            _reject_boolean_keys(value, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _reject_boolean_keys(item, source)
 
 
 def _describe(exc: ValidationError, root: yaml.Node, source: str) -> str:

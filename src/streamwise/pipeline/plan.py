@@ -65,7 +65,16 @@ class Pipeline:
         return reader.load()
 
     def parsed(self, spark: SparkSession) -> DataFrame:
+        """Decoded records with ``dead_letter_reason``: JSON with the spec's schema, or Confluent-framed
+        Avro with every registered version of the subject, read into its latest version, fetched
+        now (at query start): writer versions registered later are dead letters until a restart."""
         src = self.spec.source
+        if src.format == "avro":
+            from streamwise.schemas.spark import SubjectSchemas, decode_avro
+
+            schemas = SubjectSchemas.from_registry(self.settings.registry.url, src.subject or f"{src.topic}-value")
+            return decode_avro(self.source(spark), schemas, required=src.required, time_field=self.spec.event_time.field)
+        assert src.schema_ddl is not None  # the spec's validator requires it for json
         return steps.parse_json(self.source(spark), src.schema_ddl, required=src.required,
                                 time_field=self.spec.event_time.field)  # fmt: skip
 

@@ -38,16 +38,38 @@ class _Model(BaseModel):
 
 
 class KafkaSource(_Model):
-    """Where events come from: one topic, decoded from JSON with a schema (Avro with the registry)."""
+    """Where events come from: one topic, decoded from JSON with a schema, or from Avro in the
+    Confluent wire format with the schema registry's versions of ``subject``."""
 
     topic: str
-    format: Literal["json"] = "json"
-    schema_ddl: str = Field(alias="schema", description="Spark DDL, e.g. 'user_id STRING, event_time LONG'")
+    format: Literal["json", "avro"] = "json"
+    schema_ddl: str | None = Field(default=None, alias="schema", description="json: Spark DDL, e.g. 'user_id STRING, event_time LONG'")
+    subject: str | None = Field(default=None, description="avro: the registry subject of the values; default <topic>-value")
     required: list[str] = Field(default_factory=list, description="fields that must be present")
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_subject(cls, data: object) -> object:
+        # Filled in before validation (the model is frozen), so spec.source.subject is always concrete for avro.
+        if isinstance(data, dict) and data.get("format") == "avro" and data.get("subject") is None and "topic" in data:
+            return {**data, "subject": f"{data['topic']}-value"}
+        return data
+
+    @model_validator(mode="after")
+    def _fits_format(self) -> KafkaSource:
+        if self.format == "json" and self.schema_ddl is None:
+            raise ValueError("a json source needs schema: the Spark DDL of its values, e.g. "
+                             "'user_id STRING, event_time LONG' (or format: avro, whose schema is in the registry)")  # fmt: skip
+        if self.format == "json" and self.subject is not None:
+            raise ValueError("subject applies to format: avro; a json source is decoded with its schema")
+        if self.format == "avro" and self.schema_ddl is not None:
+            raise ValueError(f"an avro source reads its schema from the registry (subject {self.subject}, the latest "
+                             "version when the query starts); remove schema")  # fmt: skip
+        return self
 
 
 class EventTime(_Model):
@@ -177,13 +199,13 @@ class JdbcSide(_Model):
 class JoinStep(_Model):
     """Join each row with another stream (time-bounded), a Delta table or a database table.
 
-    ``on`` is a Spark SQL condition over ``l`` (this pipeline's rows) and ``r`` (the other side);
+    ``condition`` is Spark SQL over ``l`` (this pipeline's rows) and ``r`` (the other side; not ``on``, which YAML reads as true);
     the other side's columns come out renamed with ``prefix``.
     """
 
     type: Literal["join"]
     right: Annotated[StreamSide | DeltaSide | JdbcSide, Field(discriminator="kind")]
-    on: str = Field(description="e.g. l.user_id = r.user_id AND r.event_time BETWEEN l.event_time AND l.event_time + INTERVAL 10 MINUTES")
+    condition: str = Field(description="e.g. l.user_id = r.user_id AND r.event_time BETWEEN l.event_time AND l.event_time + INTERVAL 10 MINUTES")
     how: Literal["inner", "left", "left_outer", "right", "right_outer", "full_outer", "left_semi", "left_anti"] = "inner"
     prefix: str = Field(default="r_", pattern=r"^([a-z_][a-z0-9_]*)?$", description="may be empty when names do not clash")
     columns: list[str] | None = Field(default=None, description="keep only these columns of the other side")

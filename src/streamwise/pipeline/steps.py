@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from streamwise.config import Settings
 
 CORRUPT = "_corrupt_record"
+# Kafka's own columns, renamed so that an event field called value, key, topic or offset never clashes.
+KAFKA_COLUMNS = ("kafka_key", "kafka_value", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
+
+
+def kafka_record(raw: DataFrame) -> DataFrame:
+    """Spark's Kafka source columns under their ``kafka_`` names (see :data:`KAFKA_COLUMNS`)."""
+    return raw.select(*[F.col(name.removeprefix("kafka_")).alias(name) for name in KAFKA_COLUMNS])
 
 
 def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_field: str = "event_time") -> DataFrame:
@@ -39,15 +46,14 @@ def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_fie
     :func:`dead_letters` and :func:`valid`).
     """
     parsed = F.from_json(
-        F.col("value").cast("string"),
+        F.col("kafka_value").cast("string"),
         f"{schema_ddl}, {CORRUPT} STRING",
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT},
     )
     fields = [name.strip().split()[0] for name in schema_ddl.split(",")]
-    decoded = raw.select("key", "value", "topic", "partition", "offset", "timestamp", parsed.alias("v"))
+    decoded = kafka_record(raw).select(*KAFKA_COLUMNS, parsed.alias("v"))
     return decoded.select(
-        "key", "value", "topic", "partition", "offset",
-        F.col("timestamp").alias("kafka_timestamp"),
+        *KAFKA_COLUMNS,
         *[F.col(f"v.{name}").alias(name) for name in fields if name != time_field],
         F.timestamp_millis(F.col(f"v.{time_field}")).alias("event_time"),
         _reason(required, time_field).alias("dead_letter_reason"),
@@ -55,7 +61,7 @@ def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_fie
 
 
 def _reason(required: list[str], time_field: str) -> Column:
-    reason = F.when(F.col("value").isNull(), F.lit("empty value"))
+    reason = F.when(F.col("kafka_value").isNull(), F.lit("empty value"))
     reason = reason.when(F.col(f"v.{CORRUPT}").isNotNull(), F.lit("not valid JSON for the schema"))
     for name in [time_field, *required]:
         reason = reason.when(F.col(f"v.{name}").isNull(), F.lit(f"missing or mistyped field '{name}'"))
@@ -63,8 +69,8 @@ def _reason(required: list[str], time_field: str) -> Column:
 
 
 def valid(parsed: DataFrame) -> DataFrame:
-    """The records that decoded, without Kafka's raw bytes."""
-    return parsed.where(F.col("dead_letter_reason").isNull()).drop("key", "value", "dead_letter_reason")
+    """The records that decoded, without Kafka's raw bytes (their coordinates stay, for lineage)."""
+    return parsed.where(F.col("dead_letter_reason").isNull()).drop("kafka_key", "kafka_value", "dead_letter_reason")
 
 
 def dead_letters(parsed: DataFrame) -> DataFrame:
@@ -72,13 +78,13 @@ def dead_letters(parsed: DataFrame) -> DataFrame:
     source coordinates in headers."""
     header = lambda name, col: F.struct(F.lit(name).alias("key"), col.cast("string").cast("binary").alias("value"))  # noqa: E731
     return parsed.where(F.col("dead_letter_reason").isNotNull()).select(
-        "key",
-        F.coalesce(F.col("value"), F.lit(b"").cast("binary")).alias("value"),
+        F.col("kafka_key").alias("key"),
+        F.coalesce(F.col("kafka_value"), F.lit(b"").cast("binary")).alias("value"),
         F.array(
             header("dlq.reason", F.col("dead_letter_reason")),
-            header("dlq.source.topic", F.col("topic")),
-            header("dlq.source.partition", F.col("partition")),
-            header("dlq.source.offset", F.col("offset")),
+            header("dlq.source.topic", F.col("kafka_topic")),
+            header("dlq.source.partition", F.col("kafka_partition")),
+            header("dlq.source.offset", F.col("kafka_offset")),
         ).alias("headers"),
     )
 

@@ -15,15 +15,20 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from typing import TYPE_CHECKING
+
 from streamwise.config import Settings
 from streamwise.platform import jars
 from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.exceptions import PlatformError
 from streamwise.platform.process import Service
-from streamwise.platform.topics import create_topic, end_offsets
+from streamwise.platform.topics import create_topic, end_offsets, partition_count
+
+if TYPE_CHECKING:
+    from streamwise.pipeline.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
 
-CLICKSTREAM_TOPIC = "clickstream"
 # Stopped in this order by `down`: consumers before producers before the broker.
 SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka", "redis", "postgres")
 
@@ -45,29 +50,39 @@ def _streamwise(*args: str) -> list[str]:
     return [sys.executable, "-m", "streamwise", *args]
 
 
-def start_generator(settings: Settings, *, rate: float, partitions: int) -> int:
-    """Create the clickstream topic and start the generator; ready once its events reach Kafka."""
-    create_topic(settings.kafka, CLICKSTREAM_TOPIC, partitions=partitions, exist_ok=True)
-    create_topic(settings.kafka, f"{CLICKSTREAM_TOPIC}.dlq", partitions=1, exist_ok=True)
-    parts = list(range(partitions))
-    before = sum(end_offsets(settings.kafka, CLICKSTREAM_TOPIC, parts).values())
+def start_generator(settings: Settings, *, scenario: str, topic: str, rate: float, partitions: int) -> int:
+    """Create the topic (and its dead-letter topic) and start the scenario's generator; ready once its
+    events reach Kafka."""
+    create_topic(settings.kafka, topic, partitions=partitions, exist_ok=True)
+    create_topic(settings.kafka, f"{topic}.dlq", partitions=1, exist_ok=True)
+    parts = list(range(partition_count(settings.kafka, topic)))
+    before = sum(end_offsets(settings.kafka, topic, parts).values())
     return Service("generator", settings.state).start(
         # No ground-truth file for a generator that runs until stopped: it would grow without bound.
-        _streamwise("produce", "clickstream", "--rate", str(rate), "--quiet", "--no-ground-truth"),
-        ready=lambda: sum(end_offsets(settings.kafka, CLICKSTREAM_TOPIC, parts).values()) > before,
+        _streamwise("produce", scenario, "--topic", topic, "--rate", str(rate), "--quiet", "--no-ground-truth"),
+        ready=lambda: sum(end_offsets(settings.kafka, topic, parts).values()) > before,
         timeout_s=60,
         env=settings_env(settings),
     )
 
 
-def start_pipeline(settings: Settings, checkpoint: Path) -> int:
-    """Start the clickstream pipeline; ready once its query has planned a first micro-batch."""
+def start_pipeline(settings: Settings, pipeline: str, checkpoint: Path) -> int:
+    """Start a pipeline; ready once its first query has planned a micro-batch."""
     return Service("pipeline", settings.state).start(
-        _streamwise("run", "clickstream"),
+        _streamwise("run", pipeline),
         ready=lambda: (checkpoint / "offsets" / "0").is_file(),
         timeout_s=300,
         env=settings_env(settings),
     )
+
+
+def needs_database(spec: PipelineSpec) -> bool:
+    """True when the pipeline reads or writes PostgreSQL or Redis (so `up` starts and seeds them)."""
+    from streamwise.pipeline.spec import JdbcSide, JoinStep
+    from streamwise.sinks import PostgresSink, RedisSink
+
+    joins = [s for s in spec.steps if isinstance(s, JoinStep) and isinstance(s.right, JdbcSide)]
+    return bool(joins) or any(isinstance(sink, PostgresSink | RedisSink) for sink in spec.sinks)
 
 
 def up(
@@ -75,29 +90,44 @@ def up(
     *,
     rate: float,
     partitions: int,
+    pipeline: str = "clickstream",
     step: Callable[[str], None] = lambda _msg: None,
-) -> None:
-    """Bring everything up, reporting each stage through ``step``; already-running parts are kept."""
+) -> PipelineSpec:
+    """Bring everything up for ``pipeline`` (an example name or file), reporting each stage through
+    ``step``; already-running parts are kept. The generator is the scenario named like the topic."""
+    from streamwise.dashboard import start_dashboard
+    from streamwise.ingest.scenario import names as scenarios
+    from streamwise.pipeline import load_pipeline, resolve
+    from streamwise.pipeline.spec import checkpoint_root
+    from streamwise.schemas import start_registry
+
+    spec = load_pipeline(resolve(pipeline))
+    topic = spec.source.topic
+    if topic not in scenarios():
+        raise PlatformError(f"pipeline {spec.name} reads topic {topic!r}, which no generator produces",
+                            hint=f"up runs pipelines over a scenario topic: {', '.join(scenarios())}")  # fmt: skip
     step("resolving JVM jars (Maven, first run only)")
     jars.ensure_all(settings.cache)
     step(f"starting Kafka on {settings.kafka.bootstrap_servers}")
     KafkaBroker(settings).start()
-    from streamwise.schemas import start_registry
-
     step(f"starting the schema registry on {settings.registry.url}")
     start_registry(settings)
-    from streamwise.dashboard import start_dashboard
-
     step(f"starting the dashboard on {settings.dashboard.url}")
     start_dashboard(settings)
-    step(f"starting the clickstream generator ({rate:g} events/s)")
-    start_generator(settings, rate=rate, partitions=partitions)
-    from streamwise.pipeline import load_pipeline, resolve
-    from streamwise.pipeline.spec import checkpoint_root
+    if needs_database(spec):
+        from streamwise.platform.reference import seed_merchants
+        from streamwise.platform.services import PostgresServer, RedisServer
 
-    spec = load_pipeline(resolve("clickstream"))
-    step("starting the Spark pipeline (first start takes ~30 s)")
-    start_pipeline(settings, checkpoint_root(spec.name, settings.state) / "delta_0")
+        step(f"starting PostgreSQL on port {settings.postgres.port} and Redis on {settings.redis.port}")
+        PostgresServer(settings).start()
+        RedisServer(settings).start()
+        seed_merchants(settings)
+    step(f"starting the {topic} generator ({rate:g} events/s)")
+    start_generator(settings, scenario=topic, topic=topic, rate=rate, partitions=partitions)
+    step(f"starting the Spark pipeline {spec.name} (first start takes ~30 s)")
+    first = spec.sinks[0]
+    start_pipeline(settings, pipeline, checkpoint_root(spec.name, settings.state) / f"{first.type}_0")
+    return spec
 
 
 def down(settings: Settings, *, purge: bool = False) -> list[str]:

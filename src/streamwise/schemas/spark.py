@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from streamwise.schemas.avro import parse_avro
 from streamwise.schemas.client import RegistryClient
-from streamwise.schemas.exceptions import SchemaError
+from streamwise.schemas.exceptions import RegistryError, SchemaError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -39,9 +39,21 @@ class SubjectSchemas:
     def from_registry(cls, registry: RegistryClient | str, subject: str) -> SubjectSchemas:
         """Fetch them from a registry; soft-deleted versions are kept as writers, since records
         written with them may still be on the topic."""
-        client = RegistryClient(registry) if isinstance(registry, str) else registry
+        if isinstance(registry, str):
+            with RegistryClient(registry) as client:
+                return cls.from_registry(client, subject)
+        client = registry
+        try:
+            numbers = client.versions(subject, deleted=True)
+        except RegistryError as exc:
+            if exc.code != 40401:
+                raise
+            raise SchemaError(
+                f"subject {subject} has no schema in the registry at {client.url}, so its records cannot be decoded",
+                hint=f"produce with --format avro (it registers the schema), or `streamwise schema register FILE --subject {subject}`",
+            ) from None
         writers = {}
-        for number in client.versions(subject, deleted=True):
+        for number in numbers:
             entry = client.version(subject, number, deleted=True)
             if entry.schema_type != "AVRO":
                 raise SchemaError(f"{subject} version {number} is {entry.schema_type}; Spark decoding reads Avro")
@@ -70,14 +82,16 @@ def decode_avro(
     from pyspark.sql.avro.functions import from_avro
     from pyspark.sql.types import LongType, TimestampNTZType, TimestampType
 
+    from streamwise.pipeline.steps import KAFKA_COLUMNS, kafka_record
+
     fields = [f["name"] for f in parse_avro(schemas.reader).record_fields]
     if not fields:
         raise SchemaError(f"the latest schema of {schemas.subject} is not an Avro record; Spark decoding needs one")
     if not schemas.writers:
         raise SchemaError(f"{schemas.subject} has no schema versions to decode with")
-    value = F.col("value")
+    value = F.col("kafka_value")
     schema_id = F.conv(F.hex(F.substring(value, 2, 4)), 16, 10).cast("long")
-    body = F.expr("substring(value, 6)")  # everything after the 5-byte header
+    body = F.expr("substring(kafka_value, 6)")  # everything after the 5-byte header
     options = {"mode": "PERMISSIVE", "avroSchema": _flagged(schemas.reader)}
     # One CASE WHEN branch per writer id: only the matching branch decodes a row.
     branches = [(schema_id == wid, from_avro(body, writer, options)) for wid, writer in sorted(schemas.writers.items())]
@@ -85,14 +99,14 @@ def decode_avro(
     for condition, branch in branches[1:]:
         decoded = decoded.when(condition, branch)
     header_ok = (F.length(value) >= 5) & (F.hex(F.substring(value, 1, 1)) == "00")
-    framed = raw.select(
-        "key", "value", "topic", "partition", "offset", "timestamp",
+    framed = kafka_record(raw).select(
+        *KAFKA_COLUMNS,
         schema_id.alias("_schema_id"),
         F.when(header_ok, decoded).alias("v"),
     )  # fmt: skip
     time_type = framed.schema["v"].dataType[time_field].dataType if time_field in fields else None
     if time_type is None:
-        event_time = F.col("timestamp")
+        event_time = F.col("kafka_timestamp")
     elif isinstance(time_type, TimestampType | TimestampNTZType):
         event_time = F.col(f"v.{time_field}").cast("timestamp")
     elif isinstance(time_type, LongType):
@@ -101,8 +115,7 @@ def decode_avro(
         raise SchemaError(f"field '{time_field}' of {schemas.subject} is {time_type.simpleString()}; "
                           "it must be a long (epoch millis) or an Avro timestamp")  # fmt: skip
     return framed.select(
-        "key", "value", "topic", "partition", "offset",
-        F.col("timestamp").alias("kafka_timestamp"),
+        *KAFKA_COLUMNS,
         *[F.col(f"v.{name}").alias(name) for name in fields if name != time_field],
         event_time.alias("event_time"),
         _reason(schemas, required, time_field if time_type is not None else None).alias("dead_letter_reason"),
@@ -124,7 +137,7 @@ def _reason(schemas: SubjectSchemas, required: Sequence[str], time_field: str | 
     """Why a record cannot be used, in the words of :func:`streamwise.schemas.wire.unframe`."""
     from pyspark.sql import functions as F
 
-    value, schema_id = F.col("value"), F.col("_schema_id")
+    value, schema_id = F.col("kafka_value"), F.col("_schema_id")
     reason = F.when(value.isNull(), F.lit("empty value"))
     reason = reason.when(
         F.length(value) < 5,

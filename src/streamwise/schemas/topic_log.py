@@ -14,6 +14,10 @@ from streamwise.platform.topics import create_topic
 from streamwise.schemas.exceptions import RegistryError, RegistryUnavailableError
 
 
+# A partition whose leader is not (yet) serving it: transient right after the topic is created.
+_NOT_READY = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
+
+
 class KafkaSchemaLog:
     """Appends each change synchronously (acks=all, idempotent) and replays the topic from offset 0."""
 
@@ -30,14 +34,7 @@ class KafkaSchemaLog:
     def replay(self) -> Iterator[tuple[bytes, bytes | None]]:
         consumer = Consumer(kafka_consumer_config(self.kafka))
         try:
-            partition = TopicPartition(self.topic, 0)
-            try:
-                _low, high = consumer.get_watermark_offsets(partition, timeout=self.timeout_s)
-            except KafkaException as exc:
-                raise RegistryUnavailableError(
-                    50001, f"cannot read {self.topic} on {self.kafka.bootstrap_servers}: {exc.args[0].str()}",
-                    hint="is Kafka running? try `streamwise kafka status`",
-                ) from None  # fmt: skip
+            _low, high = self._watermarks(consumer)
             if high <= 0:
                 return
             consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
@@ -62,6 +59,24 @@ class KafkaSchemaLog:
                     return
         finally:
             consumer.close()
+
+    def _watermarks(self, consumer: Consumer) -> tuple[int, int]:
+        """The partition's low and high offsets. A topic created a moment ago can have a leader in the
+        metadata that does not serve it yet (a loaded machine): those errors are retried until the timeout."""
+        partition = TopicPartition(self.topic, 0)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                return consumer.get_watermark_offsets(partition, timeout=max(1.0, deadline - time.monotonic()))
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.code() in _NOT_READY and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise RegistryUnavailableError(
+                    50001, f"cannot read {self.topic} on {self.kafka.bootstrap_servers}: {err.str()}",
+                    hint="is Kafka running? try `streamwise kafka status`",
+                ) from None  # fmt: skip
 
     def append(self, key: bytes, value: bytes | None) -> None:
         failures: list[str] = []

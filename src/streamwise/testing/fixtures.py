@@ -17,7 +17,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pytest
 
@@ -27,6 +27,8 @@ from streamwise.platform.ports import free_ports
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from streamwise.platform.services import PostgresServer, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +48,36 @@ def streamwise_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
+class _Server(Protocol):
+    def start(self) -> int: ...
+    def stop(self) -> bool: ...
+
+
+ServerT = TypeVar("ServerT", bound=_Server)
+
+
+def _running(server: ServerT) -> Iterator[ServerT]:
+    """Start a supervised server for the session, and stop it by pid afterwards."""
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def kafka_broker(streamwise_settings: Settings) -> Iterator[KafkaBroker]:
     """A real Kafka broker (KRaft), started once; stopped by pid afterwards."""
-    broker = KafkaBroker(streamwise_settings)
-    broker.start()
-    yield broker
-    broker.stop()
+    yield from _running(KafkaBroker(streamwise_settings))
+
+
+@pytest.fixture(scope="session")
+def schema_registry(streamwise_settings: Settings, kafka_broker: KafkaBroker) -> Iterator[str]:
+    """The schema registry process on the test broker (its free port from ``streamwise_settings``),
+    started once; stopped by pid afterwards. Yields its URL."""
+    from streamwise.schemas.service import start_registry, stop_registry
+
+    start_registry(streamwise_settings)
+    yield streamwise_settings.registry.url
+    stop_registry(streamwise_settings)
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +94,19 @@ def spark(streamwise_settings: Settings, kafka_broker: KafkaBroker) -> Iterator[
 def topic_name() -> str:
     """A fresh topic name per test, so tests never see each other's records."""
     return f"t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def postgres(streamwise_settings: Settings) -> Iterator[PostgresServer]:
+    """A real PostgreSQL from Debian's packages (initdb on first start), stopped by pid afterwards."""
+    from streamwise.platform.services import PostgresServer
+
+    yield from _running(PostgresServer(streamwise_settings))
+
+
+@pytest.fixture(scope="session")
+def redis_server(streamwise_settings: Settings) -> Iterator[RedisServer]:
+    """A real Redis (append-only file on), stopped by pid afterwards."""
+    from streamwise.platform.services import RedisServer
+
+    yield from _running(RedisServer(streamwise_settings))

@@ -8,14 +8,13 @@ Settings extended by the ``postgres`` and ``redis`` sections, as config.Settings
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 
 from streamwise.config import QUIET, Settings
-from streamwise.platform.services import PostgresServer, RedisServer
 from streamwise.platform.topics import create_topic
 
 
@@ -23,24 +22,6 @@ from streamwise.platform.topics import create_topic
 def sink_settings(settings: Settings) -> Settings:
     """The test platform's settings: PostgreSQL and Redis already on free ports (never 5432/6379)."""
     return settings
-
-
-def _running(server: PostgresServer | RedisServer) -> Iterator[Any]:
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def postgres(sink_settings: Settings) -> Iterator[PostgresServer]:
-    """A real PostgreSQL (initdb on first start), stopped by pid afterwards."""
-    yield from _running(PostgresServer(sink_settings))
-
-
-@pytest.fixture(scope="session")
-def redis_server(sink_settings: Settings) -> Iterator[RedisServer]:
-    """A real Redis with the append-only file on, stopped by pid afterwards."""
-    yield from _running(RedisServer(sink_settings))
 
 
 @pytest.fixture
