@@ -3,7 +3,16 @@ bound, and enrichment from history held in Delta (a changed row is seen by the n
 
 from __future__ import annotations
 
-from streamwise.pipeline.spec import DeltaSink, DeltaSide, EventTime, JoinStep, KafkaSource, PipelineSpec, StreamSide
+from streamwise.pipeline.spec import (
+    DeltaSide,
+    DeltaSink,
+    EventTime,
+    JdbcSide,
+    JoinStep,
+    KafkaSource,
+    PipelineSpec,
+    StreamSide,
+)
 from streamwise.testing import produce_events, run_phases
 from streamwise.platform.topics import create_topic
 
@@ -66,3 +75,30 @@ def test_enrichment_from_delta_history_sees_changed_rows(spark, settings, topic_
     rows = sorted(map(tuple, run.sinks[f"{topic_name}/enriched"][["page", "user_id", "segment"]].values.tolist()),
                   key=lambda r: r[0])  # fmt: skip
     assert rows == [("/a", "u1", "new"), ("/b", "u9", None), ("/c", "u1", "loyal")]
+
+
+def test_enrichment_from_postgres_picks_up_a_changed_reference_row(spark, settings, topic_name, postgres) -> None:  # noqa: ANN001
+    """Setup: a PostgreSQL reference table of merchants; a pipeline left-joins payments to it over
+    JDBC; between two runs on the same checkpoint (no new query plan, same process), merchant m1's
+    risk tier is updated in PostgreSQL.
+    Invariant: payments of the first run carry 'low', those of the second 'high'; unknown merchants null."""
+    import psycopg
+
+    table = f"{topic_name}_merchants"
+    with psycopg.connect(**settings.postgres.conninfo()) as conn:
+        conn.execute(f"CREATE TABLE {table} (merchant_id TEXT PRIMARY KEY, risk_tier TEXT)")
+        conn.execute(f"INSERT INTO {table} VALUES ('m1', 'low'), ('m2', 'medium')")
+    spec = PipelineSpec(
+        name=topic_name,
+        source=KafkaSource(topic=topic_name, schema="payment_id STRING, merchant_id STRING, event_time LONG"),
+        steps=[JoinStep(type="join", right=JdbcSide(kind="jdbc", table=table), condition="l.merchant_id = r.merchant_id",
+                        how="left", prefix="merchant_", columns=["risk_tier"])],  # fmt: skip
+        sinks=[DeltaSink(type="delta", path=f"{topic_name}/enriched")],
+    )
+    run_phases(spark, settings, spec, [[{"payment_id": "p1", "merchant_id": "m1", "event_time": T0},
+                                        {"payment_id": "p2", "merchant_id": "m9", "event_time": T0}]])  # fmt: skip
+    with psycopg.connect(**settings.postgres.conninfo()) as conn:
+        conn.execute(f"UPDATE {table} SET risk_tier = 'high' WHERE merchant_id = 'm1'")
+    run = run_phases(spark, settings, spec, [[{"payment_id": "p3", "merchant_id": "m1", "event_time": T0 + 1}]])
+    rows = run.sinks[f"{topic_name}/enriched"][["payment_id", "merchant_risk_tier"]].values.tolist()
+    assert sorted(map(tuple, rows)) == [("p1", "low"), ("p2", None), ("p3", "high")]

@@ -33,20 +33,14 @@ def other_side(df: DataFrame, step: JoinStep, settings: Settings) -> DataFrame:
 
 def jdbc_options(side: JdbcSide, settings: Settings) -> dict[str, str]:
     """Spark JDBC options; the URL and credentials default to the platform's PostgreSQL."""
-    postgres = getattr(settings, "postgres", None)
-    url = side.url or (postgres.jdbc_url if postgres is not None else None)
-    if url is None:
-        from streamwise.pipeline.exceptions import PipelineError
-
-        raise PipelineError(f"join with {side.table}: no jdbc url", hint="set right.url, or run streamwise's PostgreSQL")
-    options = {"url": url, "dbtable": side.table, "driver": "org.postgresql.Driver"}
-    user = side.user or (postgres.user if postgres is not None else None)
-    password = side.password or (postgres.password.get_secret_value() if postgres is not None else None)
-    if user:
-        options["user"] = user
-    if password:
-        options["password"] = password
-    return options
+    postgres = settings.postgres
+    return {
+        "url": side.url or postgres.jdbc_url,
+        "dbtable": side.table,
+        "driver": "org.postgresql.Driver",
+        "user": side.user or postgres.user,
+        "password": side.password or postgres.password.get_secret_value(),
+    }
 
 
 def join(df: DataFrame, step: JoinStep, settings: Settings) -> DataFrame:
