@@ -1,6 +1,7 @@
 """Benchmarks, a family: each is registered by name, writes ``DIR/<name>.json`` and prints a table.
 
 - ``ingest``: events/s per scenario into Kafka beside Kafka's own ProducerPerformance.
+- ``delta``: many small micro-batches into a Delta sink, with and without compaction: files and read times.
 """
 
 from streamwise.bench.exceptions import BenchError

@@ -95,6 +95,7 @@ def register(cls: type[Benchmark]) -> type[Benchmark]:
 
 def benchmarks() -> dict[str, type[Benchmark]]:
     """Every registered benchmark, by name (importing the built-in ones first)."""
+    import streamwise.bench.delta  # noqa: F401 - registers itself
     import streamwise.bench.ingest  # noqa: F401 - registers itself
 
     return dict(sorted(_REGISTRY.items()))

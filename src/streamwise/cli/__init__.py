@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from streamwise.cli import dashboard, ingest, monitor, pipeline, platform, schemas, services
+from streamwise.cli import dashboard, ingest, monitor, pipeline, platform, schemas, services, verify
 from streamwise.cli.bench import bench_app
 from streamwise.cli._common import err_console, root_options
 from streamwise.errors import StreamwiseError
@@ -55,6 +55,7 @@ app.command()(pipeline.explain)
 app.command()(pipeline.train)
 app.command()(platform.jars)
 app.command()(monitor.status)
+app.command()(verify.verify)
 app.add_typer(platform.kafka_app, name="kafka")
 app.add_typer(platform.topics_app, name="topics")
 app.add_typer(platform.config_app, name="config")

@@ -44,13 +44,39 @@ def bench_ingest(
 
     Example: streamwise bench ingest --output bench-results --events 2000000
     """
-    from streamwise.bench import BenchContext, bench_settings, get, scratch_broker
     from streamwise.ingest.scenario import scenario_class
 
     for name in scenario or ():
         scenario_class(name)  # unknown names fail before a broker starts
+    options = {"events": events, "scenarios": scenario, "format": fmt.value, "partitions": partitions}
+    _run("ingest", options, bootstrap=bootstrap, output=output)
+
+
+@bench_app.command("delta")
+def bench_delta(
+    output: OutputOpt = None,
+    bootstrap: BootstrapOpt = None,
+    batches: Annotated[int, typer.Option(min=2, help="Micro-batches per run")] = 200,
+    events: Annotated[int, typer.Option(min=100, help="Events produced; each batch reads events/batches of them")] = 20_000,
+    compact_every: Annotated[int, typer.Option(min=1, help="The compacted run runs OPTIMIZE after every N batches")] = 20,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the topic: files each batch leaves")] = 2,
+) -> None:
+    """A Delta sink fed many small micro-batches, without and with compaction: files and read times.
+
+    Starts its own broker on free ports unless --bootstrap is given.
+
+    Example: streamwise bench delta --output bench-results --batches 200 --compact-every 20
+    """
+    options = {"events": events, "batches": batches, "compact_every": compact_every, "partitions": partitions}
+    _run("delta", options, bootstrap=bootstrap, output=output)
+
+
+def _run(name: str, options: dict[str, object], *, bootstrap: str | None, output: Path | None) -> None:
+    """Run benchmark ``name`` against a scratch broker (or ``bootstrap``), write its JSON, print its table."""
+    from streamwise.bench import BenchContext, bench_settings, get, scratch_broker
+
     project = settings()
-    benchmark = get("ingest")
+    benchmark = get(name)
     with console.status("starting a scratch Kafka broker") as status:
         broker = nullcontext(bench_settings(project, bootstrap)) if bootstrap else scratch_broker(project)
         with broker as target:
@@ -59,8 +85,7 @@ def bench_ingest(
                 status.update(msg)
                 console.print(f"[dim]·[/] {msg}")
 
-            options = {"events": events, "scenarios": scenario, "format": fmt.value, "partitions": partitions, "on_step": step}
-            report = benchmark.run(BenchContext(target, options))
+            report = benchmark.run(BenchContext(target, {**options, "on_step": step}))
     path = report.write(output or project.state / "bench")
     console.print(report.table())
     for goal, result in report.goals.items():

@@ -17,6 +17,7 @@ from streamwise.monitor.metrics import LATENCY_METRIC
 from streamwise.pipeline import steps
 from streamwise.pipeline.ledger import LedgerWriter
 from streamwise.sinks import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink, foreach_batch_writer
+from streamwise.sinks.delta_compaction import DeltaCompactor
 from streamwise.pipeline.spec import (
     ConsoleSink,
     DeltaSink,
@@ -93,13 +94,14 @@ class Pipeline:
         for index, sink in enumerate(self.spec.sinks):
             name = f"{self.spec.name}_{sink.type}_{index}"
             df = self.output(spark)
-            if self.spec.batch_steps or isinstance(sink, FOREACH_BATCH_SINKS):
+            compacted = isinstance(sink, DeltaSink) and sink.compact_every is not None
+            if self.spec.batch_steps or isinstance(sink, FOREACH_BATCH_SINKS) or compacted:
                 writer = df.writeStream.foreachBatch(BatchWriter(self, sink, name))
             else:
                 writer = self._writer(kafka_payload(df, sink.key) if isinstance(sink, KafkaSink) else df, sink)
             writer = writer.queryName(name).outputMode(self.spec.output_mode).trigger(**trigger)
             writer = writer.option("checkpointLocation", str(self.checkpoint_root / f"{sink.type}_{index}"))
-            native_delta = isinstance(sink, DeltaSink) and not self.spec.batch_steps
+            native_delta = isinstance(sink, DeltaSink) and not self.spec.batch_steps and not compacted
             queries.append(writer.start(str(self.sink_path(sink))) if native_delta else writer.start())
         if self.spec.drops_late_data and self.spec.late_records.enabled:
             queries.append(self._start_ledger(spark, trigger))
@@ -148,6 +150,8 @@ class BatchWriter:
         self.sink_writer = (
             foreach_batch_writer(sink, plan.settings, query_name) if isinstance(sink, FOREACH_BATCH_SINKS) else None
         )
+        compact = isinstance(sink, DeltaSink) and sink.compact_every
+        self.compactor = DeltaCompactor(plan.sink_path(sink), query_name, sink.compact_every) if compact else None
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         for step in self.plan.spec.batch_steps:
@@ -161,6 +165,8 @@ class BatchWriter:
             writer = writer.option("txnAppId", self.query_name).option("txnVersion", batch_id)
             writer = writer.partitionBy(*sink.partition_by) if sink.partition_by else writer
             writer.save(str(self.plan.sink_path(sink)))
+            if self.compactor is not None:
+                self.compactor(batch.sparkSession, batch_id)
         elif isinstance(sink, KafkaSink):
             payload = kafka_payload(batch, sink.key).write.format("kafka")
             payload.options(**self.plan.settings.kafka.spark_options()).option("topic", sink.topic).save()

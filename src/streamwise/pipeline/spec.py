@@ -245,6 +245,9 @@ class DeltaSink(_Model):
     type: Literal["delta"]
     path: str = Field(description="absolute, or relative to the state folder's warehouse/")
     partition_by: list[str] = Field(default_factory=list)
+    compact_every: int | None = Field(
+        default=None, ge=1, description="Delta OPTIMIZE after every N micro-batches (written through foreachBatch)"
+    )
 
 
 class KafkaSink(_Model):

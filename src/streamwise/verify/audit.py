@@ -1,0 +1,365 @@
+"""``verify``: what the generator sent (its ground truth, every run into the pipeline's source topic)
+against what each sink of a pipeline holds.
+
+What a sink must hold
+    *Pass-through pipelines* (steps that keep every row: select, with_columns, score; optionally a
+    ``deduplicate`` on ``event_id``) must carry ``event_id``. Every record sent must be in Delta, in
+    the Kafka alerts topic (records stamped with the sink's query) or a plain Kafka sink's topic
+    exactly as often as it was sent: an injected duplicate (``is_duplicate``) is a record of its own
+    and is expected twice, unless the pipeline de-duplicates on ``event_id``. PostgreSQL keyed by
+    ``event_id`` and Redis hashes whose key template names ``event_id`` hold one row per id.
+    *Windowed counts* (one tumbling or sliding window step with a ``count`` aggregate): per window,
+    the sent events whose event time falls in it, minus those the late-data ledger or the
+    dead-letter topic holds, summed over the ``by`` groups. A window must be found once its end is
+    at or before the sink query's watermark (read from its checkpoint); until then it is ``open``.
+    Records held by the ledger or the dead-letter topic are accounted for, never lost; a ledgered
+    record may still have been counted (Spark drops records behind the watermark only "maybe"), so
+    it is not a duplicate either. The exact arithmetic is :mod:`streamwise.verify.rules`.
+
+Assumptions
+    The source topic holds only what the recorded runs sent, and the pipeline has caught up (run
+    verify after ``streamwise run --once``, or once a running pipeline is idle): records not yet
+    processed count as lost. A continuously running pipeline's ledger and window query cut their
+    own batches, so at the watermark's edge they can disagree by one batch (see the ledger).
+
+Not checked (reported as such): webhooks (the receiver is not readable; their dead letters are
+counted), consoles, Redis sorted sets, PostgreSQL/Redis keyed by something other than the event id
+(they hold the latest row per key, not every event), and append-only sinks in update mode.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from streamwise.config import Settings
+from streamwise.ingest.truth import read_ground_truth, runs
+from streamwise.pipeline.spec import (
+    ConsoleSink,
+    DeduplicateStep,
+    DeltaSink,
+    KafkaSink,
+    PipelineSpec,
+    ScoreStep,
+    SelectStep,
+    Sink,
+    WindowStep,
+    WithColumnsStep,
+    checkpoint_root,
+    interval_ms,
+    warehouse_path,
+)
+from streamwise.sinks.config import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink, key_columns
+from streamwise.verify import readers, rules
+from streamwise.verify.exceptions import VerifyError
+
+ID = "event_id"  # the generators' event id: unique within a produce run
+_ROW_STEPS = (SelectStep, WithColumnsStep, ScoreStep)
+_COUNT = re.compile(r"^\s*count\s*\(\s*(\*|1|`?(\w+)`?)\s*\)\s*$", re.IGNORECASE)
+_WINDOW_COLUMNS = ("window_start", "window_end")
+
+
+@dataclass(frozen=True)
+class SinkReport:
+    """One sink: what it should hold against what it holds (units: events)."""
+
+    sink: str  # type and where, e.g. "postgres orders"
+    query: str
+    checked: bool
+    sent: int = 0  # ground-truth records
+    expected: int = 0
+    found: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    late_ledgered: int = 0
+    dead_lettered: int = 0
+    open: int = 0  # windowed: events of windows the watermark has not closed yet
+    unknown: int = 0  # found but never sent (by a recorded run)
+    late_counted: int = 0  # ledgered records the sink holds anyway (allowed)
+    lost_sample: tuple[int, ...] = ()  # event ids, or window starts (epoch ms)
+    duplicated_sample: tuple[int, ...] = ()
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The audit of one pipeline."""
+
+    pipeline: str
+    topic: str
+    rule: str  # "pass-through" or the window it counts
+    runs: list[str]
+    sinks: list[SinkReport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing lost or duplicated in any checked sink."""
+        return all(s.ok for s in self.sinks if s.checked)
+
+    @property
+    def checked(self) -> bool:
+        return any(s.checked for s in self.sinks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What verify predicts for a pipeline: per event (window None) or per window."""
+
+    window: WindowStep | None
+    count_column: str | None
+    once: bool  # de-duplicated on the event id
+
+    @property
+    def rule(self) -> str:
+        if self.window is None:
+            return "pass-through" + (", deduplicated on event_id" if self.once else "")
+        w = self.window
+        size = w.duration if w.kind == "tumbling" else f"{w.duration} every {w.slide}"
+        return f"{w.kind} window {size}: {self.count_column} per window"
+
+
+def shape_of(spec: PipelineSpec) -> Shape:
+    """The rule verify checks ``spec`` by; VerifyError when the ground truth cannot predict its output."""
+    supported = "pass-through steps (select, with_columns, score, deduplicate on event_id) and one tumbling or sliding window with a count"
+    if spec.batch_steps:
+        raise VerifyError(f"pipeline {spec.name}: top_n keeps a subset per batch, which the ground truth cannot predict",
+                          hint=f"verify checks {supported}")  # fmt: skip
+    if spec.output_mode == "complete":
+        raise VerifyError(f"pipeline {spec.name}: complete mode rewrites every result each batch; verify checks append and update")
+    window: WindowStep | None = None
+    once = False
+    for number, step in enumerate(spec.steps, 1):
+        if isinstance(step, _ROW_STEPS):
+            continue
+        if isinstance(step, DeduplicateStep) and step.keys == [ID] and window is None:
+            once = True
+            continue
+        if isinstance(step, WindowStep) and window is None and step.kind in ("tumbling", "sliding"):
+            window = step
+            continue
+        raise VerifyError(f"pipeline {spec.name}: step {number} ({step.type}) may drop or reshape rows in ways the ground truth cannot predict",
+                          hint=f"verify checks {supported}")  # fmt: skip
+    if window is None:
+        fields = [part.strip().split()[0] for part in spec.source.schema_ddl.split(",")]
+        if ID not in fields:
+            raise VerifyError(f"pipeline {spec.name}: its source schema has no {ID} column, so rows cannot be matched to the ground truth",
+                              hint=f"add '{ID} BIGINT' to source.schema")  # fmt: skip
+        return Shape(None, None, once)
+    return Shape(window, _count_column(spec, window), once)
+
+
+def _count_column(spec: PipelineSpec, window: WindowStep) -> str:
+    never_null = {"1", "*", ID, spec.event_time.field, "event_time", *spec.source.required}
+    for name, expr in window.aggregates.items():
+        match = _COUNT.match(expr)
+        if match and (match.group(2) or match.group(1)) in never_null:
+            return name
+    raise VerifyError(f"pipeline {spec.name}: the window has no count(*) aggregate to compare with the ground truth",
+                      hint="add one, e.g. aggregates: {events: count(*)}")  # fmt: skip
+
+
+def verify_pipeline(spec: PipelineSpec, settings: Settings) -> VerifyReport:
+    """Audit every sink of ``spec`` against the ground truth of its source topic (all runs)."""
+    shape = shape_of(spec)
+    topic = spec.source.topic
+    try:
+        truth = read_ground_truth(settings.state, topic)
+    except FileNotFoundError as exc:
+        raise VerifyError(str(exc), hint=f"produce with ground truth on, e.g. `streamwise produce clickstream --topic {topic}`") from None
+    audit = _Audit(spec, settings, shape, truth)
+    reports = [audit.sink(index, sink) for index, sink in enumerate(spec.sinks)]
+    return VerifyReport(spec.name, topic, shape.rule, [r.name for r in runs(settings.state, topic)], reports)
+
+
+class _Audit:
+    """The pipeline-wide facts (truth, ledger, dead letters), read once, and the check of each sink."""
+
+    def __init__(self, spec: PipelineSpec, settings: Settings, shape: Shape, truth: pa.Table) -> None:
+        self.spec, self.settings, self.shape = spec, settings, shape
+        self.sent = rules.multiset(truth.column(ID).to_numpy())
+        self.truth = truth
+        dead = readers.dead_letters(settings.kafka, f"{spec.source.topic}.dlq")
+        self.dead = dead[dead[ID].isin(self.sent.index)]  # bad records the generator did not send are not ours
+        self.ledger = self._ledger()
+
+    def _ledger(self) -> pd.DataFrame:
+        if not (self.spec.drops_late_data and self.spec.late_records.enabled):
+            return pd.DataFrame(columns=[ID, "event_time"])
+        path = warehouse_path(self.spec.late_records_path, self.settings.state)
+        columns = [c for c in (ID, "event_time") if c in _delta_columns(path)] or ["event_time"]
+        ledger = readers.delta_rows(path, columns)
+        ledger["event_time"] = rules.to_epoch_ms(ledger["event_time"]) if len(ledger) else pd.Series(dtype="int64")
+        return ledger
+
+    def sink(self, index: int, sink: Sink) -> SinkReport:
+        query = f"{self.spec.name}_{sink.type}_{index}"  # as Pipeline.start names it
+        label = f"{sink.type} {_where(sink)}"
+        dead = self._sink_dead_letters(sink, query)
+        try:
+            found = self._found(sink, query)
+        except _Unchecked as reason:
+            return SinkReport(label, query, checked=False, sent=int(self.sent.sum()), dead_lettered=dead, note=str(reason))
+        if self.shape.window is None:
+            tally, ledgered = self._per_event(found, once=self.shape.once or _one_row_per_id(sink)), self._ledgered_ids()
+            note = ""
+        else:
+            checkpoint = checkpoint_root(self.spec.name, self.settings.state) / f"{sink.type}_{index}"
+            watermark = readers.batch_watermark(checkpoint)
+            tally, ledgered = self._per_window(found, watermark), len(self.ledger)
+            note = f"watermark {pd.Timestamp(watermark, unit='ms', tz='UTC'):%Y-%m-%d %H:%M:%S}" if watermark else "no watermark yet"
+        return SinkReport(
+            label, query, checked=True, sent=int(self.sent.sum()), expected=tally.expected, found=tally.found,
+            lost=tally.lost, duplicated=tally.duplicated, late_ledgered=ledgered, dead_lettered=dead, open=tally.open,
+            unknown=tally.unknown, late_counted=tally.late_counted, lost_sample=tally.lost_sample,
+            duplicated_sample=tally.duplicated_sample, note=note,
+        )  # fmt: skip
+
+    # --- per event -------------------------------------------------------------------------------
+
+    def _per_event(self, found: pd.DataFrame, *, once: bool) -> rules.Tally:
+        ids = pd.to_numeric(found[ID], errors="coerce")
+        ledgered = rules.multiset(self.ledger[ID].dropna()) if ID in self.ledger else rules.multiset([])
+        dead = rules.multiset(self.dead[ID])
+        expected = rules.expected_per_event(self.sent, ledgered, dead, once=once)
+        most = rules.expected_per_event(self.sent, rules.multiset([]), dead, once=once)
+        tally = rules.compare(expected, rules.multiset(ids.dropna()), most)
+        unreadable = int(ids.isna().sum())  # rows whose id is missing or not a number
+        return replace(tally, found=tally.found + unreadable, unknown=tally.unknown + unreadable)
+
+    def _ledgered_ids(self) -> int:
+        if ID not in self.ledger:
+            return 0
+        held = rules.multiset(self.ledger[ID].dropna()).reindex(self.sent.index, fill_value=0)
+        return int(np.minimum(held, self.sent).sum())
+
+    # --- per window ------------------------------------------------------------------------------
+
+    def _per_window(self, found: pd.DataFrame, watermark: int | None) -> rules.Tally:
+        window = self.shape.window
+        assert window is not None and window.duration is not None
+        duration = interval_ms(window.duration)
+        slide = interval_ms(window.slide) if window.slide else None
+        times = self._truth_times()
+        removed = [self.ledger.drop_duplicates(ID) if self.shape.once and ID in self.ledger else self.ledger,
+                   self.dead.drop_duplicates(ID) if self.shape.once else self.dead]  # fmt: skip
+        ledger_ms, dead_ms = (frame["event_time"].dropna().to_numpy(dtype=np.int64) for frame in removed)
+        expected = rules.expected_windows(times, np.concatenate([ledger_ms, dead_ms]), duration, slide)
+        most = rules.expected_windows(times, dead_ms, duration, slide)
+        have = found.dropna(subset=["start"]).groupby("start")["count"].sum().astype("int64")
+        have.index = have.index.astype("int64")
+        return rules.compare_windows(expected, have, duration_ms=duration, watermark_ms=watermark, most=most)
+
+    def _truth_times(self) -> np.ndarray:
+        truth = self.truth.select([ID, "event_time"])
+        if truth.column("event_time").null_count:
+            raise VerifyError(f"the ground truth of {self.spec.source.topic} has events without an event time; windows cannot be counted")
+        if self.shape.once:  # the first copy of each id is the one counted
+            frame = truth.to_pandas().drop_duplicates(ID)
+            return rules.to_epoch_ms(frame["event_time"]).to_numpy()
+        return pc.cast(truth.column("event_time"), pa.int64()).to_numpy()
+
+    # --- reading the sinks -----------------------------------------------------------------------
+
+    def _found(self, sink: Sink, query: str) -> pd.DataFrame:
+        """The sink's rows: column ``event_id`` (per event) or ``start`` and ``count`` (per window)."""
+        window = self.shape.window
+        if isinstance(sink, WebhookSink):
+            raise _Unchecked("a webhook receiver cannot be read back; its dead letters are counted")
+        if isinstance(sink, ConsoleSink):
+            raise _Unchecked("a console sink keeps nothing")
+        if isinstance(sink, RedisSink) and sink.structure == "sorted_set":
+            raise _Unchecked("a sorted set keeps scored members (e.g. a top-N), not every event or window")
+        if window is not None and self.spec.output_mode == "update" and isinstance(sink, DeltaSink | KafkaSink | KafkaAlertsSink):
+            raise _Unchecked("in update mode an append-only sink gets each window again whenever it changes")
+        columns = self._columns(sink)
+        kafka = self.settings.kafka
+        if isinstance(sink, DeltaSink):
+            rows = readers.delta_rows(warehouse_path(sink.path, self.settings.state), columns)
+        elif isinstance(sink, PostgresSink):
+            rows = readers.postgres_rows(self.settings.postgres, sink.table, columns)
+        elif isinstance(sink, RedisSink):
+            in_key = key_columns(sink.key)
+            rows = readers.redis_hash_rows(self.settings.redis, sink.key, [c for c in columns if c not in in_key])
+        elif isinstance(sink, KafkaAlertsSink):
+            rows = readers.json_rows(readers.topic_records(kafka, sink.topic), columns, query=query)
+        elif isinstance(sink, KafkaSink):
+            rows = readers.json_rows(readers.topic_records(kafka, sink.topic), columns)
+        else:
+            raise _Unchecked(f"verify cannot read a {sink.type} sink")
+        if window is None:
+            return rows
+        start = rows[columns[0]]
+        start_ms = rules.to_epoch_ms(start.dropna()).reindex(start.index) if len(rows) else pd.Series(dtype="float64")
+        if columns[0] == "window_end":
+            start_ms = start_ms - interval_ms(window.duration or "0 seconds")
+        return pd.DataFrame({"start": start_ms, "count": pd.to_numeric(rows[columns[1]], errors="coerce").fillna(0)})
+
+    def _columns(self, sink: Sink) -> list[str]:
+        """The columns to read: the event id, or the window's start (or end) and its count. A store
+        keyed by something that does not identify them keeps only the latest row per key: unchecked."""
+        window = self.shape.window
+        if window is None:
+            if isinstance(sink, PostgresSink) and ID not in sink.key:
+                raise _Unchecked(f"keyed by {sink.key}: it keeps the latest row per key, not every event")
+            if isinstance(sink, RedisSink) and ID not in key_columns(sink.key):
+                raise _Unchecked(f"key {sink.key!r} does not name {ID}: it keeps the latest row per key, not every event")
+            return [ID]
+        assert self.shape.count_column is not None
+        keys = sink.key if isinstance(sink, PostgresSink) else key_columns(sink.key) if isinstance(sink, RedisSink) else None
+        if keys is None:
+            return ["window_start", self.shape.count_column]
+        start = next((c for c in _WINDOW_COLUMNS if c in keys), None)
+        missing = [c for c in window.by if c not in keys]
+        if start is None or missing:
+            raise _Unchecked(f"keyed by {keys}: without the window start and {window.by or 'nothing else'} a key keeps only its latest window")
+        if isinstance(sink, RedisSink) and sink.fields is not None and self.shape.count_column not in sink.fields:
+            raise _Unchecked(f"the hashes do not store {self.shape.count_column}")
+        return [start, self.shape.count_column]
+
+    def _sink_dead_letters(self, sink: Sink, query: str) -> int:
+        """Truth records in the pipeline's dead-letter topic, plus, for a webhook, its own rejected rows."""
+        dead = int(np.minimum(rules.multiset(self.dead[ID]).reindex(self.sent.index, fill_value=0), self.sent).sum())
+        if isinstance(sink, WebhookSink):
+            dead += len(readers.topic_records(self.settings.kafka, sink.dead_letter_topic(query)))
+        return dead
+
+
+class _Unchecked(Exception):
+    """This sink cannot be compared with the ground truth (the message says why)."""
+
+
+def _one_row_per_id(sink: Sink) -> bool:
+    """Stores keyed by the event id hold one row per id, however often it was sent."""
+    return isinstance(sink, PostgresSink | RedisSink)
+
+
+def _where(sink: Sink) -> str:
+    for attribute in ("path", "table", "key", "topic", "url"):
+        value = getattr(sink, attribute, None)
+        if value is not None and not isinstance(value, list):
+            return str(value)
+    return ""
+
+
+def _delta_columns(path: Path) -> list[str]:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return [f.name for f in DeltaTable(str(path)).schema().fields]
+    except TableNotFoundError:
+        return []

@@ -1,0 +1,207 @@
+"""What each store holds, read with its own client (no JVM): Delta with deltalake, PostgreSQL with
+psycopg, Redis with redis-py, Kafka with a ``read_committed`` consumer; and the query's watermark
+from its Spark checkpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from streamwise.config import QUIET, KafkaSettings, PostgresSettings, RedisSettings
+from streamwise.sinks.config import key_columns
+from streamwise.verify.exceptions import VerifyError
+
+_KAFKA_TIMEOUT_S = 60.0
+_REDIS_BATCH = 1_000
+
+
+def delta_rows(path: Path, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the Delta table's current version; an empty frame when there is no table yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(str(path))
+    except TableNotFoundError:
+        return pd.DataFrame(columns=columns)
+    present = [f.name for f in table.schema().fields]
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise VerifyError(f"Delta table {path} has no column {missing} (it has {present})")
+    return table.to_pyarrow_table(columns=columns).to_pandas()
+
+
+def postgres_rows(pg: PostgresSettings, table: str, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of every row of ``table``; an empty frame when the table does not exist yet."""
+    import psycopg
+    from psycopg import sql
+
+    query = sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(*table.split("."))
+    )
+    try:
+        with psycopg.connect(**pg.conninfo()) as conn:
+            rows = conn.execute(query).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return pd.DataFrame(columns=columns)
+    except psycopg.OperationalError as exc:
+        raise VerifyError(f"cannot read PostgreSQL table {table} on {pg.host}:{pg.port}: {str(exc).strip()}",
+                          hint="start it with `streamwise services start`") from None  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def key_pattern(template: str) -> tuple[str, re.Pattern[str]]:
+    """A Redis SCAN glob and a regex with one named group per column for a key template.
+
+    'ev:{event_id}' -> ('ev:*', ^ev:(?P<event_id>.*)$); literal glob characters are escaped.
+    """
+    glob, regex, seen = "", "", set()
+    for literal, name, _, _ in string.Formatter().parse(template):
+        glob += re.sub(r"([*?\[\]\\])", r"\\\1", literal)
+        regex += re.escape(literal)
+        if name is not None:
+            glob += "*"
+            regex += f"(?P={name})" if name in seen else f"(?P<{name}>.*?)"
+            seen.add(name)
+    return glob, re.compile(f"^{regex}$")
+
+
+def redis_hash_rows(rs: RedisSettings, template: str, fields: list[str]) -> pd.DataFrame:
+    """One row per hash whose key matches ``template``: the key's columns (as text) and ``fields``."""
+    import redis
+
+    glob, regex = key_pattern(template)
+    names = key_columns(template)
+    client = redis.Redis(**rs.client_kwargs())
+    rows: list[dict[str, Any]] = []
+    try:
+        keys = [k for k in client.scan_iter(match=glob, count=_REDIS_BATCH) if regex.match(k)]
+        for start in range(0, len(keys), _REDIS_BATCH):
+            chunk = keys[start : start + _REDIS_BATCH]
+            values: list[list[str | None]] = []
+            if fields:
+                with client.pipeline(transaction=False) as pipe:
+                    for key in chunk:
+                        pipe.hmget(key, fields)
+                    values = pipe.execute()
+            for i, key in enumerate(chunk):
+                match = regex.match(key)
+                assert match is not None
+                row: dict[str, Any] = {n: match.group(n) for n in names}
+                row.update(zip(fields, values[i], strict=True) if fields else ())
+                rows.append(row)
+    except redis.ConnectionError as exc:
+        raise VerifyError(f"cannot read Redis on {rs.host}:{rs.port}: {exc}", hint="start it with `streamwise services start`") from None
+    finally:
+        client.close()
+    return pd.DataFrame(rows, columns=list(dict.fromkeys([*names, *fields])))
+
+
+def topic_records(kafka: KafkaSettings, topic: str, *, timeout_s: float = _KAFKA_TIMEOUT_S) -> list[Any]:
+    """Every committed record of ``topic`` (all partitions, from the start to the end now), read
+    with ``isolation.level=read_committed``: records of aborted transactions are never seen. An
+    absent topic holds nothing."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer(kafka.client_config(**QUIET, **{
+        "group.id": f"streamwise-verify-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+    }))  # fmt: skip
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            return []
+        parts = sorted(meta.partitions)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        todo = {p for p in parts if ends[p] > 0}
+        consumer.assign([TopicPartition(topic, p, 0) for p in todo])
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while todo:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                records.append(msg)
+            # Positions pass transaction markers and aborted records too, so they reach the end.
+            positions = consumer.position([TopicPartition(topic, p) for p in todo])
+            todo -= {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
+            if todo and time.monotonic() > deadline:
+                raise VerifyError(f"{topic}: not all records up to the end offsets {ends} were readable in {timeout_s:.0f}s",
+                                  hint="a transaction may still be open; let the pipeline finish or stop it")  # fmt: skip
+        return records
+    except KafkaException as exc:
+        raise VerifyError(f"cannot read topic {topic} on {kafka.bootstrap_servers}: {exc.args[0].str()}") from None
+    finally:
+        consumer.close()
+
+
+def json_rows(records: list[Any], columns: list[str], *, query: str | None = None) -> pd.DataFrame:
+    """``columns`` of records whose values are JSON objects; with ``query``, only the records whose
+    ``streamwise.query`` header names it (what the alerts sink stamps on each record)."""
+    rows = []
+    for msg in records:
+        if query is not None and _header(msg, "streamwise.query") != query:
+            continue
+        value = _json(msg.value())
+        if value is not None:
+            rows.append([value.get(c) for c in columns])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def dead_letters(kafka: KafkaSettings, topic: str) -> pd.DataFrame:
+    """The dead-letter topic's records, one per source record (two pipelines on one topic each write
+    a bad record there: deduplicated by the source partition and offset headers), with the
+    ``event_id`` and ``event_time`` their JSON holds (null when it holds none)."""
+    rows, seen = [], set()
+    for msg in topic_records(kafka, topic):
+        source = (_header(msg, "dlq.source.partition"), _header(msg, "dlq.source.offset"))
+        if source != (None, None):
+            if source in seen:
+                continue
+            seen.add(source)
+        value = _json(msg.value()) or {}
+        rows.append({"event_id": _int(value.get("event_id")), "event_time": _int(value.get("event_time"))})
+    return pd.DataFrame(rows, columns=["event_id", "event_time"]).astype("Int64")
+
+
+def batch_watermark(checkpoint: Path) -> int | None:
+    """The event-time watermark (epoch ms) of the query's newest committed batch, from its
+    checkpoint's offset log; None before any batch committed or when it has none."""
+    commits = checkpoint / "commits"
+    done = sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True) if commits.is_dir() else []
+    for batch in done:
+        entry = checkpoint / "offsets" / str(batch)
+        if entry.is_file():
+            lines = entry.read_text().splitlines()
+            meta = json.loads(lines[1]) if len(lines) > 1 else {}
+            watermark = meta.get("batchWatermarkMs")
+            return int(watermark) if watermark else None
+    return None
+
+
+def _header(msg: Any, name: str) -> str | None:
+    for key, value in msg.headers() or []:
+        if key == name and value is not None:
+            return value.decode(errors="replace")
+    return None
+
+
+def _json(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(value) if value else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None

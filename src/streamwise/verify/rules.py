@@ -1,0 +1,141 @@
+"""The counting rules of ``verify``, as pure functions over small frames (no Spark, no services).
+
+Multisets are pandas Series: index = event id (or window start in epoch ms), value = how many.
+
+Late records
+    Spark guarantees that a record within the watermark is processed, while one behind it "may or
+    may not be" (its late-row filter uses an older watermark than the ledger's rule, so it drops a
+    subset of what the ledger holds). So a ledgered record may be found or not: neither is a loss
+    nor a duplicate. Each count below therefore has a floor (``expected``: without the ledgered
+    records) and a ceiling (``most``: with them); ``late_counted`` is how many ledgered records the
+    sink holds anyway.
+
+Per event (pass-through pipelines)
+    ``sent(id)`` records of the ground truth carry the id, ``ledgered(id)`` of them are in the
+    late-data ledger and ``dead(id)`` in the dead-letter topic. A sink must hold at least
+    ``max(0, sent - ledgered - dead)`` copies and at most ``sent - dead``; each is capped at 1 when
+    the sink stores one row per id (PostgreSQL keyed by it, a Redis hash per id) or the pipeline
+    de-duplicates on it. ``lost = sum(max(0, expected - found))``,
+    ``duplicated = sum(max(0, found - most))``; found ids the truth never sent are ``unknown``.
+
+Per window (windowed counts)
+    A window's count must lie between the ground-truth events whose event time falls in it minus
+    the ledgered and dead-lettered ones (``expected``), and minus the dead-lettered ones only
+    (``most``). A window is closed when its end is at or before the sink query's watermark; a
+    closed window must be found. An open window may be absent (its events count as ``open``), but
+    if present its count is judged too. Found counts are summed over the window's rows (all ``by``
+    groups): ``lost`` and ``duplicated`` are the per-window shortfall and excess, in events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+_SAMPLE = 5
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One sink's comparison against what it should hold."""
+
+    expected: int
+    found: int
+    lost: int
+    duplicated: int
+    unknown: int = 0  # found, but not in the ground truth
+    open: int = 0  # windowed: events in windows the watermark has not closed (not expected yet)
+    late_counted: int = 0  # ledgered records the sink holds anyway (allowed: Spark may count them)
+    lost_sample: tuple[int, ...] = ()  # a few ids (or window starts) short of what was expected
+    duplicated_sample: tuple[int, ...] = ()
+
+
+def multiset(values: pd.Series | np.ndarray | list[int]) -> pd.Series:
+    """How many times each value occurs, as an int64 Series indexed by value."""
+    series = pd.Series(values, dtype="int64") if not isinstance(values, pd.Series) else values.astype("int64")
+    return series.value_counts(sort=False).astype("int64")
+
+
+def expected_per_event(sent: pd.Series, ledgered: pd.Series, dead: pd.Series, *, once: bool) -> pd.Series:
+    """Copies of each sent id a sink must hold (see the module's rule); indexed like ``sent``."""
+    available = sent.sub(ledgered.reindex(sent.index, fill_value=0), fill_value=0)
+    available = available.sub(dead.reindex(sent.index, fill_value=0), fill_value=0).clip(lower=0).astype("int64")
+    return available.clip(upper=1) if once else available
+
+
+def compare(expected: pd.Series, found: pd.Series, most: pd.Series | None = None) -> Tally:
+    """Per-id comparison: shortfall below ``expected`` is lost, excess above ``most`` (default:
+    ``expected``; indexed like it) is duplicated, ids not sent at all are unknown."""
+    most = expected if most is None else most
+    known = found.index.isin(expected.index)
+    held = found[known].reindex(expected.index, fill_value=0)
+    short, extra = (expected - held).clip(lower=0), (held - most).clip(lower=0)
+    late = (held.clip(upper=most) - expected).clip(lower=0)
+    return _tally(int(expected.sum()), int(found.sum()), short, extra, unknown=int(found[~known].sum()), late=int(late.sum()))
+
+
+def window_starts(times_ms: np.ndarray, duration_ms: int, slide_ms: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(row, window start) for every window each time falls in, as Spark's ``window()`` assigns them:
+    starts aligned to the epoch every ``slide`` (tumbling: slide = duration), ``start <= t < start + duration``."""
+    times = np.asarray(times_ms, dtype=np.int64)
+    slide = slide_ms or duration_ms
+    last = times - np.mod(times, slide)  # the latest start at or before t (floor, also before 1970)
+    overlaps = -(-duration_ms // slide)
+    rows = np.tile(np.arange(len(times)), overlaps)
+    starts = np.concatenate([last - k * slide for k in range(overlaps)])
+    inside = times[rows] < starts + duration_ms
+    return rows[inside], starts[inside]
+
+
+def window_counts(times_ms: np.ndarray, duration_ms: int, slide_ms: int | None = None) -> pd.Series:
+    """Events per window start."""
+    _, starts = window_starts(times_ms, duration_ms, slide_ms)
+    return multiset(starts)
+
+
+def expected_windows(sent_ms: np.ndarray, removed_ms: np.ndarray, duration_ms: int, slide_ms: int | None = None) -> pd.Series:
+    """Per window start: sent events minus removed (ledgered, dead-lettered) ones, never below 0."""
+    sent = window_counts(sent_ms, duration_ms, slide_ms)
+    removed = window_counts(removed_ms, duration_ms, slide_ms)
+    return sent.sub(removed.reindex(sent.index, fill_value=0), fill_value=0).clip(lower=0).astype("int64")
+
+
+def compare_windows(expected: pd.Series, found: pd.Series, *, duration_ms: int, watermark_ms: int | None,
+                    most: pd.Series | None = None) -> Tally:  # fmt: skip
+    """Per-window comparison of counts (``found``: summed count per window start) against the floor
+    ``expected`` and the ceiling ``most`` (default: ``expected``), under the rule of the module
+    docstring. ``watermark_ms`` None: no watermark yet, so every window is open."""
+    most = expected if most is None else most
+    starts = expected.index.union(found.index).union(most.index)
+    want = expected.reindex(starts, fill_value=0)
+    ceiling = most.reindex(starts, fill_value=0)
+    have = found.reindex(starts, fill_value=0)
+    closed = (starts + duration_ms <= watermark_ms) if watermark_ms is not None else np.zeros(len(starts), dtype=bool)
+    present = starts.isin(found.index)
+    judged = closed | present  # an open window is judged only once it has been written
+    short = (want - have).clip(lower=0).where(judged, 0)
+    extra = (have - ceiling).clip(lower=0).where(judged, 0)
+    late = (have.clip(upper=ceiling) - want).clip(lower=0).where(judged, 0)
+    return _tally(int(want[judged].sum()), int(have.sum()), short, extra, open=int(want[~judged].sum()), late=int(late.sum()))
+
+
+def to_epoch_ms(values: pd.Series) -> pd.Series:
+    """Timestamps as epoch milliseconds, whatever a store returned: datetimes (aware or UTC-naive),
+    ISO 8601 text, or numbers already in milliseconds."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("int64")
+    stamps = pd.to_datetime(values, utc=True, format="ISO8601")
+    return (stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+
+
+def _tally(expected: int, found: int, short: pd.Series, extra: pd.Series, *, unknown: int = 0, open: int = 0,  # noqa: A002
+           late: int = 0) -> Tally:  # fmt: skip
+    """A Tally from the per-id (or per-window) shortfall and excess."""
+    return Tally(expected, found, lost=int(short.sum()), duplicated=int(extra.sum()), unknown=unknown, open=open,
+                 late_counted=late, lost_sample=_sample(short), duplicated_sample=_sample(extra))  # fmt: skip
+
+
+def _sample(series: pd.Series) -> tuple[int, ...]:
+    return tuple(int(i) for i in series[series > 0].sort_index().index[:_SAMPLE])

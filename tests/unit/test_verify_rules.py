@@ -1,0 +1,137 @@
+"""The counting rules of ``verify`` on small hand-made multisets and event times (no services)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from streamwise.verify import rules
+from streamwise.verify.rules import Tally
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def ms(*ids: int) -> pd.Series:
+    return rules.multiset(list(ids))
+
+
+def test_every_sent_record_held_once_is_exact() -> None:
+    """Setup: ids 1, 2, 3 sent once each; the sink holds 1, 2, 3.
+    Invariant: expected 3, found 3, nothing lost, duplicated or unknown."""
+    expected = rules.expected_per_event(ms(1, 2, 3), ms(), ms(), once=False)
+    assert rules.compare(expected, ms(1, 2, 3)) == Tally(expected=3, found=3, lost=0, duplicated=0)
+
+
+def test_missing_and_doubled_ids_are_lost_and_duplicated_with_samples() -> None:
+    """Setup: ids 1..4 sent once; the sink holds 1, 1, 1, 3 and 9 (never sent).
+    Invariant: lost = 2 (ids 2 and 4), duplicated = 2 (two extra copies of 1), unknown = 1 (id 9)."""
+    expected = rules.expected_per_event(ms(1, 2, 3, 4), ms(), ms(), once=False)
+    tally = rules.compare(expected, ms(1, 1, 1, 3, 9))
+    assert (tally.expected, tally.found, tally.lost, tally.duplicated, tally.unknown) == (4, 5, 2, 2, 1)
+    assert (tally.lost_sample, tally.duplicated_sample) == ((2, 4), (1,))
+
+
+def test_an_injected_duplicate_is_expected_twice_in_an_append_sink_but_once_in_a_keyed_one() -> None:
+    """Setup: id 7 sent twice (the producer's is_duplicate copy), id 8 once.
+    Invariant: an append sink (Delta, alerts) must hold 7 twice; a store keyed by the id, or a pipeline
+    de-duplicating on it, once; holding it once in the append sink is a loss of 1."""
+    sent = ms(7, 7, 8)
+    append = rules.expected_per_event(sent, ms(), ms(), once=False)
+    keyed = rules.expected_per_event(sent, ms(), ms(), once=True)
+    assert append.to_dict() == {7: 2, 8: 1} and keyed.to_dict() == {7: 1, 8: 1}
+    assert rules.compare(append, ms(7, 7, 8)).lost == 0
+    assert rules.compare(keyed, ms(7, 8)) == Tally(expected=2, found=2, lost=0, duplicated=0)
+    assert rules.compare(append, ms(7, 8)).lost == 1
+
+
+def test_ledgered_and_dead_lettered_records_are_not_expected_and_not_lost() -> None:
+    """Setup: ids 1..4 sent; 2 is in the late-data ledger, 3 in the dead-letter topic, and the ledger
+    also holds id 50 that the truth never sent. The sink holds 1 and 4, or 1, 2 and 4, or 1, 2, 2, 3, 4.
+    Invariant: expected 2, nothing lost; the ledgered id may be held once (Spark may still process
+    a record behind the watermark: late_counted 1); a second copy of it, or the dead-lettered id,
+    is duplicated."""
+    sent, dead = ms(1, 2, 3, 4), ms(3)
+    expected = rules.expected_per_event(sent, ms(2, 50), dead, once=False)
+    most = rules.expected_per_event(sent, ms(), dead, once=False)
+    assert expected.to_dict() == {1: 1, 2: 0, 3: 0, 4: 1} and most.to_dict() == {1: 1, 2: 1, 3: 0, 4: 1}
+    assert rules.compare(expected, ms(1, 4), most) == Tally(expected=2, found=2, lost=0, duplicated=0)
+    assert rules.compare(expected, ms(1, 2, 4), most) == Tally(expected=2, found=3, lost=0, duplicated=0, late_counted=1)
+    assert rules.compare(expected, ms(1, 2, 2, 3, 4), most).duplicated == 2
+
+
+def test_tumbling_windows_align_to_the_epoch_and_end_exclusive() -> None:
+    """Setup: times 0 s, 9.999 s, 10 s, 25 s after T0 (a multiple of 10 s) in 10 s tumbling windows.
+    Invariant: [T0, T0+10 s) holds 2, [T0+10 s, T0+20 s) 1, [T0+20 s, T0+30 s) 1."""
+    counts = rules.window_counts(np.array([T0, T0 + 9_999, T0 + 10_000, T0 + 25_000]), 10_000)
+    assert counts.sort_index().to_dict() == {T0: 2, T0 + 10_000: 1, T0 + 20_000: 1}
+
+
+def test_sliding_windows_count_an_event_in_each_window_that_covers_it() -> None:
+    """Setup: one event at T0 + 12 s; 10 s windows every 5 s, and 10 s windows every 3 s.
+    Invariant: as Spark's window(): starts T0+5 s and T0+10 s; with a 3 s slide, the four starts
+    that are multiples of 3 s in (T0+2 s, T0+12 s] (T0 is a multiple of 3 s)."""
+    t = np.array([T0 + 12_000])
+    assert sorted(rules.window_counts(t, 10_000, 5_000).index) == [T0 + 5_000, T0 + 10_000]
+    assert sorted(rules.window_counts(t, 10_000, 3_000).index) == [T0 + 3_000, T0 + 6_000, T0 + 9_000, T0 + 12_000]
+
+
+def test_windows_closed_by_the_watermark_must_match_open_ones_may_be_missing() -> None:
+    """Setup: sent at 1, 2, 3 s (window 0), 11 s (window 10 s) and 21, 22 s (window 20 s); the event at
+    3 s was ledgered. The sink's watermark is T0 + 20 s: windows 0 and 10 s are closed, 20 s is open.
+    Invariant: the exact sink (0 -> 2, 10 s -> 1) is all right with 2 open events; a count of 1 in
+    window 0 is 1 lost; window 10 s written twice is 1 duplicated; an absent closed window is lost;
+    an open window written with a wrong count is judged too."""
+    sent = np.array([T0 + s * 1000 for s in (1, 2, 3, 11, 21, 22)])
+    expected = rules.expected_windows(sent, np.array([T0 + 3_000]), 10_000)
+    watermark = T0 + 20_000
+
+    def check(found: dict[int, int]) -> Tally:
+        return rules.compare_windows(expected, pd.Series(found, dtype="int64"), duration_ms=10_000, watermark_ms=watermark)
+
+    exact = check({T0: 2, T0 + 10_000: 1})
+    assert exact == Tally(expected=3, found=3, lost=0, duplicated=0, open=2)
+    assert (check({T0: 1, T0 + 10_000: 1}).lost, check({T0: 2, T0 + 10_000: 2}).duplicated) == (1, 1)
+    missing = check({T0 + 10_000: 1})
+    assert (missing.lost, missing.lost_sample) == (2, (T0,))
+    early = check({T0: 2, T0 + 10_000: 1, T0 + 20_000: 1})
+    assert (early.expected, early.lost, early.open) == (5, 1, 0)
+
+
+def test_without_a_watermark_every_window_is_open() -> None:
+    """Setup: two events in one window, no batch committed yet (watermark None), sink empty.
+    Invariant: nothing expected or lost; both events are open."""
+    expected = rules.expected_windows(np.array([T0, T0 + 1]), np.array([], dtype=np.int64), 10_000)
+    tally = rules.compare_windows(expected, pd.Series(dtype="int64"), duration_ms=10_000, watermark_ms=None)
+    assert tally == Tally(expected=0, found=0, lost=0, duplicated=0, open=2)
+
+
+def test_timestamps_from_every_store_become_the_same_epoch_milliseconds() -> None:
+    """Setup: one instant as Delta gives it (datetime64 UTC), as PostgreSQL does (aware datetime),
+    as Redis/Kafka JSON text (ISO 8601 with offset) and as a number.
+    Invariant: all four give T0 + 1500."""
+    instant = datetime.fromtimestamp((T0 + 1500) / 1000, UTC)
+    forms = [
+        pd.Series(pd.to_datetime([instant], utc=True)),
+        pd.Series([instant], dtype=object),
+        pd.Series([instant.isoformat()]),
+        pd.Series([T0 + 1500]),
+    ]
+    assert [rules.to_epoch_ms(f).tolist() for f in forms] == [[T0 + 1500]] * 4
+
+
+def test_a_window_may_count_its_ledgered_events_but_no_more() -> None:
+    """Setup: 3 events in window T0 and one of them ledgered; watermark past the window.
+    Invariant: a count of 2 or 3 is right (3: late_counted 1); 1 is 1 lost; 4 is 1 duplicated."""
+    sent, ledgered = np.array([T0 + 1, T0 + 2, T0 + 3]), np.array([T0 + 2])
+    expected = rules.expected_windows(sent, ledgered, 10_000)
+    most = rules.expected_windows(sent, np.array([], dtype=np.int64), 10_000)
+
+    def check(count: int) -> Tally:
+        found = pd.Series({T0: count}, dtype="int64")
+        return rules.compare_windows(expected, found, duration_ms=10_000, watermark_ms=T0 + 10_000, most=most)
+
+    assert check(2) == Tally(expected=2, found=2, lost=0, duplicated=0)
+    assert check(3) == Tally(expected=2, found=3, lost=0, duplicated=0, late_counted=1)
+    assert (check(1).lost, check(4).duplicated) == (1, 1)
