@@ -1,5 +1,6 @@
 """Crash and restart: ``streamwise run`` SIGKILLed in the middle of a run, restarted with ``--once`` on
-the same checkpoint, and ``verify`` finds nothing lost or duplicated in the Delta and PostgreSQL sinks."""
+the same checkpoint, and ``verify`` finds nothing lost or duplicated in the Delta, PostgreSQL, Redis and
+Kafka-alerts sinks."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
     has begun another, the process and its JVM are SIGKILLed; `run FILE --once` then restarts on the
     same checkpoints.
     Invariant: at the kill, verify sees records missing and none duplicated; after the restart,
-    Delta holds every record sent (duplicates twice) and PostgreSQL every id once: 0 lost and 0
-    duplicated in every sink."""
+    Delta and the transactional alerts topic hold every record sent (duplicates twice), PostgreSQL and
+    the Redis hashes every id once: 0 lost and 0 duplicated in every sink."""
     create_topic(settings.kafka, topic_name, partitions=2)
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
     source = create("clickstream", seed=11)
@@ -75,11 +76,13 @@ def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
         "source": {"topic": topic_name, "schema": "event_id BIGINT, user_id STRING, page STRING, event_time LONG",
                    "max_offsets_per_trigger": per_batch},
         "sinks": [{"type": "delta", "path": f"{name}/events"},
-                  {"type": "postgres", "table": name, "key": ["event_id"], "order_by": "event_time"}],
+                  {"type": "postgres", "table": name, "key": ["event_id"], "order_by": "event_time"},
+                  {"type": "redis", "structure": "hash", "key": f"{name}:{{event_id}}"},
+                  {"type": "kafka_alerts", "topic": f"{name}_alerts", "key": "user_id"}],
         "trigger": "1 second",
     }))  # fmt: skip
     spec = load_pipeline(path)
-    checkpoints = [checkpoint_root(name, settings.state) / q for q in ("delta_0", "postgres_1")]
+    checkpoints = [checkpoint_root(name, settings.state) / q for q in ("delta_0", "postgres_1", "redis_2", "kafka_alerts_3")]
     cmd = [sys.executable, "-m", "streamwise", "run", str(path)]
     env = child_env(settings)
 
@@ -106,7 +109,9 @@ def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
 
     report = verify_pipeline(spec, settings)
-    delta, postgres = report.sinks
+    delta, postgres, redis, alerts = report.sinks
     assert (delta.checked, delta.expected, delta.found, delta.lost, delta.duplicated) == (True, sent.num_rows, sent.num_rows, 0, 0)
     assert (postgres.checked, postgres.expected, postgres.found, postgres.lost, postgres.duplicated) == (True, distinct, distinct, 0, 0)
+    assert (redis.checked, redis.expected, redis.found, redis.lost, redis.duplicated) == (True, distinct, distinct, 0, 0)
+    assert (alerts.checked, alerts.expected, alerts.found, alerts.lost, alerts.duplicated) == (True, sent.num_rows, sent.num_rows, 0, 0)
     assert report.ok

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,10 @@ _AVRO = {"type": "record", "name": "Event", "fields": [
 ]}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def services(settings: Settings) -> Iterator[tuple[PostgresServer, RedisServer]]:
-    """PostgreSQL and Redis on the session's free ports; stopped afterwards only if started here
-    (the sink tests' session fixtures may own them)."""
-    servers = (PostgresServer(settings), RedisServer(settings))
-    started = [s for s in servers if s.service.process() is None]
-    for server in servers:
-        server.start()
-    yield servers
-    for server in started:
-        server.stop()
+@pytest.fixture(scope="session")
+def services(postgres: PostgresServer, redis_server: RedisServer) -> tuple[PostgresServer, RedisServer]:
+    """PostgreSQL and Redis on the session's free ports (streamwise.testing's fixtures)."""
+    return postgres, redis_server
 
 
 def send_with_truth(settings: Settings, topic: str, events: list[dict[str, Any]], *, duplicates: set[int] = frozenset()) -> None:
