@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
+    from streamwise.schemas.spark import SubjectSchemas
+
 
 @dataclass(frozen=True)
 class Pipeline:
@@ -65,23 +67,32 @@ class Pipeline:
             reader = reader.option("maxOffsetsPerTrigger", str(src.max_offsets_per_trigger))
         return reader.load()
 
-    def parsed(self, spark: SparkSession) -> DataFrame:
+    def subject_schemas(self) -> SubjectSchemas | None:
+        """For an Avro source, every registered version of its subject, fetched now; None for JSON."""
+        src = self.spec.source
+        if src.format != "avro":
+            return None
+        from streamwise.schemas.spark import SubjectSchemas
+
+        return SubjectSchemas.from_registry(self.settings.registry.url, src.subject or f"{src.topic}-value")
+
+    def parsed(self, spark: SparkSession, schemas: SubjectSchemas | None = None) -> DataFrame:
         """Decoded records with ``dead_letter_reason``: JSON with the spec's schema, or Confluent-framed
-        Avro with every registered version of the subject, read into its latest version, fetched
-        now (at query start): writer versions registered later are dead letters until a restart."""
+        Avro with every version in ``schemas`` (fetched here when not given), read into the latest:
+        writer versions registered later are dead letters until a restart."""
         src = self.spec.source
         if src.format == "avro":
-            from streamwise.schemas.spark import SubjectSchemas, decode_avro
+            from streamwise.schemas.spark import decode_avro
 
-            schemas = SubjectSchemas.from_registry(self.settings.registry.url, src.subject or f"{src.topic}-value")
+            schemas = schemas or self.subject_schemas()
             return decode_avro(self.source(spark), schemas, required=src.required, time_field=self.spec.event_time.field)
         assert src.schema_ddl is not None  # the spec's validator requires it for json
         return steps.parse_json(self.source(spark), src.schema_ddl, required=src.required,
                                 time_field=self.spec.event_time.field)  # fmt: skip
 
-    def output(self, spark: SparkSession) -> DataFrame:
+    def output(self, spark: SparkSession, schemas: SubjectSchemas | None = None) -> DataFrame:
         """Decoded records, watermarked on event time, through every step in order."""
-        df = steps.valid(self.parsed(spark))
+        df = steps.valid(self.parsed(spark, schemas))
         df = observe_latency(df).withWatermark("event_time", self.spec.event_time.watermark)
         for step in self.spec.streaming_steps:
             df = steps.apply(df, step, self.settings)
@@ -90,10 +101,11 @@ class Pipeline:
     def start(self, spark: SparkSession, *, once: bool = False) -> list[StreamingQuery]:
         """Start one query per sink and the dead-letter query; ``once`` = availableNow (stop when caught up)."""
         trigger = {"availableNow": True} if once else {"processingTime": self.spec.trigger}
+        schemas = self.subject_schemas()  # once: every query of this start reads with the same versions
         queries = []
         for index, sink in enumerate(self.spec.sinks):
             name = f"{self.spec.name}_{sink.type}_{index}"
-            df = self.output(spark)
+            df = self.output(spark, schemas)
             compacted = isinstance(sink, DeltaSink) and sink.compact_every is not None
             if self.spec.batch_steps or isinstance(sink, FOREACH_BATCH_SINKS) or compacted:
                 writer = df.writeStream.foreachBatch(BatchWriter(self, sink, name))
@@ -104,8 +116,8 @@ class Pipeline:
             native_delta = isinstance(sink, DeltaSink) and not self.spec.batch_steps and not compacted
             queries.append(writer.start(str(self.sink_path(sink))) if native_delta else writer.start())
         if self.spec.drops_late_data and self.spec.late_records.enabled:
-            queries.append(self._start_ledger(spark, trigger))
-        dead = steps.dead_letters(self.parsed(spark)).writeStream.queryName(f"{self.spec.name}_dead_letters")
+            queries.append(self._start_ledger(spark, trigger, schemas))
+        dead = steps.dead_letters(self.parsed(spark, schemas)).writeStream.queryName(f"{self.spec.name}_dead_letters")
         dead = dead.format("kafka").options(**self.settings.kafka.spark_options()).option("topic", self.dlq_topic)
         dead = dead.option("checkpointLocation", str(self.checkpoint_root / "dead_letters")).trigger(**trigger)
         queries.append(dead.start())
@@ -115,11 +127,13 @@ class Pipeline:
     def late_records_path(self) -> Path:
         return warehouse_path(self.spec.late_records_path, self.settings.state)
 
-    def _start_ledger(self, spark: SparkSession, trigger: dict[str, object]) -> StreamingQuery:
+    def _start_ledger(
+        self, spark: SparkSession, trigger: dict[str, object], schemas: SubjectSchemas | None
+    ) -> StreamingQuery:
         name = f"{self.spec.name}_late_records"
         checkpoint = self.checkpoint_root / "late_records"
         ledger = LedgerWriter(checkpoint, self.late_records_path, name, interval_ms(self.spec.event_time.watermark))
-        writer = steps.valid(self.parsed(spark)).writeStream.queryName(name)
+        writer = steps.valid(self.parsed(spark, schemas)).writeStream.queryName(name)
         writer = writer.option("checkpointLocation", str(checkpoint)).foreachBatch(ledger)
         return writer.trigger(**trigger).start()
 
