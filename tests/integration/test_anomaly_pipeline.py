@@ -9,7 +9,8 @@ import numpy as np
 from streamwise.ingest.producer import EventProducer
 from streamwise.pipeline import await_queries
 from streamwise.pipeline.plan import Pipeline
-from streamwise.pipeline.spec import AnomalyStep, DeltaSink, EventTime, KafkaSource, PipelineSpec
+from streamwise.pipeline.spec import AnomalyStep, EventTime, KafkaSource, PipelineSpec
+from streamwise.sinks import DeltaSink
 from streamwise.platform.topics import create_topic
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z

@@ -24,7 +24,8 @@ from streamwise.ingest.scenario import EventBatch, create
 from streamwise.ingest.truth import read_ground_truth
 from streamwise.pipeline import await_queries
 from streamwise.pipeline.plan import Pipeline
-from streamwise.pipeline.spec import DeltaSink, KafkaSource, PipelineSpec
+from streamwise.pipeline.spec import KafkaSource, PipelineSpec
+from streamwise.sinks import DeltaSink
 from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.local import settings_env
 from streamwise.platform.ports import free_port

@@ -9,16 +9,16 @@ from deltalake import DeltaTable
 
 from streamwise.bench import BenchContext, get
 from streamwise.config import Settings
-from streamwise.pipeline.plan import BatchWriter, Pipeline
-from streamwise.pipeline.spec import DeltaSink, KafkaSource, PipelineSpec
+from streamwise.pipeline.plan import Pipeline
+from streamwise.pipeline.spec import KafkaSource, PipelineSpec
+from streamwise.sinks import DeltaSink, sink_writer
 from streamwise.sinks.delta_compaction import Compaction, DeltaCompactor, table_files
 
 T0_MS = 1_767_225_600_000
 
 
 def test_compaction_every_2_batches_bounds_files_keeps_rows_and_is_idempotent(spark, settings: Settings, tmp_path: Path) -> None:  # noqa: ANN001
-    """Setup: the foreachBatch function proposed for the plan's Delta sink (BatchWriter's idempotent
-    append, then DeltaCompactor(every=2)) called for batches 0-4 of 10 rows each (one file each),
+    """Setup: the plan's Delta sink writer (its idempotent append), then DeltaCompactor(every=2), called for batches 0-4 of 10 rows each (one file each),
     then batch 3 again, as Spark replays the last batch after a crash.
     Invariant: OPTIMIZE ran after batches 1 and 3 (2, then 3 files into 1); the table ends with 2
     files (the compacted one and batch 4's) of the 7 on disk and all 50 rows; the replayed batch 3
@@ -27,7 +27,7 @@ def test_compaction_every_2_batches_bounds_files_keeps_rows_and_is_idempotent(sp
     source = KafkaSource(topic="unused", schema="event_id BIGINT, page STRING, event_time LONG")
     sink = DeltaSink(type="delta", path=str(tmp_path / "table"))
     plan = Pipeline(PipelineSpec(name="compaction", source=source, sinks=[sink]), settings)
-    append, compactor = BatchWriter(plan, sink, "compaction_delta_0"), DeltaCompactor(plan.sink_path(sink), "compaction_delta_0", every=2)
+    append, compactor = sink_writer(sink, settings, "compaction.0.delta"), DeltaCompactor(plan.sink_path(sink), "compaction.0.delta", every=2)
 
     def write(batch_id: int) -> Compaction | None:
         rows = [(batch_id * 10 + i, "/a", T0_MS + i) for i in range(10)]

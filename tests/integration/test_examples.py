@@ -13,7 +13,7 @@ from streamwise.ingest.scenario import create
 from streamwise.ingest.encoding import Encoder
 from streamwise.pipeline import await_queries, example_names, load_pipeline, resolve
 from streamwise.pipeline.plan import Pipeline
-from streamwise.pipeline.spec import DeltaSink
+from streamwise.sinks import DeltaSink
 from streamwise.platform.reference import seed_merchants
 from streamwise.platform.topics import create_topic, end_offsets
 from streamwise.sinks.config import KafkaAlertsSink, PostgresSink

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from streamwise.pipeline.spec import (
     DeltaSide,
-    DeltaSink,
     EventTime,
     JdbcSide,
     JoinStep,
@@ -13,6 +12,7 @@ from streamwise.pipeline.spec import (
     PipelineSpec,
     StreamSide,
 )
+from streamwise.sinks import DeltaSink
 from streamwise.testing import produce_events, run_phases
 from streamwise.platform.topics import create_topic
 

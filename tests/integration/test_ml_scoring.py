@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from streamwise.pipeline.ml import train_classifier
-from streamwise.pipeline.spec import DeltaSink, KafkaSource, PipelineSpec, ScoreStep, model_path
+from streamwise.pipeline.spec import KafkaSource, PipelineSpec, ScoreStep, model_path
+from streamwise.sinks import DeltaSink
 from streamwise.testing import run_phases
 
 T0 = 1_767_225_600_000

@@ -16,7 +16,9 @@ from streamwise.monitor.prometheus import render
 from streamwise.monitor.store import latest_metrics
 from streamwise.pipeline import await_queries
 from streamwise.pipeline.plan import Pipeline
-from streamwise.pipeline.spec import ConsoleSink, KafkaSource, PipelineSpec
+from streamwise.pipeline.layout import PipelineLayout
+from streamwise.pipeline.spec import KafkaSource, PipelineSpec
+from streamwise.sinks import ConsoleSink
 from streamwise.platform.kafka_tools import consumer_group_lag
 from streamwise.platform.topics import create_topic
 
@@ -45,7 +47,7 @@ def test_lag_latency_and_prometheus(spark, settings: Settings, topic_name: str) 
                            max_offsets_per_trigger=PER_BATCH),  # fmt: skip
         sinks=[ConsoleSink(type="console", rows=1)],
     )
-    query_name = f"{topic_name}_console_0"
+    query_name = PipelineLayout(spec.name, settings.state).main_query
     seen: list[QueryMetrics] = []
     mid_run_lag: dict = {}
 

@@ -13,7 +13,6 @@ from streamwise.pipeline import await_queries, steps
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import (
     DeduplicateStep,
-    DeltaSink,
     KafkaSource,
     PipelineSpec,
     FilterStep,
@@ -22,6 +21,7 @@ from streamwise.pipeline.spec import (
     WindowStep,
     WithColumnsStep,
 )
+from streamwise.sinks import DeltaSink
 
 # Naive datetimes: Spark hands timestamps back in the driver's local time, and takes them the same way.
 T0 = datetime(2026, 1, 1)

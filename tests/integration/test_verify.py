@@ -142,3 +142,53 @@ def test_window_counts_match_the_truth_minus_the_ledger_and_open_windows_are_not
     assert (postgres.expected, postgres.found, postgres.lost, postgres.duplicated, postgres.late_counted) == (9, 11, 0, 1, 1)
     assert postgres.duplicated_sample == (T0_MS + 20_000,)
     assert tampered.sinks[0].ok and not tampered.ok
+
+
+def test_nothing_checked_and_rows_it_cannot_classify_are_not_ok(
+    spark, settings: Settings, broker, topic_name: str, tmp_path: Path  # noqa: ANN001
+) -> None:
+    """Setup: ids 0-2 sent as one ground-truth run; a pass-through pipeline writing a Delta table and a
+    console, run once; then two rows appended to the table: id 99 (never sent) and one without an
+    event id. Then the same pipeline with its console sink only.
+    Invariant: the Delta sink is checked with nothing lost or duplicated but 2 unknown, so neither it
+    nor the report is ok and the CLI exits 1 naming it; with the console only, nothing is checked,
+    the report is not ok and the CLI exits 2 saying nothing was verified and why."""
+    import pyarrow as pa
+
+    create_topic(settings.kafka, topic_name, partitions=1)
+    create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
+    send_with_truth(settings, topic_name, [{"event_id": i, "user_id": "u1", "page": "/a", "event_time": T0_MS + i} for i in range(3)])
+    table = tmp_path / "events"
+    source = {"topic": topic_name, "schema": SCHEMA}
+    both = pipeline_file(tmp_path, {"name": topic_name, "source": source,
+                                    "sinks": [{"type": "delta", "path": str(table)}, {"type": "console"}]})  # fmt: skip
+    spec = parse_pipeline(both.read_text())
+    await_queries(Pipeline(spec, settings).start(spark, once=True))
+    assert verify_pipeline(spec, settings).ok
+
+    written = DeltaTable(str(table)).to_pyarrow_table()
+    column = written.schema.get_field_index("event_id")
+    strays = written.slice(0, 2).set_column(column, "event_id", pa.array([99, None], written.schema.field(column).type))
+    write_deltalake(str(table), strays, mode="append")
+    report = verify_pipeline(spec, settings)
+    delta, console = report.sinks
+    assert (delta.checked, delta.expected, delta.found, delta.lost, delta.duplicated, delta.unknown, delta.ok) == (True, 3, 5, 0, 0, 2, False)
+    assert (console.checked, console.note, console.ok) == (False, "a console sink keeps nothing", False)
+    assert (report.checked, report.ok) == (True, False)
+
+    app = Typer()
+    from streamwise.cli.verify import verify
+
+    app.command()(verify)
+    result = CliRunner().invoke(app, [str(both)], env=child_env(settings))
+    assert result.exit_code == 1, result.output
+    assert f"delta {table} holds 2 rows verify cannot classify" in " ".join(result.output.split())
+
+    console_only = pipeline_file(tmp_path, {"name": topic_name, "source": source, "sinks": [{"type": "console"}]})
+    nothing = verify_pipeline(parse_pipeline(console_only.read_text()), settings)
+    assert (nothing.checked, nothing.ok, [s.checked for s in nothing.sinks]) == (False, False, [False])
+    result = CliRunner().invoke(app, [str(console_only)], env=child_env(settings))
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"nothing verified: no sink of {topic_name} can be compared with the ground truth" in said
+    assert "console : a console sink keeps nothing" in said and "add a sink verify can read back" in said

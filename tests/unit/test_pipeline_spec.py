@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from streamwise.pipeline import SpecError, example_names, load_pipeline, parse_pipeline, resolve
-from streamwise.pipeline.spec import DeltaSink, EventTime, KafkaSource, PipelineSpec, WindowStep, interval_ms
+from streamwise.pipeline.spec import EventTime, KafkaSource, PipelineSpec, WindowStep, interval_ms
+from streamwise.sinks import DeltaSink
 
 GOOD = """\
 name: clicks

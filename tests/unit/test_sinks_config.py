@@ -9,14 +9,14 @@ from decimal import Decimal
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from streamwise.sinks import ForeachBatchSink, KafkaAlertsSink, PostgresSink, RedisSink, RetryPolicy, WebhookSink
+from streamwise.sinks import Sink, KafkaAlertsSink, PostgresSink, RedisSink, RetryPolicy, WebhookSink
 from streamwise.sinks._batch import Batch, as_text, sort_latest_last, to_json
 from streamwise.sinks.config import key_columns
 from streamwise.sinks.postgres import pg_type, upsert_sql
 from streamwise.sinks.redis import render_key
 from streamwise.sinks.webhook import deliveries
 
-SINK = TypeAdapter(ForeachBatchSink)
+SINK = TypeAdapter(Sink)
 
 
 def test_the_type_field_picks_the_sink_and_nested_retry_is_validated() -> None:
@@ -27,14 +27,14 @@ def test_the_type_field_picks_the_sink_and_nested_retry_is_validated() -> None:
     assert isinstance(SINK.validate_python({"type": "redis", "key": "u:{user_id}"}), RedisSink)
     assert isinstance(SINK.validate_python({"type": "kafka_alerts", "topic": "alerts"}), KafkaAlertsSink)
     hook = SINK.validate_python({"type": "webhook", "url": "http://127.0.0.1:9000/hook"})
-    assert isinstance(hook, WebhookSink) and hook.dead_letter_topic("clicks_webhook_0") == "clicks_webhook_0.dlq"
+    assert isinstance(hook, WebhookSink) and hook.dead_letter_topic("clicks.0.webhook@5f3c9a1e") == "clicks.0.webhook.dlq"
     assert WebhookSink(type="webhook", url="https://example.test/x", name="notify").dead_letter_topic("q") == "notify.dlq"
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"type": "delta_lake"}, "does not match any of the expected tags: 'postgres', 'redis', 'kafka_alerts', 'webhook'"),
+        ({"type": "delta_lake"}, "does not match any of the expected tags: 'delta', 'kafka', 'console', 'postgres', 'redis', 'kafka_alerts', 'webhook'"),
         ({"type": "postgres", "table": "Users", "key": ["id"]}, "String should match pattern"),
         ({"type": "postgres", "table": "users; drop table x", "key": ["id"]}, "String should match pattern"),
         ({"type": "postgres", "table": "users", "key": []}, "at least 1 item"),

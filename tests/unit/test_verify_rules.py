@@ -135,3 +135,24 @@ def test_a_window_may_count_its_ledgered_events_but_no_more() -> None:
     assert check(2) == Tally(expected=2, found=2, lost=0, duplicated=0)
     assert check(3) == Tally(expected=2, found=3, lost=0, duplicated=0, late_counted=1)
     assert (check(1).lost, check(4).duplicated) == (1, 1)
+
+
+def test_rows_without_a_readable_event_id_are_counted_apart() -> None:
+    """Setup: a sink's event_id values as stores return them: 1 twice, 2 as text (a Redis key), 3.0
+    (a JSON number), and four rows without an id: null, 'x', 2.5 and an empty string.
+    Invariant: ids {1: 2, 2: 1, 3: 1}; 4 unreadable rows (they become ``unknown`` in the audit)."""
+    ids, unreadable = rules.readable_ids(pd.Series([1, 1, "2", 3.0, None, "x", 2.5, ""], dtype=object))
+    assert (ids.sort_index().to_dict(), unreadable) == ({1: 2, 2: 1, 3: 1}, 4)
+    empty, none = rules.readable_ids(pd.Series([], dtype=object))
+    assert (empty.to_dict(), none) == ({}, 0)
+    exact, none = rules.readable_ids(pd.Series([2**62 + 1, 7], dtype="int64"))  # large ids stay exact
+    assert (exact.sort_index().to_dict(), none) == ({7: 1, 2**62 + 1: 1}, 0)
+
+
+def test_window_rows_without_a_start_or_a_count_are_counted_apart() -> None:
+    """Setup: rows (start ms, count): (T0, 2), (T0, '3'), (T0 + 10 s, 1), (null, 4), (T0, 'n/a').
+    Invariant: totals {T0: 5, T0 + 10 s: 1}; 2 unreadable rows, whose counts are not added anywhere."""
+    starts = pd.Series([T0, T0, T0 + 10_000, None, T0], dtype="float64")
+    totals, unreadable = rules.window_totals(starts, pd.Series([2, "3", 1, 4, "n/a"], dtype=object))
+    assert (totals.to_dict(), unreadable) == ({T0: 5, T0 + 10_000: 1}, 2)
+    assert str(totals.dtype) == "int64" and str(totals.index.dtype) == "int64"

@@ -103,15 +103,16 @@ class _CompactingAppend:
 
 def _run(spark: SparkSession, settings: Settings, topic: str, path: Path, *, label: str, events: int,
          batches: int, every: int | None, reads: int) -> dict[str, Any]:  # fmt: skip
-    from streamwise.pipeline.plan import BatchWriter, Pipeline
-    from streamwise.pipeline.spec import DeltaSink, KafkaSource, PipelineSpec
+    from streamwise.pipeline.plan import Pipeline
+    from streamwise.pipeline.spec import KafkaSource, PipelineSpec
+    from streamwise.sinks import DeltaSink, sink_writer
 
     name = f"bench_delta_{path.name}_{os.getpid()}".lower()
     source = KafkaSource(topic=topic, schema=SCHEMA, max_offsets_per_trigger=max(1, events // batches))
     sink = DeltaSink(type="delta", path=str(path / "table"))
     plan = Pipeline(PipelineSpec(name=name, source=source, sinks=[sink]), settings)
     compactor = DeltaCompactor(plan.sink_path(sink), name, every) if every else None
-    writer = _CompactingAppend(BatchWriter(plan, sink, name), plan.sink_path(sink), compactor)
+    writer = _CompactingAppend(sink_writer(sink, settings, name), plan.sink_path(sink), compactor)
     started = time.monotonic()
     query = (plan.output(spark).writeStream.queryName(name).foreachBatch(writer)
              .option("checkpointLocation", str(path / "checkpoint")).trigger(availableNow=True).start())  # fmt: skip

@@ -78,7 +78,8 @@ def train(
     Example: streamwise train payments/history --features amount,foreign --label is_fraud --model fraud
     """
     from streamwise.pipeline.ml import train_classifier
-    from streamwise.pipeline.spec import model_path, warehouse_path
+    from streamwise.pipeline.spec import model_path
+    from streamwise.sinks import warehouse_path
     from streamwise.platform.spark import spark_session
 
     cfg = settings()

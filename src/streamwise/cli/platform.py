@@ -143,7 +143,7 @@ def up(
 
     Example: streamwise up --pipeline iot_anomalies --rate 5000
     """
-    from streamwise.pipeline.spec import DeltaSink, warehouse_path
+    from streamwise.sinks import DeltaSink, warehouse_path
     from streamwise.platform import local
 
     cfg = settings(port=port, controller_port=controller_port)

@@ -14,7 +14,7 @@ from streamwise.cli._common import console, settings
 if TYPE_CHECKING:
     from streamwise.verify import VerifyReport
 
-EXIT_LOST_OR_DUPLICATED = 1
+EXIT_NOT_EXACT = 1  # a checked sink lost, duplicated or holds rows verify cannot classify
 EXIT_NOTHING_CHECKED = 2
 
 
@@ -23,8 +23,9 @@ def verify(
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON to this file", show_default=False)] = None,
 ) -> None:
     """Compare what the generator sent (STATE/ground_truth/TOPIC, every run) with what each sink holds:
-    expected, found, lost, duplicated, late-ledgered, dead-lettered. Exit code 1 when any sink lost or
-    duplicated a record, 2 when no sink could be checked.
+    expected, found, lost, duplicated, unknown, late-ledgered, dead-lettered. Exit code 1 when any
+    checked sink lost or duplicated a record or holds rows verify cannot classify (unknown), 2 when no
+    sink could be checked (nothing verified is not a pass).
 
     Run it once the pipeline has caught up (e.g. after `streamwise run PIPELINE --once`).
 
@@ -43,31 +44,62 @@ def verify(
             console.print(f"  {sink.sink}: {what} lost {list(sink.lost_sample)}, duplicated {list(sink.duplicated_sample)}")
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    code, lines = verdict(report)
+    for line in lines:
+        console.print(line)
+    if code:
+        raise typer.Exit(code)
+
+
+def verdict(report: VerifyReport) -> tuple[int, list[str]]:
+    """The exit code and the lines that explain it: what is wrong, why it matters, what to do."""
     if not report.checked:
-        console.print("[yellow]no sink of this pipeline could be checked[/]")
-        raise typer.Exit(EXIT_NOTHING_CHECKED)
-    if not report.ok:
-        bad = [s.sink for s in report.sinks if s.checked and not s.ok]
-        console.print(f"[bold red]✗[/] lost or duplicated records in {', '.join(bad)}")
-        raise typer.Exit(EXIT_LOST_OR_DUPLICATED)
-    console.print(f"[green]✓[/] every checked sink holds exactly what it should ({report.rule})")
+        why = [f"  {s.sink}: {s.note}" for s in report.sinks] or ["  the pipeline has no sinks"]
+        return EXIT_NOTHING_CHECKED, [
+            f"[bold red]✗[/] nothing verified: no sink of {report.pipeline} can be compared with the ground truth, "
+            "so there is no evidence that it holds what was sent",
+            *why,
+            "  to verify it, add a sink verify can read back: delta, kafka or kafka_alerts, postgres or a redis hash "
+            "keyed by event_id (windowed counts: keyed by window_start and the window's by columns)",
+        ]  # fmt: skip
+    lines = []
+    bad = [s.sink for s in report.sinks if s.checked and (s.lost or s.duplicated)]
+    if bad:
+        lines.append(f"[bold red]✗[/] lost or duplicated records in {', '.join(bad)}")
+    what = ("never sent by a recorded run, or without a readable event_id" if report.rule.startswith("pass-through")
+            else "without a readable window start or count")  # fmt: skip
+    for s in report.sinks:
+        if s.checked and s.unknown:
+            lines.append(
+                f"[bold red]✗[/] {s.sink} holds {s.unknown:,} row{'s' if s.unknown != 1 else ''} verify cannot classify "
+                f"({what}): they are not output of the recorded runs, so the sink is not exact. If something else writes "
+                "there (another pipeline, a manual insert, a run whose ground truth was deleted), give this pipeline its "
+                "own sink or remove those rows, then verify again"
+            )  # fmt: skip
+    if lines:
+        return EXIT_NOT_EXACT, lines
+    checked = [s for s in report.sinks if s.checked]
+    unchecked = len(report.sinks) - len(checked)
+    also = f"; {unchecked} not checked (see note)" if unchecked else ""
+    return 0, [f"[green]✓[/] every checked sink holds exactly what it should ({report.rule}; {len(checked)} checked{also})"]
 
 
 def report_table(report: VerifyReport) -> Table:
-    """One row per sink; lost and duplicated in red when not zero."""
+    """One row per sink; lost, duplicated and unknown in red when not zero."""
     runs = f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"
     table = Table(title=f"verify {report.pipeline}: {report.topic} ({runs}), {report.rule}", title_justify="left")
-    for title in ("sink", "sent", "expected", "found", "lost", "duplicated", "late-ledgered", "dead-lettered", "open", "note"):
+    columns = ("sink", "sent", "expected", "found", "lost", "duplicated", "unknown", "late-ledgered", "dead-lettered", "open", "note")
+    for title in columns:
         table.add_column(title, justify="left" if title in ("sink", "note") else "right")
     for s in report.sinks:
         if not s.checked:
-            table.add_row(s.sink, f"{s.sent:,}", "–", "–", "–", "–", "–", f"{s.dead_lettered:,}", "–", f"[yellow]not checked:[/] {s.note}")
+            table.add_row(s.sink, f"{s.sent:,}", "–", "–", "–", "–", "–", "–", f"{s.dead_lettered:,}", "–", f"[yellow]not checked:[/] {s.note}")
             continue
         extras = (f"{s.late_counted:,} ledgered counted anyway" if s.late_counted else "",
-                  f"{s.unknown:,} not in the ground truth" if s.unknown else "")  # fmt: skip
+                  "[bold red]unknown: rows verify cannot classify[/]" if s.unknown else "")  # fmt: skip
         note = "; ".join(n for n in (s.note, *extras) if n)
         table.add_row(
-            s.sink, f"{s.sent:,}", f"{s.expected:,}", f"{s.found:,}", _alarm(s.lost), _alarm(s.duplicated),
+            s.sink, f"{s.sent:,}", f"{s.expected:,}", f"{s.found:,}", _alarm(s.lost), _alarm(s.duplicated), _alarm(s.unknown),
             f"{s.late_ledgered:,}", f"{s.dead_lettered:,}", f"{s.open:,}", note,
         )  # fmt: skip
     return table

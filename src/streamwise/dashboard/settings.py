@@ -20,7 +20,7 @@ def results_table(settings: Settings, dashboard: DashboardSettings) -> Path:
     if dashboard.results_table is not None:
         return dashboard.results_table.resolve()
     from streamwise.pipeline import load_pipeline, resolve
-    from streamwise.pipeline.spec import DeltaSink, warehouse_path
+    from streamwise.sinks import DeltaSink, warehouse_path
 
     spec = load_pipeline(resolve("clickstream"))
     sink = next((s for s in spec.sinks if isinstance(s, DeltaSink)), None)

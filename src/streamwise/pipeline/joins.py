@@ -9,7 +9,8 @@ from pyspark.sql import functions as F
 
 from streamwise.config import Settings
 from streamwise.pipeline import steps
-from streamwise.pipeline.spec import DeltaSide, JdbcSide, JoinStep, StreamSide, warehouse_path
+from streamwise.pipeline.spec import DeltaSide, JdbcSide, JoinStep, StreamSide
+from streamwise.sinks import warehouse_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

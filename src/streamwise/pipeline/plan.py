@@ -1,12 +1,23 @@
-"""Turns a :class:`PipelineSpec` into running Spark queries: one per sink, plus the dead-letter query.
+"""Turns a :class:`PipelineSpec` into running Spark queries: one main query for every sink, and one
+side query for dead letters and the late-data ledger.
 
-Each query has its own checkpoint under ``STATE/checkpoints/<pipeline>/<query>``, so several pipelines
-(or sinks) read the same topic independently, each with its own offsets and progress.
+The main query reads the topic once: decode → watermark → steps → one ``foreachBatch``
+(:class:`FanOut`) that applies the per-batch steps, persists the batch when more than one sink reads
+it, and hands it to every sink's writer in turn. Every sink therefore sees the same batches (an
+alert in Kafka always has its row in Delta), and each writer is idempotent on (its id, batch id), so
+a batch replayed after a crash fills in only the sinks it had not reached.
+
+The side query reads the topic a second time, because what it needs never reaches the steps:
+records that did not decode (to ``<topic>.dlq``) and, when a step drops late data, valid records
+behind the watermark (the ledger). Names and checkpoint folders come from
+:class:`~streamwise.pipeline.layout.PipelineLayout`.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,28 +26,18 @@ from pyspark.sql import functions as F
 from streamwise.config import Settings
 from streamwise.monitor.metrics import LATENCY_METRIC
 from streamwise.pipeline import steps
+from streamwise.pipeline.layout import PipelineLayout
 from streamwise.pipeline.ledger import LedgerWriter
-from streamwise.sinks import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink, foreach_batch_writer
-from streamwise.sinks.delta_compaction import DeltaCompactor
-from streamwise.pipeline.spec import (
-    ConsoleSink,
-    DeltaSink,
-    KafkaSink,
-    PipelineSpec,
-    Sink,
-    checkpoint_root,
-    interval_ms,
-    warehouse_path,
-)
-
-# Sinks written from the driver per micro-batch, each idempotent on (query, batch id) by itself.
-FOREACH_BATCH_SINKS = (PostgresSink, RedisSink, KafkaAlertsSink, WebhookSink)
+from streamwise.pipeline.spec import PipelineSpec, interval_ms
+from streamwise.sinks import DeltaSink, SinkWriter, sink_writer, warehouse_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+    from pyspark.sql.streaming import StreamingQuery
 
     from streamwise.schemas.spark import SubjectSchemas
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,24 @@ class Pipeline:
     spec: PipelineSpec
     settings: Settings
 
-    @property
-    def checkpoint_root(self) -> Path:
-        return checkpoint_root(self.spec.name, self.settings.state)
+    @cached_property
+    def layout(self) -> PipelineLayout:
+        return PipelineLayout(self.spec.name, self.settings.state)
 
     @property
     def dlq_topic(self) -> str:
         return f"{self.spec.source.topic}.dlq"
 
+    @property
+    def keeps_ledger(self) -> bool:
+        return self.spec.drops_late_data and self.spec.late_records.enabled
+
     def sink_path(self, sink: DeltaSink) -> Path:
         return warehouse_path(sink.path, self.settings.state)
+
+    @property
+    def late_records_path(self) -> Path:
+        return warehouse_path(self.spec.late_records_path, self.settings.state)
 
     def source(self, spark: SparkSession) -> DataFrame:
         """The topic as Spark's Kafka source reads it (key, value, topic, partition, offset, timestamp ...)."""
@@ -91,7 +100,7 @@ class Pipeline:
                                 time_field=self.spec.event_time.field)  # fmt: skip
 
     def output(self, spark: SparkSession, schemas: SubjectSchemas | None = None) -> DataFrame:
-        """Decoded records, watermarked on event time, through every step in order."""
+        """Decoded records, watermarked on event time, through every streaming step in order."""
         df = steps.valid(self.parsed(spark, schemas))
         df = observe_latency(df).withWatermark("event_time", self.spec.event_time.watermark)
         for step in self.spec.streaming_steps:
@@ -99,93 +108,87 @@ class Pipeline:
         return df
 
     def start(self, spark: SparkSession, *, once: bool = False) -> list[StreamingQuery]:
-        """Start one query per sink and the dead-letter query; ``once`` = availableNow (stop when caught up)."""
+        """Start the main query and the side query; ``once`` = availableNow (stop when caught up)."""
+        self.layout.check_layout()
         trigger = {"availableNow": True} if once else {"processingTime": self.spec.trigger}
-        schemas = self.subject_schemas()  # once: every query of this start reads with the same versions
-        queries = []
-        for index, sink in enumerate(self.spec.sinks):
-            name = f"{self.spec.name}_{sink.type}_{index}"
-            df = self.output(spark, schemas)
-            compacted = isinstance(sink, DeltaSink) and sink.compact_every is not None
-            if self.spec.batch_steps or isinstance(sink, FOREACH_BATCH_SINKS) or compacted:
-                writer = df.writeStream.foreachBatch(BatchWriter(self, sink, name))
-            else:
-                writer = self._writer(kafka_payload(df, sink.key) if isinstance(sink, KafkaSink) else df, sink)
-            writer = writer.queryName(name).outputMode(self.spec.output_mode).trigger(**trigger)
-            writer = writer.option("checkpointLocation", str(self.checkpoint_root / f"{sink.type}_{index}"))
-            native_delta = isinstance(sink, DeltaSink) and not self.spec.batch_steps and not compacted
-            queries.append(writer.start(str(self.sink_path(sink))) if native_delta else writer.start())
-        if self.spec.drops_late_data and self.spec.late_records.enabled:
-            queries.append(self._start_ledger(spark, trigger, schemas))
-        dead = steps.dead_letters(self.parsed(spark, schemas)).writeStream.queryName(f"{self.spec.name}_dead_letters")
-        dead = dead.format("kafka").options(**self.settings.kafka.spark_options()).option("topic", self.dlq_topic)
-        dead = dead.option("checkpointLocation", str(self.checkpoint_root / "dead_letters")).trigger(**trigger)
-        queries.append(dead.start())
+        schemas = self.subject_schemas()  # once: both queries of this start read with the same versions
+        main = self.output(spark, schemas).writeStream.queryName(self.layout.main_query)
+        main = main.outputMode(self.spec.output_mode).trigger(**trigger).foreachBatch(FanOut(self))
+        queries = [main.option("checkpointLocation", str(self.layout.main_checkpoint)).start()]
+        side = self.parsed(spark, schemas).writeStream.queryName(self.layout.side_query).foreachBatch(SideOutputs(self))
+        queries.append(side.option("checkpointLocation", str(self.layout.side_checkpoint)).trigger(**trigger).start())
         return queries
 
-    @property
-    def late_records_path(self) -> Path:
-        return warehouse_path(self.spec.late_records_path, self.settings.state)
-
-    def _start_ledger(
-        self, spark: SparkSession, trigger: dict[str, object], schemas: SubjectSchemas | None
-    ) -> StreamingQuery:
-        name = f"{self.spec.name}_late_records"
-        checkpoint = self.checkpoint_root / "late_records"
-        ledger = LedgerWriter(checkpoint, self.late_records_path, name, interval_ms(self.spec.event_time.watermark))
-        writer = steps.valid(self.parsed(spark, schemas)).writeStream.queryName(name)
-        writer = writer.option("checkpointLocation", str(checkpoint)).foreachBatch(ledger)
-        return writer.trigger(**trigger).start()
-
-    def _writer(self, df: DataFrame, sink: Sink) -> DataStreamWriter:
-        writer = df.writeStream
-        if isinstance(sink, DeltaSink):
-            writer = writer.format("delta")
-            return writer.partitionBy(*sink.partition_by) if sink.partition_by else writer
-        if isinstance(sink, KafkaSink):
-            return writer.format("kafka").options(**self.settings.kafka.spark_options()).option("topic", sink.topic)
-        if isinstance(sink, ConsoleSink):
-            return writer.format("console").option("numRows", sink.rows).option("truncate", "false")
-        raise TypeError(f"no writer for sink {sink!r}")
-
     def explain(self, spark: SparkSession) -> str:
-        """Spark's extended plan of the pipeline's output (what each sink's query will run)."""
+        """Spark's extended plan of the main query's streaming part (what reaches the sinks)."""
         return self.output(spark)._jdf.queryExecution().toString()
 
 
-class BatchWriter:
-    """``foreachBatch`` function for pipelines with per-batch steps (top_n): applies them to the
-    micro-batch, then writes it to the sink idempotently on (query, batch id)."""
+class FanOut:
+    """The main query's ``foreachBatch``: per-batch steps, then every sink, each idempotent on its own."""
 
-    def __init__(self, plan: Pipeline, sink: Sink, query_name: str) -> None:
+    def __init__(self, plan: Pipeline) -> None:
         self.plan = plan
-        self.sink = sink
-        self.query_name = query_name
-        self.sink_writer = (
-            foreach_batch_writer(sink, plan.settings, query_name) if isinstance(sink, FOREACH_BATCH_SINKS) else None
-        )
-        compact = isinstance(sink, DeltaSink) and sink.compact_every
-        self.compactor = DeltaCompactor(plan.sink_path(sink), query_name, sink.compact_every) if compact else None
+        self._writers: list[SinkWriter] | None = None
+
+    def writers(self) -> list[SinkWriter]:
+        """One writer per sink, created at the first batch: their ids need the checkpoint's query id,
+        which Spark has written by then."""
+        if self._writers is None:
+            layout, settings = self.plan.layout, self.plan.settings
+            self._writers = [sink_writer(sink, settings, layout.sink_writer_id(index, sink.type))
+                             for index, sink in enumerate(self.plan.spec.sinks)]  # fmt: skip
+        return self._writers
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        writers = self.writers()
         for step in self.plan.spec.batch_steps:
             batch = steps.apply(batch, step, self.plan.settings)
-        if self.sink_writer is not None:
-            self.sink_writer(batch, batch_id)
-            return
-        sink = self.sink
-        if isinstance(sink, DeltaSink):
-            writer = batch.write.format("delta").mode("append")
-            writer = writer.option("txnAppId", self.query_name).option("txnVersion", batch_id)
-            writer = writer.partitionBy(*sink.partition_by) if sink.partition_by else writer
-            writer.save(str(self.plan.sink_path(sink)))
-            if self.compactor is not None:
-                self.compactor(batch.sparkSession, batch_id)
-        elif isinstance(sink, KafkaSink):
-            payload = kafka_payload(batch, sink.key).write.format("kafka")
-            payload.options(**self.plan.settings.kafka.spark_options()).option("topic", sink.topic).save()
-        elif isinstance(sink, ConsoleSink):
-            batch.show(sink.rows, truncate=False)
+        # Each writer runs one action on the batch; without the cache each would recompute the
+        # decoding and the stateful steps.
+        shared = len(writers) > 1
+        if shared:
+            batch = batch.persist()
+        try:
+            for writer in writers:
+                writer(batch, batch_id)
+        finally:
+            if shared:
+                batch.unpersist()
+
+
+class SideOutputs:
+    """The side query's ``foreachBatch``: dead letters to ``<topic>.dlq``; late rows to the ledger.
+
+    Dead letters go through Spark's Kafka writer, at least once: a replayed batch may repeat some
+    (``verify`` counts each dead-lettered record once).
+    """
+
+    def __init__(self, plan: Pipeline) -> None:
+        self.plan = plan
+        self._ledger: LedgerWriter | None = None
+
+    def ledger(self) -> LedgerWriter | None:
+        """The ledger's writer, created at the first batch (its id needs the side checkpoint's query id)."""
+        plan = self.plan
+        if plan.keeps_ledger and self._ledger is None:
+            delay = interval_ms(plan.spec.event_time.watermark)
+            layout = plan.layout
+            self._ledger = LedgerWriter(layout.side_checkpoint, plan.late_records_path, layout.ledger_writer_id(), delay)
+        return self._ledger
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        ledger = self.ledger()
+        if ledger is not None:
+            batch = batch.persist()  # read twice: dead letters, then the valid rows for the ledger
+        try:
+            dead = steps.dead_letters(batch).write.format("kafka").options(**self.plan.settings.kafka.spark_options())
+            dead.option("topic", self.plan.dlq_topic).save()
+            if ledger is not None:
+                ledger(steps.valid(batch), batch_id)
+        finally:
+            if ledger is not None:
+                batch.unpersist()
 
 
 def observe_latency(df: DataFrame) -> DataFrame:
@@ -195,9 +198,3 @@ def observe_latency(df: DataFrame) -> DataFrame:
     return df.observe(
         LATENCY_METRIC, F.percentile_approx(behind, [0.5, 0.95, 0.99]).alias("p"), F.count(F.lit(1)).alias("n")
     )
-
-
-def kafka_payload(df: DataFrame, key: str | None) -> DataFrame:
-    """Rows as Kafka records: JSON value of all columns, optional key column."""
-    value = F.to_json(F.struct(*df.columns)).alias("value")
-    return df.select(F.col(key).cast("string").alias("key"), value) if key else df.select(value)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from streamwise.sinks.config import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink
+from streamwise.sinks.config import Sink
 
 _INTERVAL = re.compile(r"^\d+\s+(millisecond|second|minute|hour|day|week)s?$")
 
@@ -239,38 +239,6 @@ STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate"
 BATCH_STEPS = (TopNStep,)  # need all rows of a micro-batch at once: applied in foreachBatch
 
 
-class DeltaSink(_Model):
-    """Append to a Delta table (exactly once: the checkpoint plus Delta's idempotent streaming sink)."""
-
-    type: Literal["delta"]
-    path: str = Field(description="absolute, or relative to the state folder's warehouse/")
-    partition_by: list[str] = Field(default_factory=list)
-    compact_every: int | None = Field(
-        default=None, ge=1, description="Delta OPTIMIZE after every N micro-batches (written through foreachBatch)"
-    )
-
-
-class KafkaSink(_Model):
-    """Write rows as JSON to a topic, keyed by a column."""
-
-    type: Literal["kafka"]
-    topic: str
-    key: str | None = None
-
-
-class ConsoleSink(_Model):
-    """Print each micro-batch (for trying things out)."""
-
-    type: Literal["console"]
-    rows: int = 20
-
-
-Sink = Annotated[
-    DeltaSink | KafkaSink | ConsoleSink | PostgresSink | RedisSink | KafkaAlertsSink | WebhookSink,
-    Field(discriminator="type"),
-]
-
-
 class LateRecords(_Model):
     """The late-data ledger: records behind the watermark are kept here (with how late they were),
     not silently dropped. Only pipelines with a stateful step (window, deduplicate) drop late data."""
@@ -320,18 +288,7 @@ class PipelineSpec(_Model):
         return self.late_records.path or f"{self.name}/late_records"
 
 
-def warehouse_path(spec_path: str, state: Path) -> Path:
-    """A Delta sink's path: absolute as given, else under ``STATE/warehouse``."""
-    path = Path(spec_path)
-    return path if path.is_absolute() else state / "warehouse" / path
-
-
 def model_path(spec_path: str, state: Path) -> Path:
     """A model's folder: absolute as given, else under ``STATE/models``."""
     path = Path(spec_path)
     return path if path.is_absolute() else state / "models" / path
-
-
-def checkpoint_root(pipeline_name: str, state: Path) -> Path:
-    """Where a pipeline's queries keep their checkpoints: ``STATE/checkpoints/<pipeline>/<query>``."""
-    return state / "checkpoints" / pipeline_name

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
+from streamwise.pipeline import ddl
 from streamwise.pipeline.spec import (
     AnomalyStep,
     DeduplicateStep,
@@ -39,32 +41,38 @@ def kafka_record(raw: DataFrame) -> DataFrame:
 
 
 def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_field: str = "event_time") -> DataFrame:
-    """Decode Kafka ``value`` bytes as JSON with ``schema_ddl``; keep the Kafka coordinates.
+    """Decode Kafka ``value`` bytes as JSON with ``schema_ddl`` (parsed by Spark, so any Spark DDL works:
+    ``DECIMAL(10,2)``, ``MAP<…>``, ``STRUCT<…>``, backticked names, comments); keep the Kafka coordinates.
 
     ``time_field`` holds epoch milliseconds on the wire and becomes the ``event_time`` timestamp.
     Adds ``dead_letter_reason``: null for a good record, else why it cannot be used (see
     :func:`dead_letters` and :func:`valid`).
     """
+    schema = ddl.spark_schema(schema_ddl)
     parsed = F.from_json(
         F.col("kafka_value").cast("string"),
-        f"{schema_ddl}, {CORRUPT} STRING",
+        StructType([*schema.fields, StructField(CORRUPT, StringType())]),
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT},
     )
-    fields = [name.strip().split()[0] for name in schema_ddl.split(",")]
     decoded = kafka_record(raw).select(*KAFKA_COLUMNS, parsed.alias("v"))
     return decoded.select(
         *KAFKA_COLUMNS,
-        *[F.col(f"v.{name}").alias(name) for name in fields if name != time_field],
-        F.timestamp_millis(F.col(f"v.{time_field}")).alias("event_time"),
+        *[_field(name).alias(name) for name in schema.fieldNames() if name != time_field],
+        F.timestamp_millis(_field(time_field)).alias("event_time"),
         _reason(required, time_field).alias("dead_letter_reason"),
     )  # fmt: skip
 
 
+def _field(name: str) -> Column:
+    """A decoded field by its exact name (which may hold dots or spaces)."""
+    return F.col("v").getField(name)
+
+
 def _reason(required: list[str], time_field: str) -> Column:
     reason = F.when(F.col("kafka_value").isNull(), F.lit("empty value"))
-    reason = reason.when(F.col(f"v.{CORRUPT}").isNotNull(), F.lit("not valid JSON for the schema"))
+    reason = reason.when(_field(CORRUPT).isNotNull(), F.lit("not valid JSON for the schema"))
     for name in [time_field, *required]:
-        reason = reason.when(F.col(f"v.{name}").isNull(), F.lit(f"missing or mistyped field '{name}'"))
+        reason = reason.when(_field(name).isNull(), F.lit(f"missing or mistyped field '{name}'"))
     return reason
 
 

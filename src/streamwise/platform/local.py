@@ -67,7 +67,7 @@ def start_generator(settings: Settings, *, scenario: str, topic: str, rate: floa
 
 
 def start_pipeline(settings: Settings, pipeline: str, checkpoint: Path) -> int:
-    """Start a pipeline; ready once its first query has planned a micro-batch."""
+    """Start a pipeline; ready once its main query (checkpoint ``checkpoint``) has planned a micro-batch."""
     return Service("pipeline", settings.state).start(
         _streamwise("run", pipeline),
         ready=lambda: (checkpoint / "offsets" / "0").is_file(),
@@ -98,7 +98,7 @@ def up(
     from streamwise.dashboard import start_dashboard
     from streamwise.ingest.scenario import names as scenarios
     from streamwise.pipeline import load_pipeline, resolve
-    from streamwise.pipeline.spec import checkpoint_root
+    from streamwise.pipeline.layout import PipelineLayout
     from streamwise.schemas import start_registry
 
     spec = load_pipeline(resolve(pipeline))
@@ -125,8 +125,7 @@ def up(
     step(f"starting the {topic} generator ({rate:g} events/s)")
     start_generator(settings, scenario=topic, topic=topic, rate=rate, partitions=partitions)
     step(f"starting the Spark pipeline {spec.name} (first start takes ~30 s)")
-    first = spec.sinks[0]
-    start_pipeline(settings, pipeline, checkpoint_root(spec.name, settings.state) / f"{first.type}_0")
+    start_pipeline(settings, pipeline, PipelineLayout(spec.name, settings.state).main_checkpoint)
     return spec
 
 

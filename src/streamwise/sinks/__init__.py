@@ -1,39 +1,51 @@
-"""Sinks written through ``foreachBatch``: PostgreSQL, Redis, Kafka alerts, webhooks.
+"""Every sink a pipeline writes to: Delta, Kafka (plain and alerts), console, PostgreSQL, Redis, webhooks.
 
-Each sink is a pydantic config (``type`` tells them apart in a pipeline spec) and a writer that is
-idempotent on (query name, batch id): a micro-batch Spark replays after a crash writes nothing twice.
-A sink that is down is retried with bounded backoff; then the batch fails, and Spark replays it from
-the checkpoint when the query restarts.
+Each sink is a pydantic config (``type`` tells them apart in a pipeline spec) and a writer behind one
+interface, :class:`SinkWriter`: a ``(DataFrame, batch_id)`` function the pipeline's single
+``foreachBatch`` calls, idempotent on (writer id, batch id), so a micro-batch Spark replays after a
+crash writes nothing twice. A sink that is down is retried with bounded backoff; then the batch
+fails, and Spark replays it from the checkpoint when the query restarts.
 """
 
-from streamwise.sinks._batch import Batch, SinkStatus, SinkWriter, sink_status
+from streamwise.sinks._batch import Batch, RowSinkWriter, SinkStatus, SinkWriter, sink_status
 from streamwise.sinks._retry import RetryPolicy, call_with_retries
 from streamwise.sinks.config import (
     SINK_TYPES,
-    ForeachBatchSink,
+    ConsoleSink,
+    DeltaSink,
     KafkaAlertsSink,
+    KafkaSink,
     PostgresSink,
     RedisSink,
+    Sink,
+    TopicSink,
     WebhookSink,
+    warehouse_path,
 )
 from streamwise.sinks.exceptions import SinkDataError, SinkError, SinkUnavailableError
-from streamwise.sinks.writer import foreach_batch_writer
+from streamwise.sinks.writer import sink_writer
 
 __all__ = [
     "SINK_TYPES",
     "Batch",
-    "ForeachBatchSink",
+    "ConsoleSink",
+    "DeltaSink",
     "KafkaAlertsSink",
+    "KafkaSink",
     "PostgresSink",
     "RedisSink",
     "RetryPolicy",
+    "RowSinkWriter",
+    "Sink",
     "SinkDataError",
     "SinkError",
     "SinkStatus",
     "SinkUnavailableError",
     "SinkWriter",
+    "TopicSink",
     "WebhookSink",
     "call_with_retries",
-    "foreach_batch_writer",
     "sink_status",
+    "sink_writer",
+    "warehouse_path",
 ]

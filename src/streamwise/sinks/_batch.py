@@ -1,4 +1,4 @@
-"""What every foreachBatch writer shares: the collected batch, the retry loop, status and JSON."""
+"""What every sink writer shares: the retry loop, status, the batch collected on the driver, and JSON."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from streamwise.sinks._retry import RetryPolicy, call_with_retries
 
@@ -61,13 +61,19 @@ def sink_status() -> list[SinkStatus]:
         return [writer.status for writer in _WRITERS.values()]
 
 
-class SinkWriter(ABC):
-    """A ``foreachBatch`` function: collect the batch, write it with bounded retries, report.
+P = TypeVar("P")  # what a writer makes of a micro-batch before writing it (rows, or the DataFrame itself)
 
-    ``write`` returns False when the batch was committed before (a replay) and so wrote nothing.
+
+class SinkWriter(ABC, Generic[P]):
+    """A ``foreachBatch`` function for one sink: prepare the batch once, write it with bounded
+    retries, report its status.
+
+    ``query`` is the writer's identity (the pipeline layout's sink writer id): it keys the sink's
+    idempotency marker, so it must be stable across restarts of the same checkpoint. ``write``
+    returns False when the batch was committed before (a replay) and so wrote nothing.
     """
 
-    sink_type: ClassVar[str]
+    sink_type: str
     retriable: tuple[type[BaseException], ...] = ()
 
     def __init__(self, query: str, retry: RetryPolicy) -> None:
@@ -79,11 +85,11 @@ class SinkWriter(ABC):
             _WRITERS[query] = self
 
     def __call__(self, df: DataFrame, batch_id: int) -> None:
-        batch = collect(df, self.query, batch_id)
-        what = f"{self.sink_type} sink of query {self.query!r}, batch {batch_id}"
+        prepared = self.prepare(df, batch_id)
+        what = f"{self.sink_type} sink {self.query!r}, batch {batch_id}"
         started = time.monotonic()
         try:
-            written = call_with_retries(lambda: self.write(batch), self.retry, retriable=self.retriable,
+            written = call_with_retries(lambda: self.write(prepared), self.retry, retriable=self.retriable,
                                         what=what, on_retry=lambda n, exc, d: self._retrying(what, n, exc, d))  # fmt: skip
         except Exception as exc:
             self._update(last_error=f"{type(exc).__name__}: {exc}")
@@ -92,13 +98,17 @@ class SinkWriter(ABC):
         done = self.status
         if written:
             self._update(last_batch=batch_id, failing_since=None, batches_written=done.batches_written + 1)
-            log.debug("%s: wrote %d rows in %.2fs", what, len(batch.rows), time.monotonic() - started)
+            log.debug("%s: written in %.2fs", what, time.monotonic() - started)
         else:
             self._update(last_batch=batch_id, failing_since=None, batches_skipped=done.batches_skipped + 1)
             log.info("%s was committed before; skipped (a replay)", what)
 
     @abstractmethod
-    def write(self, batch: Batch) -> bool:
+    def prepare(self, df: DataFrame, batch_id: int) -> P:
+        """What ``write`` needs of the batch, computed once so that retries never recompute it."""
+
+    @abstractmethod
+    def write(self, batch: P) -> bool:
         """Write the batch and its marker atomically; False if the marker was already there."""
 
     @property
@@ -116,6 +126,14 @@ class SinkWriter(ABC):
         with self._lock:
             self._status = replace(self._status, **changes)
             return self._status
+
+
+class RowSinkWriter(SinkWriter[Batch]):
+    """A sink written from the driver (a database, a Kafka transaction, HTTP): the batch's rows are
+    collected once, then written with their marker."""
+
+    def prepare(self, df: DataFrame, batch_id: int) -> Batch:
+        return collect(df, self.query, batch_id)
 
 
 def collect(df: DataFrame, query: str, batch_id: int) -> Batch:

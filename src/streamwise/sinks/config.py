@@ -1,13 +1,15 @@
 """The sinks a pipeline spec can name, as pydantic models told apart by ``type``.
 
-Each is written through ``foreachBatch`` and is idempotent on (query name, batch id): a replayed
-micro-batch changes nothing. ``retry`` bounds how long a writer waits for a sink that is down.
+Every sink is written from the pipeline's one ``foreachBatch`` and is idempotent on (sink writer id,
+batch id): a replayed micro-batch changes nothing. ``retry`` bounds how long a writer waits for a
+sink that is down.
 """
 
 from __future__ import annotations
 
 import re
 import string
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -23,6 +25,22 @@ Column = Annotated[str, Field(pattern=_COLUMN)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeltaSink(_Model):
+    """Append to a Delta table, exactly once through Delta's ``txnAppId``/``txnVersion``."""
+
+    type: Literal["delta"]
+    path: str = Field(description="absolute, or relative to the state folder's warehouse/")
+    partition_by: list[str] = Field(default_factory=list)
+    compact_every: int | None = Field(default=None, ge=1, description="Delta OPTIMIZE after every N micro-batches")
+
+
+class ConsoleSink(_Model):
+    """Print each micro-batch (for trying things out)."""
+
+    type: Literal["console"]
+    rows: int = 20
 
 
 class PostgresSink(_Model):
@@ -87,15 +105,27 @@ class RedisSink(_Model):
         return self
 
 
-class KafkaAlertsSink(_Model):
-    """Rows as JSON records on an alerts topic, written by a transactional producer (read_committed)."""
+class _TopicSink(_Model):
+    """Rows as JSON records on a topic, written by a transactional producer (read them read_committed)."""
 
-    type: Literal["kafka_alerts"]
     topic: str = Field(pattern=_TOPIC)
     key: Column | None = Field(default=None, description="column whose value keys the record")
     partitions: int = Field(default=1, ge=1, description="used when the topic has to be created")
     timeout_s: float = Field(default=30.0, gt=0, description="per transaction step")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
+class KafkaSink(_TopicSink):
+    """Rows as JSON records on a topic, keyed by a column; each batch in one Kafka transaction with its
+    marker, so a replayed batch is not written twice (consumers read with isolation.level=read_committed)."""
+
+    type: Literal["kafka"]
+
+
+class KafkaAlertsSink(_TopicSink):
+    """Alerts: the same exactly-once topic writer as ``kafka``, named for what it carries."""
+
+    type: Literal["kafka_alerts"]
 
 
 class WebhookSink(_Model):
@@ -117,12 +147,35 @@ class WebhookSink(_Model):
             raise ValueError(f"{sorted(taken)} are set by streamwise")
         return value
 
-    def dead_letter_topic(self, query_name: str) -> str:
-        return f"{self.name or query_name}.dlq"
+    def dead_letter_topic(self, writer_id: str) -> str:
+        """``<name>.dlq``; by default named after the sink's label, which outlives its checkpoint."""
+        return f"{self.name or sink_label_of(writer_id)}.dlq"
 
 
-ForeachBatchSink = Annotated[PostgresSink | RedisSink | KafkaAlertsSink | WebhookSink, Field(discriminator="type")]
-SINK_TYPES = ("postgres", "redis", "kafka_alerts", "webhook")
+Sink = Annotated[
+    DeltaSink | KafkaSink | ConsoleSink | PostgresSink | RedisSink | KafkaAlertsSink | WebhookSink,
+    Field(discriminator="type"),
+]
+SINK_TYPES = ("delta", "kafka", "console", "postgres", "redis", "kafka_alerts", "webhook")
+TopicSink = KafkaSink | KafkaAlertsSink
+
+
+def writer_id(label: str, checkpoint_id: str) -> str:
+    """A sink writer's identity: its stable label and the checkpoint it writes for, e.g.
+    ``clickstream.1.postgres@5f3c9a1e``. It keys the sink's idempotency marker, so a fresh checkpoint
+    (batch ids from 0 again) is never taken for a replay of an old one."""
+    return f"{label}@{checkpoint_id[:8]}"
+
+
+def sink_label_of(writer_id: str) -> str:
+    """The label part of a writer id (the whole string when it has no checkpoint part)."""
+    return writer_id.partition("@")[0]
+
+
+def warehouse_path(spec_path: str, state: Path) -> Path:
+    """A Delta table's path: absolute as given, else under ``STATE/warehouse``."""
+    path = Path(spec_path)
+    return path if path.is_absolute() else state / "warehouse" / path
 
 
 def key_columns(template: str) -> list[str]:

@@ -17,7 +17,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from streamwise.config import PostgresSettings
-from streamwise.sinks._batch import Batch, SinkWriter, to_json
+from streamwise.sinks._batch import Batch, RowSinkWriter, to_json
 from streamwise.sinks.config import PostgresSink
 from streamwise.sinks.exceptions import SinkDataError
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class PostgresWriter(SinkWriter):
+class PostgresWriter(RowSinkWriter):
     """Writes micro-batches of one query into ``sink.table``."""
 
     sink_type = "postgres"

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from streamwise.config import RedisSettings
-from streamwise.sinks._batch import Batch, SinkWriter, as_text, sort_latest_last
+from streamwise.sinks._batch import Batch, RowSinkWriter, as_text, sort_latest_last
 from streamwise.sinks.config import RedisSink, key_columns
 from streamwise.sinks.exceptions import SinkDataError
 
@@ -23,7 +23,7 @@ def marker_key(query: str) -> str:
     return f"streamwise:sink:{query}:batch"
 
 
-class RedisWriter(SinkWriter):
+class RedisWriter(RowSinkWriter):
     """Writes micro-batches of one query as hashes or sorted sets."""
 
     sink_type = "redis"

@@ -6,7 +6,7 @@ A receiver that cannot be reached at all is a sink that is down: the batch fails
 
 Each request carries an ``Idempotency-Key`` derived from (query, batch id, payload), the same on
 every replay, so a receiver that honours it sees each notification once even if a batch is cut off
-half way. Dead letters and the batch marker commit in one Kafka transaction (see kafka_alerts), so
+half way. Dead letters and the batch marker commit in one Kafka transaction (see sinks.kafka), so
 a finished batch is never posted again.
 """
 
@@ -25,11 +25,11 @@ from confluent_kafka import KafkaException
 from streamwise.config import KafkaSettings
 from streamwise.platform.exceptions import TopicError
 from streamwise.platform.topics import create_topic
-from streamwise.sinks._batch import Batch, SinkWriter, to_json
+from streamwise.sinks._batch import Batch, RowSinkWriter, to_json
 from streamwise.sinks._retry import RetryPolicy, call_with_retries
 from streamwise.sinks.config import WebhookSink
 from streamwise.sinks.exceptions import SinkUnavailableError
-from streamwise.sinks.kafka_alerts import Record, TransactionalLedger, batch_headers
+from streamwise.sinks.kafka import Record, TransactionalLedger, batch_headers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,7 +66,7 @@ def deliveries(batch: Batch, mode: str) -> list[Delivery]:
     return out
 
 
-class WebhookWriter(SinkWriter):
+class WebhookWriter(RowSinkWriter):
     """POSTs micro-batches of one query to ``sink.url``; dead letters to ``<name>.dlq``."""
 
     sink_type = "webhook"

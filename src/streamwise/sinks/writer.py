@@ -1,34 +1,45 @@
-"""The one entry point the pipeline plan calls: a ``foreachBatch`` function for a sink config."""
+"""The one entry point the pipeline plan calls: the writer of a sink config."""
 
 from __future__ import annotations
 
 from streamwise.config import Settings
 from streamwise.sinks._batch import SinkWriter
-from streamwise.sinks.config import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink
+from streamwise.sinks.console import ConsoleWriter
+from streamwise.sinks.config import (
+    ConsoleSink,
+    DeltaSink,
+    KafkaAlertsSink,
+    KafkaSink,
+    PostgresSink,
+    RedisSink,
+    Sink,
+    WebhookSink,
+    warehouse_path,
+)
+from streamwise.sinks.delta import DeltaWriter
+from streamwise.sinks.kafka import TopicWriter
+from streamwise.sinks.postgres import PostgresWriter
+from streamwise.sinks.redis import RedisWriter
+from streamwise.sinks.webhook import WebhookWriter
 
 
-def foreach_batch_writer(
-    sink: PostgresSink | RedisSink | KafkaAlertsSink | WebhookSink, settings: Settings, query_name: str
-) -> SinkWriter:
+def sink_writer(sink: Sink, settings: Settings, writer_id: str) -> SinkWriter:
     """A ``(DataFrame, batch_id) -> None`` writer for ``writeStream.foreachBatch``, idempotent on
-    (query_name, batch_id). ``query_name`` must be stable across restarts (it keys the markers).
+    (writer_id, batch_id). ``writer_id`` must be stable across restarts of one checkpoint (it keys the
+    markers) and differ between checkpoints (see :class:`streamwise.pipeline.layout.PipelineLayout`).
 
-    Example: ``df.writeStream.foreachBatch(foreach_batch_writer(sink, settings, "clicks_postgres_0"))``
+    Example: ``df.writeStream.foreachBatch(sink_writer(sink, settings, "clicks.0.postgres@5f3c9a1e"))``
     """
+    if isinstance(sink, DeltaSink):
+        return DeltaWriter(sink, warehouse_path(sink.path, settings.state), writer_id)
+    if isinstance(sink, ConsoleSink):
+        return ConsoleWriter(sink, writer_id)
     if isinstance(sink, PostgresSink):
-        from streamwise.sinks.postgres import PostgresWriter
-
-        return PostgresWriter(sink, settings.postgres, query_name)
+        return PostgresWriter(sink, settings.postgres, writer_id)
     if isinstance(sink, RedisSink):
-        from streamwise.sinks.redis import RedisWriter
-
-        return RedisWriter(sink, settings.redis, query_name)
-    if isinstance(sink, KafkaAlertsSink):
-        from streamwise.sinks.kafka_alerts import KafkaAlertsWriter
-
-        return KafkaAlertsWriter(sink, settings.kafka, query_name)
+        return RedisWriter(sink, settings.redis, writer_id)
+    if isinstance(sink, KafkaSink | KafkaAlertsSink):
+        return TopicWriter(sink, settings.kafka, writer_id)
     if isinstance(sink, WebhookSink):
-        from streamwise.sinks.webhook import WebhookWriter
-
-        return WebhookWriter(sink, settings.kafka, query_name)
-    raise TypeError(f"no foreachBatch writer for sink {sink!r}")
+        return WebhookWriter(sink, settings.kafka, writer_id)
+    raise TypeError(f"no writer for sink {sink!r}")

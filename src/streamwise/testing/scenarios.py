@@ -22,7 +22,8 @@ from streamwise.config import QUIET, Settings
 from streamwise.ingest.producer import EventProducer
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.runner import await_queries
-from streamwise.pipeline.spec import DeltaSink, PipelineSpec
+from streamwise.pipeline.spec import PipelineSpec
+from streamwise.sinks import DeltaSink
 from streamwise.platform.topics import create_topic, end_offsets
 
 if TYPE_CHECKING:

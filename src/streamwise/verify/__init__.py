@@ -3,7 +3,9 @@
 ``verify_pipeline(spec, settings)`` returns a :class:`VerifyReport` with, per sink, the records
 expected, found, lost, duplicated, held by the late-data ledger and dead-lettered. The rules are in
 :mod:`streamwise.verify.audit` (what is expected where) and :mod:`streamwise.verify.rules` (the
-arithmetic). ``streamwise verify PIPELINE`` prints it and exits non-zero on any loss or duplicate.
+arithmetic). ``streamwise verify PIPELINE`` prints it and exits non-zero on any loss, duplicate or
+row it cannot classify (``unknown``), and when no sink could be checked: a report is ``ok`` only when
+at least one sink was checked and every checked sink is exact.
 """
 
 from streamwise.verify.audit import Shape, SinkReport, VerifyReport, shape_of, verify_pipeline

@@ -4,14 +4,14 @@ against what each sink of a pipeline holds.
 What a sink must hold
     *Pass-through pipelines* (steps that keep every row: select, with_columns, score; optionally a
     ``deduplicate`` on ``event_id``) must carry ``event_id``. Every record sent must be in Delta, in
-    the Kafka alerts topic (records stamped with the sink's query) or a plain Kafka sink's topic
+    a Kafka or Kafka alerts topic (records stamped with the sink's writer id)
     exactly as often as it was sent: an injected duplicate (``is_duplicate``) is a record of its own
     and is expected twice, unless the pipeline de-duplicates on ``event_id``. PostgreSQL keyed by
     ``event_id`` and Redis hashes whose key template names ``event_id`` hold one row per id.
     *Windowed counts* (one tumbling or sliding window step with a ``count`` aggregate): per window,
     the sent events whose event time falls in it, minus those the late-data ledger or the
     dead-letter topic holds, summed over the ``by`` groups. A window must be found once its end is
-    at or before the sink query's watermark (read from its checkpoint); until then it is ``open``.
+    at or before the main query's watermark (read from its checkpoint); until then it is ``open``.
     Records held by the ledger or the dead-letter topic are accounted for, never lost; a ledgered
     record may still have been counted (Spark drops records behind the watermark only "maybe"), so
     it is not a duplicate either. The exact arithmetic is :mod:`streamwise.verify.rules`.
@@ -19,12 +19,20 @@ What a sink must hold
 Assumptions
     The source topic holds only what the recorded runs sent, and the pipeline has caught up (run
     verify after ``streamwise run --once``, or once a running pipeline is idle): records not yet
-    processed count as lost. A continuously running pipeline's ledger and window query cut their
+    processed count as lost. A continuously running pipeline's side (ledger) and main query cut their
     own batches, so at the watermark's edge they can disagree by one batch (see the ledger).
 
 Not checked (reported as such): webhooks (the receiver is not readable; their dead letters are
 counted), consoles, Redis sorted sets, PostgreSQL/Redis keyed by something other than the event id
 (they hold the latest row per key, not every event), and append-only sinks in update mode.
+
+Verdict
+    A checked sink is ok when nothing is lost or duplicated and every row it holds can be classified:
+    a row whose event id the truth never sent, or is missing or not a number (windowed: without a
+    readable window start or count) is ``unknown`` and fails the sink. A pipeline's report is ok only
+    when at least one sink was checked and every checked sink is ok: nothing checked proves nothing.
+    Per pass-through pipeline, the source's JSON schema must name ``event_id`` (its top-level fields
+    are read by :func:`streamwise.pipeline.ddl.field_names`, which agrees with Spark's parser).
 """
 
 from __future__ import annotations
@@ -41,21 +49,18 @@ import pyarrow.compute as pc
 
 from streamwise.config import Settings
 from streamwise.ingest.truth import read_ground_truth, runs
+from streamwise.pipeline import ddl
+from streamwise.pipeline.layout import PipelineLayout
 from streamwise.pipeline.spec import (
-    ConsoleSink,
     DeduplicateStep,
-    DeltaSink,
-    KafkaSink,
     PipelineSpec,
     ScoreStep,
     SelectStep,
-    Sink,
     WindowStep,
     WithColumnsStep,
-    checkpoint_root,
     interval_ms,
-    warehouse_path,
 )
+from streamwise.sinks import ConsoleSink, DeltaSink, KafkaSink, Sink, warehouse_path
 from streamwise.sinks.config import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink, key_columns
 from streamwise.verify import readers, rules
 from streamwise.verify.exceptions import VerifyError
@@ -81,7 +86,7 @@ class SinkReport:
     late_ledgered: int = 0
     dead_lettered: int = 0
     open: int = 0  # windowed: events of windows the watermark has not closed yet
-    unknown: int = 0  # found but never sent (by a recorded run)
+    unknown: int = 0  # rows held that cannot be classified: see rules.Tally.unknown
     late_counted: int = 0  # ledgered records the sink holds anyway (allowed)
     lost_sample: tuple[int, ...] = ()  # event ids, or window starts (epoch ms)
     duplicated_sample: tuple[int, ...] = ()
@@ -89,7 +94,8 @@ class SinkReport:
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0
+        """Checked, and nothing lost, duplicated or unclassifiable (``unknown``)."""
+        return self.checked and self.lost == 0 and self.duplicated == 0 and self.unknown == 0
 
 
 @dataclass(frozen=True)
@@ -104,15 +110,18 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        """Nothing lost or duplicated in any checked sink."""
-        return all(s.ok for s in self.sinks if s.checked)
+        """At least one sink was checked, and every checked sink is ok: nothing lost, duplicated or
+        unclassifiable. With nothing checked there is no evidence either way, so it is not ok."""
+        return self.checked and all(s.ok for s in self.sinks if s.checked)
 
     @property
     def checked(self) -> bool:
         return any(s.checked for s in self.sinks)
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
+        report = asdict(self)
+        report["sinks"] = [{**sink, "ok": s.ok} for sink, s in zip(report["sinks"], self.sinks, strict=True)]
+        return {**report, "ok": self.ok, "checked": self.checked}
 
 
 @dataclass(frozen=True)
@@ -154,12 +163,23 @@ def shape_of(spec: PipelineSpec) -> Shape:
         raise VerifyError(f"pipeline {spec.name}: step {number} ({step.type}) may drop or reshape rows in ways the ground truth cannot predict",
                           hint=f"verify checks {supported}")  # fmt: skip
     if window is None:
-        fields = [part.strip().split()[0] for part in spec.source.schema_ddl.split(",")]
-        if ID not in fields:
+        fields = _source_fields(spec)
+        if fields is not None and ID not in fields:
             raise VerifyError(f"pipeline {spec.name}: its source schema has no {ID} column, so rows cannot be matched to the ground truth",
                               hint=f"add '{ID} BIGINT' to source.schema")  # fmt: skip
         return Shape(None, None, once)
     return Shape(window, _count_column(spec, window), once)
+
+
+def _source_fields(spec: PipelineSpec) -> list[str] | None:
+    """The top-level fields of a JSON source's schema; None for Avro (its schema is in the registry)."""
+    if spec.source.schema_ddl is None:
+        return None
+    try:
+        return ddl.field_names(spec.source.schema_ddl)
+    except ValueError as exc:
+        raise VerifyError(f"pipeline {spec.name}: source.schema is not valid Spark DDL: {exc}",
+                          hint="write it as 'name TYPE, ...', e.g. 'event_id BIGINT, amount DECIMAL(10,2), event_time LONG'") from None  # fmt: skip
 
 
 def _count_column(spec: PipelineSpec, window: WindowStep) -> str:
@@ -190,6 +210,7 @@ class _Audit:
 
     def __init__(self, spec: PipelineSpec, settings: Settings, shape: Shape, truth: pa.Table) -> None:
         self.spec, self.settings, self.shape = spec, settings, shape
+        self.layout = PipelineLayout(spec.name, settings.state)
         self.sent = rules.multiset(truth.column(ID).to_numpy())
         self.truth = truth
         dead = readers.dead_letters(settings.kafka, f"{spec.source.topic}.dlq")
@@ -206,7 +227,7 @@ class _Audit:
         return ledger
 
     def sink(self, index: int, sink: Sink) -> SinkReport:
-        query = f"{self.spec.name}_{sink.type}_{index}"  # as Pipeline.start names it
+        query = self.layout.sink_writer_id(index, sink.type)  # as the pipeline's writers stamp their records
         label = f"{sink.type} {_where(sink)}"
         dead = self._sink_dead_letters(sink, query)
         try:
@@ -217,8 +238,7 @@ class _Audit:
             tally, ledgered = self._per_event(found, once=self.shape.once or _one_row_per_id(sink)), self._ledgered_ids()
             note = ""
         else:
-            checkpoint = checkpoint_root(self.spec.name, self.settings.state) / f"{sink.type}_{index}"
-            watermark = readers.batch_watermark(checkpoint)
+            watermark = readers.batch_watermark(self.layout.main_checkpoint)
             tally, ledgered = self._per_window(found, watermark), len(self.ledger)
             note = f"watermark {pd.Timestamp(watermark, unit='ms', tz='UTC'):%Y-%m-%d %H:%M:%S}" if watermark else "no watermark yet"
         return SinkReport(
@@ -231,13 +251,12 @@ class _Audit:
     # --- per event -------------------------------------------------------------------------------
 
     def _per_event(self, found: pd.DataFrame, *, once: bool) -> rules.Tally:
-        ids = pd.to_numeric(found[ID], errors="coerce")
+        ids, unreadable = rules.readable_ids(found[ID])  # unreadable: rows whose id is missing or not a number
         ledgered = rules.multiset(self.ledger[ID].dropna()) if ID in self.ledger else rules.multiset([])
         dead = rules.multiset(self.dead[ID])
         expected = rules.expected_per_event(self.sent, ledgered, dead, once=once)
         most = rules.expected_per_event(self.sent, rules.multiset([]), dead, once=once)
-        tally = rules.compare(expected, rules.multiset(ids.dropna()), most)
-        unreadable = int(ids.isna().sum())  # rows whose id is missing or not a number
+        tally = rules.compare(expected, ids, most)
         return replace(tally, found=tally.found + unreadable, unknown=tally.unknown + unreadable)
 
     def _ledgered_ids(self) -> int:
@@ -259,9 +278,9 @@ class _Audit:
         ledger_ms, dead_ms = (frame["event_time"].dropna().to_numpy(dtype=np.int64) for frame in removed)
         expected = rules.expected_windows(times, np.concatenate([ledger_ms, dead_ms]), duration, slide)
         most = rules.expected_windows(times, dead_ms, duration, slide)
-        have = found.dropna(subset=["start"]).groupby("start")["count"].sum().astype("int64")
-        have.index = have.index.astype("int64")
-        return rules.compare_windows(expected, have, duration_ms=duration, watermark_ms=watermark, most=most)
+        have, unreadable = rules.window_totals(found["start"], found["count"])
+        tally = rules.compare_windows(expected, have, duration_ms=duration, watermark_ms=watermark, most=most)
+        return replace(tally, unknown=tally.unknown + unreadable)  # rows without a readable start or count
 
     def _truth_times(self) -> np.ndarray:
         truth = self.truth.select([ID, "event_time"])
@@ -294,10 +313,8 @@ class _Audit:
         elif isinstance(sink, RedisSink):
             in_key = key_columns(sink.key)
             rows = readers.redis_hash_rows(self.settings.redis, sink.key, [c for c in columns if c not in in_key])
-        elif isinstance(sink, KafkaAlertsSink):
+        elif isinstance(sink, KafkaSink | KafkaAlertsSink):
             rows = readers.json_rows(readers.topic_records(kafka, sink.topic), columns, query=query)
-        elif isinstance(sink, KafkaSink):
-            rows = readers.json_rows(readers.topic_records(kafka, sink.topic), columns)
         else:
             raise _Unchecked(f"verify cannot read a {sink.type} sink")
         if window is None:
@@ -306,7 +323,7 @@ class _Audit:
         start_ms = rules.to_epoch_ms(start.dropna()).reindex(start.index) if len(rows) else pd.Series(dtype="float64")
         if columns[0] == "window_end":
             start_ms = start_ms - interval_ms(window.duration or "0 seconds")
-        return pd.DataFrame({"start": start_ms, "count": pd.to_numeric(rows[columns[1]], errors="coerce").fillna(0)})
+        return pd.DataFrame({"start": start_ms, "count": pd.to_numeric(rows[columns[1]], errors="coerce")})
 
     def _columns(self, sink: Sink) -> list[str]:
         """The columns to read: the event id, or the window's start (or end) and its count. A store

@@ -16,7 +16,8 @@ Per event (pass-through pipelines)
     ``max(0, sent - ledgered - dead)`` copies and at most ``sent - dead``; each is capped at 1 when
     the sink stores one row per id (PostgreSQL keyed by it, a Redis hash per id) or the pipeline
     de-duplicates on it. ``lost = sum(max(0, expected - found))``,
-    ``duplicated = sum(max(0, found - most))``; found ids the truth never sent are ``unknown``.
+    ``duplicated = sum(max(0, found - most))``; found ids the truth never sent are ``unknown`` (and
+    so, in the audit, are rows whose id is missing or not a number).
 
 Per window (windowed counts)
     A window's count must lie between the ground-truth events whose event time falls in it minus
@@ -24,7 +25,14 @@ Per window (windowed counts)
     (``most``). A window is closed when its end is at or before the sink query's watermark; a
     closed window must be found. An open window may be absent (its events count as ``open``), but
     if present its count is judged too. Found counts are summed over the window's rows (all ``by``
-    groups): ``lost`` and ``duplicated`` are the per-window shortfall and excess, in events.
+    groups): ``lost`` and ``duplicated`` are the per-window shortfall and excess, in events. Rows
+    without a readable window start or count are ``unknown`` (counted in rows: their events are not
+    known), and left out of the counts.
+
+Unknown rows
+    A sink holding rows that cannot be classified is not exact, whatever the other counts say: they
+    are output of no recorded run (another producer, a stale table, a broken writer), so the audit
+    fails the sink (``SinkReport.ok`` is False) rather than ignore them.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ class Tally:
     found: int
     lost: int
     duplicated: int
-    unknown: int = 0  # found, but not in the ground truth
+    unknown: int = 0  # found but unclassifiable: ids never sent; the audit adds rows without a readable id/window
     open: int = 0  # windowed: events in windows the watermark has not closed (not expected yet)
     late_counted: int = 0  # ledgered records the sink holds anyway (allowed: Spark may count them)
     lost_sample: tuple[int, ...] = ()  # a few ids (or window starts) short of what was expected
@@ -56,6 +64,23 @@ def multiset(values: pd.Series | np.ndarray | list[int]) -> pd.Series:
     """How many times each value occurs, as an int64 Series indexed by value."""
     series = pd.Series(values, dtype="int64") if not isinstance(values, pd.Series) else values.astype("int64")
     return series.value_counts(sort=False).astype("int64")
+
+
+def readable_ids(values: pd.Series) -> tuple[pd.Series, int]:
+    """A sink's event ids as a multiset, and how many of its rows hold none (missing, not a number,
+    or not a whole number: text ids such as a Redis key's "42" are numbers)."""
+    ids = pd.to_numeric(values, errors="coerce", dtype_backend="numpy_nullable")
+    whole = (ids.notna() & (ids % 1 == 0)).fillna(False).astype(bool)
+    return multiset(ids[whole].astype("int64")), int((~whole).sum())
+
+
+def window_totals(starts_ms: pd.Series, counts: pd.Series) -> tuple[pd.Series, int]:
+    """A windowed sink's count per window start (summed over its rows), and how many rows lack a
+    readable start or count (they are left out)."""
+    numbers = pd.to_numeric(counts, errors="coerce")
+    readable = starts_ms.notna() & numbers.notna()
+    totals = numbers[readable].groupby(starts_ms[readable].astype("int64")).sum().astype("int64")
+    return totals.rename_axis(None).rename(None), int((~readable).sum())
 
 
 def expected_per_event(sent: pd.Series, ledgered: pd.Series, dead: pd.Series, *, once: bool) -> pd.Series:

@@ -11,7 +11,7 @@ from sink_helpers import events_stream, forget_last_commit, make_events, read_to
 
 from streamwise.config import QUIET
 from streamwise.platform.topics import create_topic
-from streamwise.sinks import KafkaAlertsSink, foreach_batch_writer
+from streamwise.sinks import KafkaAlertsSink, sink_writer
 
 PER_BATCH = 8
 
@@ -40,9 +40,9 @@ def test_read_committed_consumer_sees_each_alert_exactly_once(
     sink = KafkaAlertsSink(type="kafka_alerts", topic=alerts, key="user_id")
     df = events_stream(spark, sink_settings, topic_name, PER_BATCH).where("amount > 80").select("user_id", "seq", "amount")
     checkpoint = tmp_path / "checkpoint"
-    run_available_now(df, foreach_batch_writer(sink, sink_settings, query), checkpoint, query)
+    run_available_now(df, sink_writer(sink, sink_settings, query), checkpoint, query)
     assert forget_last_commit(checkpoint) == 4
-    replay = foreach_batch_writer(sink, sink_settings, query)
+    replay = sink_writer(sink, sink_settings, query)
     run_available_now(df, replay, checkpoint, query)
     assert (replay.status.batches_written, replay.status.batches_skipped) == (0, 1)
 
@@ -65,11 +65,11 @@ def test_same_batch_id_twice_is_one_transaction(spark, sink_settings, broker, to
     schema = "alert STRING, level INT"
     sink = KafkaAlertsSink(type="kafka_alerts", topic=f"{topic_name}.alerts")
     query = f"{topic_name}_direct"
-    writer = foreach_batch_writer(sink, sink_settings, query)
+    writer = sink_writer(sink, sink_settings, query)
     writer(spark.createDataFrame([("a", 1), ("b", 2)], schema), 0)
     writer(spark.createDataFrame([("x", 9)], schema), 0)
     writer(spark.createDataFrame([("c", 3)], schema), 1)
-    foreach_batch_writer(sink, sink_settings, query)(spark.createDataFrame([("y", 9)], schema), 1)
+    sink_writer(sink, sink_settings, query)(spark.createDataFrame([("y", 9)], schema), 1)
     seen = read_topic(sink_settings, f"{topic_name}.alerts")
     assert [json.loads(m.value()) for m in seen] == [{"alert": "a", "level": 1}, {"alert": "b", "level": 2},
                                                      {"alert": "c", "level": 3}]  # fmt: skip

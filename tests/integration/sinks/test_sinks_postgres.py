@@ -13,7 +13,7 @@ import pytest
 from sink_helpers import T0_MS, events_stream, forget_last_commit, make_events, run_available_now
 
 from streamwise.platform.services import PostgresServer
-from streamwise.sinks import PostgresSink, RetryPolicy, SinkUnavailableError, foreach_batch_writer
+from streamwise.sinks import PostgresSink, RetryPolicy, SinkUnavailableError, sink_writer
 
 COLUMNS = "user_id, seq, amount, page, event_time"
 
@@ -53,12 +53,12 @@ def test_streaming_upsert_is_exact_and_a_replayed_batch_writes_nothing(
     query, checkpoint = f"{topic_name}_postgres_0", tmp_path / "checkpoint"
     df = events_stream(spark, sink_settings, topic_name, per_batch=8)
 
-    run_available_now(df, foreach_batch_writer(sink, sink_settings, query), checkpoint, query)
+    run_available_now(df, sink_writer(sink, sink_settings, query), checkpoint, query)
     assert table_rows(postgres, topic_name) == latest_per_user(events)
     assert markers(postgres, query) == [(b, 8) for b in range(5)]
 
     assert forget_last_commit(checkpoint) == 4
-    replay = foreach_batch_writer(sink, sink_settings, query)  # a new driver: a new writer
+    replay = sink_writer(sink, sink_settings, query)  # a new driver: a new writer
     run_available_now(df, replay, checkpoint, query)
     assert (replay.status.batches_written, replay.status.batches_skipped, replay.status.last_batch) == (0, 1, 4)
     assert table_rows(postgres, topic_name) == latest_per_user(events)
@@ -76,7 +76,7 @@ def test_same_batch_id_twice_writes_once_and_older_rows_never_win(
     t = datetime.fromtimestamp(T0_MS / 1000, UTC)
     sink = PostgresSink(type="postgres", table=topic_name, key=["user_id"], order_by="seq")
     query = f"{topic_name}_direct"
-    writer = foreach_batch_writer(sink, sink_settings, query)
+    writer = sink_writer(sink, sink_settings, query)
 
     writer(spark.createDataFrame([("u1", 5, 1.0, "/a", t), ("u2", 1, 2.0, "/b", t)], schema), 0)
     writer(spark.createDataFrame([("u1", 50, 99.0, "/x", t), ("u3", 1, 9.0, "/x", t)], schema), 0)
@@ -126,7 +126,7 @@ def test_postgres_outage_mid_run_is_ridden_out_with_exact_contents(
     assert retry.worst_case_s > outage_s + 5
     sink = PostgresSink(type="postgres", table=topic_name, key=["user_id"], order_by="seq", retry=retry)
     query = f"{topic_name}_postgres_0"
-    writer = foreach_batch_writer(sink, sink_settings, query)
+    writer = sink_writer(sink, sink_settings, query)
 
     def slow_writer(df: Any, batch_id: int) -> None:
         time.sleep(0.3)  # so that the outage begins while batches remain
@@ -158,7 +158,7 @@ def test_postgres_outage_beyond_retries_fails_the_batch_and_a_restart_catches_up
     sink = PostgresSink(type="postgres", table=topic_name, key=["user_id"], order_by="seq",
                         retry=RetryPolicy(attempts=2, initial_backoff_s=0.3, jitter=0))  # fmt: skip
     query, checkpoint = f"{topic_name}_postgres_0", tmp_path / "checkpoint"
-    writer = foreach_batch_writer(sink, sink_settings, query)
+    writer = sink_writer(sink, sink_settings, query)
 
     def slow_writer(df: Any, batch_id: int) -> None:
         time.sleep(0.3)
@@ -167,7 +167,7 @@ def test_postgres_outage_beyond_retries_fails_the_batch_and_a_restart_catches_up
     errors: list[BaseException] = []
     outage = _stop_postgres_during_run(postgres, query, after_batches=2, outage_s=None, errors=errors)
     try:
-        with pytest.raises(StreamingQueryException, match="postgres sink of query"):
+        with pytest.raises(StreamingQueryException, match=f"postgres sink {query!r}, batch 2: still failing"):
             run_available_now(events_stream(spark, sink_settings, topic_name, per_batch=4), slow_writer, checkpoint, query)
     finally:
         outage.join(timeout=60)
@@ -175,7 +175,7 @@ def test_postgres_outage_beyond_retries_fails_the_batch_and_a_restart_catches_up
     assert not errors
     assert isinstance(writer.status.last_error, str) and SinkUnavailableError.__name__ in writer.status.last_error
 
-    restarted = foreach_batch_writer(sink, sink_settings, query)
+    restarted = sink_writer(sink, sink_settings, query)
     run_available_now(events_stream(spark, sink_settings, topic_name, per_batch=4), restarted, checkpoint, query)
     assert table_rows(postgres, topic_name) == latest_per_user(events)
     assert markers(postgres, query) == [(b, 4) for b in range(10)]

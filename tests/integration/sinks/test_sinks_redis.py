@@ -12,7 +12,7 @@ from typing import Any
 from sink_helpers import PAGE_COUNTS, events_stream, forget_last_commit, make_events, run_available_now
 
 from streamwise.platform.services import RedisServer
-from streamwise.sinks import RedisSink, RetryPolicy, foreach_batch_writer
+from streamwise.sinks import RedisSink, RetryPolicy, sink_writer
 from streamwise.sinks.redis import marker_key
 
 
@@ -38,13 +38,13 @@ def test_hashes_hold_latest_state_and_a_replayed_batch_writes_nothing(
     expected = {f"{topic_name}:{u}": {"seq": str(e["seq"]), "amount": str(e["amount"]), "page": e["page"]}
                 for u, e in sorted(latest.items())}  # fmt: skip
 
-    run_available_now(df, foreach_batch_writer(sink, sink_settings, query), checkpoint, query)
+    run_available_now(df, sink_writer(sink, sink_settings, query), checkpoint, query)
     assert hashes(redis_server, topic_name) == expected
     with redis_server.client() as client:
         assert client.get(marker_key(query)) == "4"
 
     assert forget_last_commit(checkpoint) == 4
-    replay = foreach_batch_writer(sink, sink_settings, query)
+    replay = sink_writer(sink, sink_settings, query)
     run_available_now(df, replay, checkpoint, query)
     assert (replay.status.batches_written, replay.status.batches_skipped) == (0, 1)
     assert hashes(redis_server, topic_name) == expected
@@ -65,7 +65,7 @@ def test_top_n_sorted_set_from_a_streaming_count_is_exact(
                      score="views", top_n=3)  # fmt: skip
     query = f"{topic_name}_redis_1"
     counts = events_stream(spark, sink_settings, topic_name, per_batch=10).groupBy("page").agg(F.count("*").alias("views"))
-    run_available_now(counts, foreach_batch_writer(sink, sink_settings, query), tmp_path / "cp", query, output_mode="update")
+    run_available_now(counts, sink_writer(sink, sink_settings, query), tmp_path / "cp", query, output_mode="update")
 
     expected = [(page, float(n)) for page, n in Counter(e["page"] for e in events).most_common(3)]
     assert expected == [(p, float(n)) for p, n in list(PAGE_COUNTS.items())[:3]]
@@ -86,7 +86,7 @@ def test_same_batch_id_twice_writes_once_and_a_redis_restart_is_ridden_out(
     sink = RedisSink(type="redis", key=f"{topic_name}:{{user_id}}",
                      retry=RetryPolicy(attempts=30, initial_backoff_s=0.1, max_backoff_s=0.5))  # fmt: skip
     query = f"{topic_name}_direct"
-    writer = foreach_batch_writer(sink, sink_settings, query)
+    writer = sink_writer(sink, sink_settings, query)
     writer(spark.createDataFrame([("u1", "a")], schema), 0)
     writer(spark.createDataFrame([("u1", "b"), ("u2", "b")], schema), 0)
     assert hashes(redis_server, topic_name) == {f"{topic_name}:u1": {"user_id": "u1", "page": "a"}}

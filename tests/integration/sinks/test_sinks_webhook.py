@@ -12,7 +12,7 @@ import pytest
 from sink_helpers import Receiver, events_stream, forget_last_commit, make_events, read_topic, run_available_now
 
 from streamwise.platform.ports import free_port
-from streamwise.sinks import RetryPolicy, SinkUnavailableError, WebhookSink, foreach_batch_writer
+from streamwise.sinks import RetryPolicy, SinkUnavailableError, WebhookSink, sink_writer
 
 FAST = RetryPolicy(attempts=4, initial_backoff_s=0.05, max_backoff_s=0.2, jitter=0)
 
@@ -38,10 +38,10 @@ def test_receiver_failing_first_calls_gets_each_row_once_and_rejects_go_to_the_d
     with Receiver(free_port(), fail_first=3, status_for=status_for) as receiver:
         sink = WebhookSink(type="webhook", url=receiver.url, retry=FAST)
         df = events_stream(spark, sink_settings, topic_name, per_batch=10).select("seq", "user_id", "page")
-        run_available_now(df, foreach_batch_writer(sink, sink_settings, query), checkpoint, query)
+        run_available_now(df, sink_writer(sink, sink_settings, query), checkpoint, query)
         calls = receiver.calls
         assert forget_last_commit(checkpoint) == 3
-        replay = foreach_batch_writer(sink, sink_settings, query)
+        replay = sink_writer(sink, sink_settings, query)
         run_available_now(df, replay, checkpoint, query)
         assert (replay.status.batches_written, replay.status.batches_skipped, receiver.calls) == (0, 1, calls)
 
@@ -65,7 +65,7 @@ def test_unreachable_receiver_fails_the_batch_and_the_retry_delivers_once(spark,
     port = free_port()
     sink = WebhookSink(type="webhook", url=f"http://127.0.0.1:{port}/hook", retry=FAST)
     query = f"{topic_name}_webhook"
-    writer = foreach_batch_writer(sink, sink_settings, query)
+    writer = sink_writer(sink, sink_settings, query)
     batch = spark.createDataFrame([("u1", 1), ("u2", 2)], "user_id STRING, n INT")
     with pytest.raises(SinkUnavailableError, match="still failing after 4 attempts"):
         writer(batch, 0)

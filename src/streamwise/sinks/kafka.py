@@ -1,4 +1,5 @@
-"""Kafka alerts sink: each batch's rows as JSON records, in one Kafka transaction with the batch marker.
+"""Kafka sinks (``kafka``, ``kafka_alerts``): each batch's rows as JSON records, in one Kafka
+transaction with the batch marker.
 
 The marker is Kafka's own exactly-once mechanism, as in consume-transform-produce: inside the
 transaction the producer commits an offset for the group ``streamwise.sink.<query>`` (partition 0
@@ -20,8 +21,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from streamwise.config import QUIET, KafkaSettings
 from streamwise.platform.exceptions import TopicError
 from streamwise.platform.topics import create_topic
-from streamwise.sinks._batch import Batch, SinkWriter, as_text, to_json
-from streamwise.sinks.config import KafkaAlertsSink
+from streamwise.sinks._batch import Batch, RowSinkWriter, as_text, to_json
+from streamwise.sinks.config import TopicSink
 from streamwise.sinks.exceptions import SinkDataError
 
 log = logging.getLogger(__name__)
@@ -148,13 +149,13 @@ class TransactionalLedger:
             self._producer = None  # the next attempt starts over with init_transactions
 
 
-class KafkaAlertsWriter(SinkWriter):
-    """Writes micro-batches of one query to ``sink.topic``, exactly once for read_committed readers."""
+class TopicWriter(RowSinkWriter):
+    """Writes micro-batches to ``sink.topic``, exactly once for read_committed readers."""
 
-    sink_type = "kafka_alerts"
     retriable = (KafkaException, BufferError, TopicError)
 
-    def __init__(self, sink: KafkaAlertsSink, kafka: KafkaSettings, query: str) -> None:
+    def __init__(self, sink: TopicSink, kafka: KafkaSettings, query: str) -> None:
+        self.sink_type = sink.type
         super().__init__(query, sink.retry)
         self.sink = sink
         self.kafka = kafka
@@ -166,7 +167,7 @@ class KafkaAlertsWriter(SinkWriter):
             create_topic(self.kafka, self.sink.topic, partitions=self.sink.partitions, exist_ok=True)
             self._topic_ready = True
         if self.sink.key and self.sink.key not in batch.columns:
-            raise SinkDataError(f"kafka_alerts sink {self.sink.topic}: no key column {self.sink.key!r} in {batch.columns}")
+            raise SinkDataError(f"{self.sink_type} sink {self.sink.topic}: no key column {self.sink.key!r} in {batch.columns}")
         if batch.batch_id < self.ledger.next_batch():
             return False
         headers = batch_headers(batch.query, batch.batch_id)
@@ -175,5 +176,5 @@ class KafkaAlertsWriter(SinkWriter):
                           to_json(row).encode(), headers) for row in batch.rows)  # fmt: skip
         started = time.monotonic()
         self.ledger.commit(records, batch.batch_id)
-        log.debug("alerts: batch %d, %d records in %.2fs", batch.batch_id, len(batch.rows), time.monotonic() - started)
+        log.debug("%s %s: batch %d, %d records in %.2fs", self.sink_type, self.sink.topic, batch.batch_id, len(batch.rows), time.monotonic() - started)
         return True
