@@ -2,6 +2,8 @@
 
 - ``ingest``: events/s per scenario into Kafka beside Kafka's own ProducerPerformance.
 - ``delta``: many small micro-batches into a Delta sink, with and without compaction: files and read times.
+- ``overhead``: the clickstream pipeline against the same query hand-written in PySpark and Spark's own
+  Kafka read of the topic, in one run: wall seconds, events/s and ratios.
 """
 
 from streamwise.bench.exceptions import BenchError

@@ -43,6 +43,7 @@ class BenchReport:
     columns: list[Column]
     config: dict[str, Any] = field(default_factory=dict)
     goals: dict[str, Any] = field(default_factory=dict)  # name -> {"target", "value", "met"}
+    checks: dict[str, Any] = field(default_factory=dict)  # name -> {"passed", "detail", ...}: sanity checks of the run
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -53,6 +54,7 @@ class BenchReport:
             "config": self.config,
             "results": self.rows,
             "goals": self.goals,
+            "checks": self.checks,
             "notes": self.notes,
         }
 
@@ -97,6 +99,7 @@ def benchmarks() -> dict[str, type[Benchmark]]:
     """Every registered benchmark, by name (importing the built-in ones first)."""
     import streamwise.bench.delta  # noqa: F401 - registers itself
     import streamwise.bench.ingest  # noqa: F401 - registers itself
+    import streamwise.bench.overhead  # noqa: F401 - registers itself
 
     return dict(sorted(_REGISTRY.items()))
 
