@@ -90,6 +90,31 @@ def test_every_record_in_kafka_exactly_once(broker: KafkaBroker, settings: Setti
     assert sum(expected["is_duplicate"]) == report.records - 30_000 == sum(n - 1 for n in got.values())
 
 
+def test_paced_producer_wakes_once_a_tick_not_once_per_event(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+    """Setup: the clickstream scenario at 2,000 events/s for 1.5 s, its batch() calls counted.
+    Invariant: all 3,000 events reach Kafka, drawn in at most one batch per tick (TICK_S) plus two:
+    the loop sleeps until the next tick's events are due instead of waking each millisecond for the
+    one or two that came due (which burned a whole core at this rate)."""
+    from streamwise.ingest.run import TICK_S
+
+    class Counted:
+        def __init__(self, source) -> None:  # noqa: ANN001
+            self.source, self.calls = source, 0
+
+        def __getattr__(self, name: str):  # noqa: ANN204 - the scenario's other attributes as they are
+            return getattr(self.source, name)
+
+        def batch(self, n: int, now_ms: int):  # noqa: ANN201
+            self.calls += 1
+            return self.source.batch(n, now_ms)
+
+    ensure_topic(settings.kafka, topic_name, 1)
+    source = Counted(create("clickstream", seed=3))
+    report = produce(EventProducer(settings.kafka, topic_name), source, pace=RateProfile(2_000), duration_s=1.5)
+    assert report.events == 3_000 and sum(end_offsets(settings.kafka, topic_name, [0]).values()) == 3_000
+    assert source.calls <= 1.5 / TICK_S + 2
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_replay_from_file(broker: KafkaBroker, settings: Settings, topic_name: str, tmp_path: Path, suffix: str) -> None:
     """Setup: a 2,000-row file (event time, key, a nullable number, text) replayed as fast as

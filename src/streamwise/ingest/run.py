@@ -162,6 +162,11 @@ def produce(
                 if on_progress is not None and now - last_progress >= _PROGRESS_EVERY_S:
                     last_progress = now
                     on_progress(Progress(events, records, now - start, producer.in_flight))
+                if not pace.unlimited and n < chunk:
+                    # Everything due until the horizon is sent: wait for the next tick's events rather than
+                    # waking every millisecond for the one or two that come due meanwhile (which cost a
+                    # core at 2,000 events/s).
+                    time.sleep(max(0.0, start + horizon - now))
         finally:
             interrupted = stopping.is_set()
             try:
