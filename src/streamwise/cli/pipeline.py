@@ -31,11 +31,16 @@ def run(
     spark = spark_session(cfg, app_name=f"streamwise-{spec.name}")
     from streamwise.monitor.listener import ProgressPublisher
 
-    spark.streams.addListener(ProgressPublisher(cfg.kafka))
-    queries = plan.start(spark, once=once)
-    log.info("pipeline %s started: %s", spec.name, ", ".join(q.name for q in queries))
-    await_queries(queries)
-    log.info("pipeline %s stopped", spec.name)
+    listener = ProgressPublisher(cfg.kafka)
+    spark.streams.addListener(listener)
+    try:
+        queries = plan.start(spark, once=once)
+        log.info("pipeline %s started: %s", spec.name, ", ".join(q.name for q in queries))
+        await_queries(queries)
+        log.info("pipeline %s stopped", spec.name)
+    finally:
+        listener.detach(spark)
+        spark.stop()
 
 
 def validate(pipeline: PipelineArg) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from pyspark.sql.streaming import StreamingQueryListener
@@ -20,6 +21,9 @@ from pyspark.sql.streaming import StreamingQueryListener
 from streamwise.config import QUIET, KafkaSettings
 from streamwise.monitor.metrics import QueryMetrics
 from streamwise.platform.topics import create_topic
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,16 @@ class ProgressPublisher(StreamingQueryListener):
             committer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning("could not commit offsets of %s to its consumer group: %s", metrics.query, exc)
+
+    def detach(self, spark: SparkSession, timeout_s: float = 10.0) -> None:
+        """Stop listening once the events already posted are handled (the last batch's progress too),
+        then close: a listener left attached when Python exits makes Spark log a py4j stack trace."""
+        try:
+            spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(int(timeout_s * 1000))
+        except Exception as exc:  # the bus did not drain in time: the last progress may be missing
+            log.warning("progress listener: events still queued after %.0fs (%s)", timeout_s, str(exc).splitlines()[0])
+        spark.streams.removeListener(self)
+        self.close()
 
     def close(self) -> None:
         self._producer.flush(5)

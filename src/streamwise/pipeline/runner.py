@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 from typing import TYPE_CHECKING
 
@@ -14,16 +15,29 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def await_queries(queries: list[StreamingQuery]) -> None:
-    """Block until every query ends; stop them all on Ctrl-C or SIGTERM; raise if one failed.
+POLL_S = 1.0
 
-    SIGTERM is what ``streamwise down`` sends: it becomes a clean stop here, so the checkpoint and
-    the sinks are left between two batches.
+
+def await_queries(queries: list[StreamingQuery]) -> None:
+    """Block until every query ends; stop them all on Ctrl-C, SIGTERM or when any one fails; raise
+    if one failed.
+
+    Whichever query fails first (the main one or the side one) stops the others: a pipeline never
+    goes on half running. SIGTERM is what ``streamwise down`` sends: it becomes a clean stop here,
+    so the checkpoint and the sinks are left between two batches.
     """
+    from pyspark.errors import StreamingQueryException  # pyspark loads lazily: keeps the CLI's start fast
+
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for query in queries:
-            query.awaitTermination()
+        while True:
+            active = [q for q in queries if q.isActive]
+            if not active or any(q.exception() is not None for q in queries if q not in active):
+                break
+            try:
+                active[0].awaitTermination(POLL_S)  # returns as soon as that query ends
+            except StreamingQueryException:
+                pass  # it failed: the next round stops the others and reports it
     except KeyboardInterrupt:
         log.info("stopping %d queries", len(queries))
     finally:
@@ -34,7 +48,21 @@ def await_queries(queries: list[StreamingQuery]) -> None:
     failures = [(q.name, q.exception()) for q in queries if q.exception() is not None]
     if failures:
         name, exc = failures[0]
-        raise PipelineError(f"query {name} failed: {str(exc).splitlines()[0]}", hint="see the driver log for the cause")
+        raise PipelineError(f"query {name} failed: {failure_cause(str(exc))}", hint="see the driver log for the whole trace")
+
+
+_PYTHON_ERROR = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt)): ?(.*)$")
+
+
+def failure_cause(text: str) -> str:
+    """The line of a query's failure that names the cause: for an error raised in Python code (a
+    sink, a foreachBatch), the last ``SomeError: message`` of the Python traceback Spark wraps;
+    else Spark's first line."""
+    causes = [m for m in map(_PYTHON_ERROR.match, text.splitlines()) if m]
+    if not causes:
+        return text.strip().splitlines()[0] if text.strip() else "unknown error"
+    kind, message = causes[-1].groups()
+    return f"{kind.rsplit('.', 1)[-1]}: {message.split(' SQLSTATE:')[0].strip()}"
 
 
 def _raise_interrupt(_signum: int, _frame: object) -> None:
