@@ -256,7 +256,7 @@ class PipelineSpec(_Model):
     event_time: EventTime = Field(default_factory=EventTime)
     steps: list[Step] = Field(default_factory=list)
     sinks: list[Sink] = Field(min_length=1)
-    trigger: Interval = "5 seconds"
+    trigger: Interval = "1 second"  # seconds of latency on 2 cores; see SparkSettings for the measurements
     output_mode: Literal["append", "update", "complete"] = "append"
     late_records: LateRecords = Field(default_factory=LateRecords)
 

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+STATE_STORES = {
+    "rocksdb": "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    "hdfs": "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider",
+}
+
+
 def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
     """Every Spark setting streamwise applies, as ``spark-submit --conf`` would take them."""
     spark = settings.spark
@@ -39,8 +45,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.driver.host": "127.0.0.1",
         "spark.local.dir": str(settings.state / "spark" / "tmp"),
         "spark.sql.warehouse.dir": str(settings.state / "spark" / "warehouse"),
-        "spark.sql.streaming.stateStore.providerClass":
-            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        "spark.sql.streaming.stateStore.providerClass": STATE_STORES[spark.state_store],
     }  # fmt: skip
 
 
