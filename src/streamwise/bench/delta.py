@@ -48,7 +48,7 @@ class DeltaBenchmark:
         run_id = f"{int(time.time())}_{os.getpid()}"
         topic = f"bench.delta.{run_id}"
         folder = context.settings.state / "bench" / f"delta-{run_id}"
-        spark = options.get("spark") or _spark(context.settings)
+        spark = context.spark("delta")
         on_step(f"producing {events:,} clickstream events into {topic} ({partitions} partitions)")
         _produce(context.settings, topic, events, partitions)
         rows = []
@@ -173,11 +173,3 @@ def _produce(settings: Settings, topic: str, events: int, partitions: int) -> No
 
     ensure_topic(settings.kafka, topic, partitions)
     produce(EventProducer(settings.kafka, topic), create("clickstream", seed=7), pace=RateProfile(0), fmt=Format.JSON, count=events)
-
-
-def _spark(settings: Settings) -> SparkSession:
-    """A session without the UI (a benchmark must not take port 4040 from a running pipeline)."""
-    from streamwise.platform.spark import spark_session
-
-    quiet = settings.model_copy(update={"spark": settings.spark.model_copy(update={"ui": False})})
-    return spark_session(quiet, app_name="streamwise-bench-delta")

@@ -83,7 +83,7 @@ class OverheadBenchmark:
         topic = f"bench.overhead.{run_id}"
         folder = settings.state / "bench" / f"overhead-{run_id}"
         spec = clickstream_spec()
-        spark = options.get("spark") or _spark(settings)
+        spark = context.spark("overhead")
         try:
             on_step(f"producing {events:,} clickstream events into {topic} ({partitions} partitions, "
                     f"event time at {event_rate:,.0f}/s)")  # fmt: skip
@@ -421,12 +421,3 @@ def _produce(settings: Settings, topic: str, events: int, partitions: int, event
     if report.stats.failed:
         raise BenchError(f"{report.stats.failed:,} of {report.records:,} records to {topic} failed")
     return report.records
-
-
-def _spark(settings: Settings) -> SparkSession:
-    """The project's session settings, without the UI (a benchmark must not take port 4040 from a
-    running pipeline)."""
-    from streamwise.platform.spark import spark_session
-
-    quiet = settings.model_copy(update={"spark": settings.spark.model_copy(update={"ui": False})})
-    return spark_session(quiet, app_name="streamwise-bench-overhead")

@@ -15,12 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from rich.table import Table
 
 from streamwise.bench.exceptions import BenchError
 from streamwise.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 _REGISTRY: dict[str, type[Benchmark]] = {}
 
@@ -78,6 +81,16 @@ class BenchContext:
 
     settings: Settings
     options: dict[str, Any] = field(default_factory=dict)
+
+    def spark(self, benchmark: str) -> SparkSession:
+        """The session given in ``options["spark"]`` (tests pass theirs), else the project's session
+        settings without the UI: a benchmark must not take port 4040 from a running pipeline."""
+        if self.options.get("spark") is not None:
+            return self.options["spark"]
+        from streamwise.platform.spark import spark_session  # pyspark loads lazily: `bench ingest` needs none
+
+        spark = self.settings.spark.model_copy(update={"ui": False})
+        return spark_session(self.settings.model_copy(update={"spark": spark}), app_name=f"streamwise-bench-{benchmark}")
 
 
 class Benchmark(Protocol):
