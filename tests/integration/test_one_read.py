@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from verify_helpers import services  # noqa: F401 - a fixture
 
 from streamwise.config import Settings
@@ -85,3 +86,23 @@ def rows(frame: pd.DataFrame) -> list[tuple[int, str, int]]:
     times = pd.to_datetime(frame["window_start"], utc=True, format="ISO8601")
     starts = (times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
     return sorted(zip(starts.astype(int), frame["page"].astype(str), frame["views"].astype(int), strict=True))
+
+
+def test_a_missing_source_topic_is_one_clear_error_and_the_dead_letter_topic_is_made(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
+    """Setup: a pipeline on a topic that does not exist; then the same topic created without its
+    dead-letter topic, and the pipeline run once.
+    Invariant: the first start raises PipelineError naming the topic and how to create it, and starts
+    no query; the second creates ``<topic>.dlq`` (one partition) before the side query needs it."""
+    from streamwise.pipeline import PipelineError
+    from streamwise.platform.topics import partition_count
+
+    spec = PipelineSpec(name=f"missing_{topic_name}", source=KafkaSource(topic=topic_name, schema="page STRING, event_time LONG"),
+                        sinks=[{"type": "console"}])  # fmt: skip
+    with pytest.raises(PipelineError, match=f"reads topic '{topic_name}', which does not exist") as caught:
+        Pipeline(spec, settings).start(spark, once=True)
+    assert f"streamwise topics create {topic_name}" in caught.value.hint
+    assert not [q for q in spark.streams.active if q.name.startswith(spec.name)]
+
+    create_topic(settings.kafka, topic_name, partitions=1)
+    await_queries(Pipeline(spec, settings).start(spark, once=True))
+    assert partition_count(settings.kafka, f"{topic_name}.dlq") == 1

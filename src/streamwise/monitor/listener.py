@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from streamwise.config import QUIET, KafkaSettings
 from streamwise.monitor.metrics import QueryMetrics
-from streamwise.platform.topics import create_topic
+from streamwise.platform.topics import COORDINATOR_BUSY, create_topic
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROGRESS_TOPIC = "_streamwise_progress"
+_COMMIT_TRIES = 10
+_COMMIT_WAIT_S = 0.3
 
 
 class ProgressPublisher(StreamingQueryListener):
@@ -71,10 +74,17 @@ class ProgressPublisher(StreamingQueryListener):
             committer = Consumer(self.kafka.client_config(**QUIET, **{"group.id": metrics.query, "enable.auto.commit": False}))
             self._committers[metrics.query] = committer
         offsets = [TopicPartition(p.topic, p.partition, p.processed) for p in metrics.partitions]
-        try:
-            committer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            log.warning("could not commit offsets of %s to its consumer group: %s", metrics.query, exc)
+        for attempt in range(1, _COMMIT_TRIES + 1):
+            try:
+                committer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException as exc:
+                # A new group's coordinator is still loading on the first commit: wait, don't warn.
+                if exc.args[0].code() in COORDINATOR_BUSY and attempt < _COMMIT_TRIES:
+                    time.sleep(_COMMIT_WAIT_S)
+                    continue
+                log.warning("could not commit offsets of %s to its consumer group: %s", metrics.query, exc)
+                return
 
     def detach(self, spark: SparkSession, timeout_s: float = 10.0) -> None:
         """Stop listening once the events already posted are handled (the last batch's progress too),

@@ -43,10 +43,6 @@ class PipelineLayout:
         return f"{self.name}_{SIDE}"
 
     @property
-    def queries(self) -> tuple[str, str]:
-        return self.main_query, self.side_query
-
-    @property
     def checkpoints(self) -> Path:
         """``STATE/checkpoints/<pipeline>``: every checkpoint of the pipeline, and nothing else."""
         return self.state / "checkpoints" / self.name

@@ -21,14 +21,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from confluent_kafka import KafkaException
 from pyspark.sql import functions as F
 
 from streamwise.config import Settings
 from streamwise.monitor.metrics import LATENCY_METRIC
 from streamwise.pipeline import steps
+from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.layout import PipelineLayout
 from streamwise.pipeline.ledger import LedgerWriter
 from streamwise.pipeline.spec import PipelineSpec, interval_ms
+from streamwise.platform.topics import create_topic, partition_count
 from streamwise.sinks import DeltaSink, SinkWriter, sink_writer, warehouse_path
 
 if TYPE_CHECKING:
@@ -116,6 +119,7 @@ class Pipeline:
     def start(self, spark: SparkSession, *, once: bool = False) -> list[StreamingQuery]:
         """Start the main query and the side query; ``once`` = availableNow (stop when caught up)."""
         self.layout.check_layout()
+        self.check_topics()
         trigger = {"availableNow": True} if once else {"processingTime": self.spec.trigger}
         schemas = self.subject_schemas()  # once: both queries of this start read with the same versions
         main = self.output(spark, schemas).writeStream.queryName(self.layout.main_query)
@@ -125,6 +129,22 @@ class Pipeline:
         side_trigger = trigger if once else {"processingTime": f"{max(SIDE_TRIGGER_MS, interval_ms(self.spec.trigger))} milliseconds"}
         queries.append(side.option("checkpointLocation", str(self.layout.side_checkpoint)).trigger(**side_trigger).start())
         return queries
+
+    def check_topics(self) -> None:
+        """The source topic must exist (Spark would wait on a missing one in silence); the dead-letter
+        topic is created when missing (the broker creates no topics, and the first bad record would
+        fail the side query)."""
+        kafka, topic = self.settings.kafka, self.spec.source.topic
+        try:
+            missing = partition_count(kafka, topic) == 0
+        except KafkaException as exc:
+            raise PipelineError(f"cannot reach Kafka at {kafka.bootstrap_servers} to find topic {topic!r}: {exc.args[0].str()}",
+                                hint="is the broker running? try `streamwise kafka status`") from None  # fmt: skip
+        if missing:
+            raise PipelineError(f"pipeline {self.spec.name} reads topic {topic!r}, which does not exist on {kafka.bootstrap_servers}",
+                                hint=f"create it (`streamwise topics create {topic}`) or produce to it "
+                                     f"(`streamwise produce SCENARIO --topic {topic}`)")  # fmt: skip
+        create_topic(kafka, self.dlq_topic, partitions=1, exist_ok=True)
 
     def explain(self, spark: SparkSession) -> str:
         """Spark's extended plan of the main query's streaming part (what reaches the sinks)."""

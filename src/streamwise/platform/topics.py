@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from streamwise.config import QUIET, KafkaSettings
@@ -37,6 +37,12 @@ class TopicInfo:
     @property
     def replication(self) -> int:
         return len(self.partitions[0].replicas) if self.partitions else 0
+
+
+# Errors of a group coordinator that is moving or loading (a new group, a new broker): worth a short wait.
+COORDINATOR_BUSY = frozenset({
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE,
+})  # fmt: skip
 
 
 def _admin(kafka: KafkaSettings) -> AdminClient:

@@ -16,11 +16,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from streamwise.config import QUIET, KafkaSettings
 from streamwise.platform.exceptions import TopicError
-from streamwise.platform.topics import create_topic
+from streamwise.platform.topics import COORDINATOR_BUSY, create_topic
 from streamwise.sinks._batch import Batch, RowSinkWriter, as_text, to_json
 from streamwise.sinks.config import TopicSink
 from streamwise.sinks.exceptions import SinkDataError
@@ -29,9 +29,6 @@ log = logging.getLogger(__name__)
 
 _BUFFER_FULL_WAIT_S = 1.0
 _BUFFER_FULL_TRIES = 60
-_COORDINATOR_BUSY = frozenset({
-    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE,
-})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class TransactionalLedger:
             except KafkaException as exc:
                 # The group coordinator moves or loads (e.g. __consumer_offsets is being created on a
                 # new broker): librdkafka reports it at once rather than waiting, so wait here.
-                if exc.args[0].code() not in _COORDINATOR_BUSY or time.monotonic() > deadline:
+                if exc.args[0].code() not in COORDINATOR_BUSY or time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
 
