@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamwise.config import DashboardSettings, Settings
 from streamwise.dashboard.exceptions import DashboardError
 
-__all__ = ["DashboardSettings", "dashboard_settings", "results_table"]
+if TYPE_CHECKING:
+    from streamwise.pipeline import PipelineSpec
+
+__all__ = ["DashboardSettings", "dashboard_settings", "pipeline_results_table", "results_table"]
 
 
 def dashboard_settings(settings: Settings) -> DashboardSettings:
@@ -16,15 +20,22 @@ def dashboard_settings(settings: Settings) -> DashboardSettings:
 
 
 def results_table(settings: Settings, dashboard: DashboardSettings) -> Path:
-    """The Delta table the windows and recommendations come from."""
+    """The Delta table the windows and recommendations come from: the one set (``up`` sets the running
+    pipeline's), else the clickstream example's."""
     if dashboard.results_table is not None:
         return dashboard.results_table.resolve()
     from streamwise.pipeline import load_pipeline, resolve
-    from streamwise.sinks import DeltaSink, warehouse_path
 
-    spec = load_pipeline(resolve("clickstream"))
-    sink = next((s for s in spec.sinks if isinstance(s, DeltaSink)), None)
-    if sink is None:
+    table = pipeline_results_table(load_pipeline(resolve("clickstream")), settings)
+    if table is None:
         raise DashboardError("the clickstream pipeline writes no Delta table to show windows from",
                              hint="set STREAMWISE_DASHBOARD_RESULTS_TABLE to a Delta table's folder")
-    return warehouse_path(sink.path, settings.state)
+    return table
+
+
+def pipeline_results_table(spec: PipelineSpec, settings: Settings) -> Path | None:
+    """The first Delta table ``spec`` writes, where its windows land; None when it writes none."""
+    from streamwise.sinks import DeltaSink, warehouse_path
+
+    sink = next((s for s in spec.sinks if isinstance(s, DeltaSink)), None)
+    return warehouse_path(sink.path, settings.state) if sink is not None else None

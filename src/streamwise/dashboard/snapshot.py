@@ -23,6 +23,7 @@ from streamwise.dashboard.alerts import AlertFeed, read_alerts
 from streamwise.dashboard.progress import ProgressTail
 from streamwise.dashboard.settings import DashboardSettings, results_table
 from streamwise.monitor.metrics import QueryMetrics
+from streamwise.monitor.windows import measure_and_item
 from streamwise.platform.process import Service, ServiceStatus
 
 Level = Literal["ok", "warn", "down"]
@@ -241,17 +242,18 @@ class Snapshots:
             none = Recommendations(window_start=None, window_end=None, items=[])
             return WindowsView(table=table, columns=[], rows=[], error=f"cannot read {table}: {exc}"), none
         rows = [{k: _jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
-        latest = rows[0]["window_start"] if rows else None  # latest_windows puts the newest window first
-        top = [r for r in rows if r["window_start"] == latest][: self.dashboard.top_n]
+        measure, item = measure_and_item(frame.columns, frame.dtypes)
+        latest = rows[0].get("window_start") if rows else None  # latest_windows puts the newest window first
+        top = [r for r in rows if r.get("window_start") == latest][: self.dashboard.top_n] if measure and item else []
         shown: list[dict[str, Any]] = []
         for row in rows:
-            if sum(r["window_start"] == row["window_start"] for r in shown) < self.dashboard.per_window:
+            if sum(r.get("window_start") == row.get("window_start") for r in shown) < self.dashboard.per_window:
                 shown.append(row)
         windows = WindowsView(table=table, columns=[str(c) for c in frame.columns], rows=shown)
         recommendations = Recommendations(
             window_start=latest,
             window_end=top[0].get("window_end") if top else None,
-            items=[Recommendation(rank=i, item=str(r["page"]), score=float(r["views"])) for i, r in enumerate(top, 1)],
+            items=[Recommendation(rank=i, item=str(r[item]), score=float(r[measure] or 0)) for i, r in enumerate(top, 1)],
         )
         return windows, recommendations
 

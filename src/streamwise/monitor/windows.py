@@ -7,8 +7,37 @@ from pathlib import Path
 import pandas as pd
 
 
+WINDOW_COLUMNS = ("window_start", "window_end")
+
+
+def measure_and_item(columns: pd.Index | list[str], dtypes: pd.Series) -> tuple[str | None, str | None]:
+    """The column a results table ranks by (``views`` in clickstream; else its first numeric column
+    that is not a rank) and the one naming what is ranked (``page``; else its first text column)."""
+    names = [c for c in columns if c not in WINDOW_COLUMNS]
+    numeric = [c for c in names if pd.api.types.is_numeric_dtype(dtypes[c]) and c != "rank"]
+    text = [c for c in names if pd.api.types.is_string_dtype(dtypes[c]) or dtypes[c] == object]
+    measure = "views" if "views" in numeric else (numeric[0] if numeric else None)
+    item = "page" if "page" in text else (text[0] if text else None)
+    return measure, item
+
+
+def rank_windows(frame: pd.DataFrame, *, windows: int = 3, per_window: int = 5) -> pd.DataFrame:
+    """The ``per_window`` highest rows (by the table's measure) of each of the ``windows`` most recent
+    windows, newest window first; a table without windows: its last ``windows * per_window`` rows."""
+    if frame.empty:
+        return frame
+    if "window_start" not in frame.columns:
+        return frame.tail(windows * per_window).iloc[::-1].reset_index(drop=True)
+    measure, item = measure_and_item(frame.columns, frame.dtypes)
+    recent = sorted(frame["window_start"].unique())[-windows:]
+    frame = frame[frame["window_start"].isin(recent)]
+    keys = ["window_start", *(c for c in (measure, item) if c)]
+    frame = frame.sort_values(keys, ascending=[False, False, True][: len(keys)])
+    return frame.groupby("window_start", sort=False).head(per_window).reset_index(drop=True)
+
+
 def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.DataFrame:
-    """The top ``per_window`` rows (by views) of each of the ``windows`` most recent windows.
+    """:func:`rank_windows` of the Delta table at ``table``.
 
     Empty when the table does not exist yet (the pipeline has not closed a window).
     """
@@ -19,12 +48,7 @@ def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.
         frame = DeltaTable(str(table)).to_pandas()
     except TableNotFoundError:
         return pd.DataFrame(columns=["window_start", "window_end", "page", "views"])
-    if frame.empty:
-        return frame
-    recent = sorted(frame["window_start"].unique())[-windows:]
-    frame = frame[frame["window_start"].isin(recent)]
-    frame = frame.sort_values(["window_start", "views", "page"], ascending=[False, False, True])
-    return frame.groupby("window_start", sort=False).head(per_window).reset_index(drop=True)
+    return rank_windows(frame, windows=windows, per_window=per_window)
 
 
 def delta_rows(table: Path) -> int:

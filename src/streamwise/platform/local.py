@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from typing import TYPE_CHECKING
 
-from streamwise.config import Settings
+from streamwise.config import DashboardSettings, Settings
 from streamwise.platform import jars
 from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.exceptions import PlatformError
@@ -113,7 +113,7 @@ def up(
     step(f"starting the schema registry on {settings.registry.url}")
     start_registry(settings)
     step(f"starting the dashboard on {settings.dashboard.url}")
-    start_dashboard(settings)
+    start_dashboard(settings, dashboard_for(spec, settings))
     if needs_database(spec):
         from streamwise.platform.reference import seed_merchants
         from streamwise.platform.services import PostgresServer, RedisServer
@@ -127,6 +127,16 @@ def up(
     step(f"starting the Spark pipeline {spec.name} (first start takes ~30 s)")
     start_pipeline(settings, pipeline, PipelineLayout(spec.name, settings.state).main_checkpoint)
     return spec
+
+
+def dashboard_for(spec: PipelineSpec, settings: Settings) -> DashboardSettings:
+    """The dashboard's settings for the pipeline ``up`` runs: its windows come from that pipeline's
+    Delta table (unless a results table is set explicitly)."""
+    from streamwise.dashboard.settings import pipeline_results_table
+
+    dash = settings.dashboard
+    table = pipeline_results_table(spec, settings)
+    return dash.model_copy(update={"results_table": table}) if dash.results_table is None and table is not None else dash
 
 
 def down(settings: Settings, *, purge: bool = False) -> list[str]:
