@@ -171,6 +171,11 @@ class FanOut:
         writers = self.writers()
         for step in self.plan.spec.batch_steps:
             batch = steps.apply(batch, step, self.plan.settings)
+        if len(writers) == 1 and not self.plan.spec.drops_late_data:
+            # One sink of a stateless pipeline: one action, and Spark runs a stateless batch only when
+            # records arrived; a cached copy would cost more than it saves.
+            writers[0](batch, batch_id)
+            return
         # Computed once into the cache: each writer then reads it without recomputing the decoding and
         # the stateful steps, and a batch with no rows (a windowed pipeline between two window ends:
         # most batches on a short trigger) skips the sinks, above all Delta's ~1 s commit.
