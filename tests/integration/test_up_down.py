@@ -29,10 +29,21 @@ def _processes_mentioning(text: str) -> list[psutil.Process]:
     return found
 
 
+def wait_for_line(proc: subprocess.Popen, text: str) -> None:
+    """Read ``proc``'s output until a line holds ``text`` (fails if the process ends first)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if text in line:
+            return
+    raise AssertionError(f"the process ended (code {proc.wait()}) without printing {text!r}")
+
+
 def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
-    """Setup: `up --no-watch` on free ports with a scratch state folder (generator at 3,000 events/s).
-    Invariant: it prints the endpoints and a first window table; afterwards `down` stops broker,
-    registry, dashboard, generator and pipeline by pid, and no process that belongs to this state folder is left."""
+    """Setup: `up --no-watch` on free ports with a scratch state folder (generator at 3,000 events/s),
+    then a second `up` that watches the results, then `down`.
+    Invariant: it prints the endpoints and a first window table; `down` stops broker, registry,
+    dashboard, generator and pipeline by pid, no process that belongs to this state folder is left,
+    and the watching `up` ends by itself (exit 0) saying the pipeline is no longer running."""
     state = tmp_path / "state"
     kafka_port, controller_port, registry_port, dashboard_port = free_ports(4)
     env = {
@@ -60,8 +71,14 @@ def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
         pids = {p.stem: json.loads(p.read_text())["pid"] for p in (state / "run").glob("*.pid")}
         assert set(pids) == {"kafka", "registry", "dashboard", "generator", "pipeline"}
         assert httpx.get(f"http://127.0.0.1:{dashboard_port}/metrics", timeout=10).status_code == 200
+        # A second `up` keeps what runs and watches the results, until the platform is stopped.
+        watcher = subprocess.Popen([*cmd, "up", "--rate", "3000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, env=env)  # fmt: skip
+        wait_for_line(watcher, "first results")
     finally:
         down = subprocess.run([*cmd, "down"], capture_output=True, text=True, env=env, timeout=180)
+    watched, _ = watcher.communicate(timeout=60)  # the watcher ends by itself once the pipeline is gone
+    assert watcher.returncode == 0 and "the pipeline is no longer running" in watched, watched[-2000:]
     assert down.returncode == 0, down.stderr
     assert "stopped dashboard, pipeline, generator, registry, kafka" in down.stdout
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

@@ -209,6 +209,10 @@ def _show_results(tables: list[Path], view: Callable[[list[Path]], Table], start
         with Live(view(tables), console=console, refresh_per_second=1) as live:
             while watch or not first_seen:
                 time.sleep(2)
+                if first_seen and not Service("pipeline", state).status().running:
+                    live.console.print(f"[yellow]■[/] the pipeline is no longer running (`./dev down`, or it failed: see "
+                                       f"{log_dir / 'pipeline.log'}); nothing more to show")  # fmt: skip
+                    return
                 live.update(view(tables))
                 if not first_seen and any(delta_rows(t) for t in tables):
                     first_seen = True
