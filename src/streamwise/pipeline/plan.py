@@ -195,8 +195,8 @@ class SideOutputs:
 
     One aggregation per batch counts the dead letters and the late rows and finds the newest event
     time; only what is there is written, so a batch with neither (the usual case) costs that one
-    pass (into the cache) and no write. Dead letters go through Spark's Kafka writer, at least once: a replayed batch
-    may repeat some (``verify`` counts each dead-lettered record once).
+    pass (into the cache) and no write. Dead letters go through Spark's Kafka writer, at least once:
+    a replayed batch may repeat some (``verify`` counts each dead-lettered record once).
     """
 
     def __init__(self, plan: Pipeline) -> None:

@@ -51,10 +51,9 @@ def _streamwise(*args: str) -> list[str]:
 
 
 def start_generator(settings: Settings, *, scenario: str, topic: str, rate: float, partitions: int) -> int:
-    """Create the topic (and its dead-letter topic) and start the scenario's generator; ready once its
-    events reach Kafka."""
+    """Create the topic and start the scenario's generator; ready once its events reach Kafka (the
+    pipeline creates its dead-letter topic when it starts)."""
     create_topic(settings.kafka, topic, partitions=partitions, exist_ok=True)
-    create_topic(settings.kafka, f"{topic}.dlq", partitions=1, exist_ok=True)
     parts = list(range(partition_count(settings.kafka, topic)))
     before = sum(end_offsets(settings.kafka, topic, parts).values())
     return Service("generator", settings.state).start(

@@ -64,10 +64,10 @@ def run_phases(
     key: str | None = None,
     partitions: int = 1,
 ) -> PipelineRun:
-    """Create the topic, then per phase: produce its events and run the pipeline until caught up."""
+    """Create the topic, then per phase: produce its events and run the pipeline until caught up (its
+    start creates the dead-letter topic)."""
     topic = spec.source.topic
     create_topic(settings.kafka, topic, partitions=partitions, exist_ok=True)
-    create_topic(settings.kafka, f"{topic}.dlq", partitions=1, exist_ok=True)
     plan = Pipeline(spec, settings)
     for events in phases:
         produce_events(settings, topic, events, key=key)
