@@ -1,9 +1,8 @@
 """Where a pipeline's queries live and what they are called, defined once.
 
 A pipeline runs one *main* query (source → decode → watermark → steps → every sink, in one
-``foreachBatch``) and one *side* query over the same topic for what never reaches the steps: dead
-letters and, for a pipeline that drops late data, the late-data ledger. ``plan``, ``verify``,
-``status``, the dashboard and ``up`` all take the names and folders from here.
+``foreachBatch``), which also settles each batch's dead letters and late-data ledger. ``plan``,
+``verify``, ``status``, the dashboard and ``up`` all take the names and folders from here.
 
 Each sink's writer is identified by the pipeline, the sink's place in the spec and the main
 checkpoint's Spark query id (``clickstream.1.postgres@5f3c9a1e``). The id keys the sinks'
@@ -22,7 +21,8 @@ from streamwise.pipeline.exceptions import PipelineError
 from streamwise.sinks.config import writer_id
 
 MAIN = "main"
-SIDE = "side"
+SIDE = "side"  # the side query of earlier versions: its checkpoint is no longer read, and harmless
+SETTLED = "settled.json"
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,6 @@ class PipelineLayout:
         return self.name
 
     @property
-    def side_query(self) -> str:
-        """The query writing dead letters and the late-data ledger."""
-        return f"{self.name}_{SIDE}"
-
-    @property
     def checkpoints(self) -> Path:
         """``STATE/checkpoints/<pipeline>``: every checkpoint of the pipeline, and nothing else."""
         return self.state / "checkpoints" / self.name
@@ -52,8 +47,9 @@ class PipelineLayout:
         return self.checkpoints / MAIN
 
     @property
-    def side_checkpoint(self) -> Path:
-        return self.checkpoints / SIDE
+    def settled_marker(self) -> Path:
+        """The newest main-query batch whose dead letters and ledger entries are written."""
+        return self.checkpoints / SETTLED
 
     def sink_label(self, index: int, sink_type: str) -> str:
         """A sink's stable name within the pipeline, e.g. ``clickstream.1.postgres``."""
@@ -68,7 +64,7 @@ class PipelineLayout:
 
     def ledger_writer_id(self) -> str:
         """The identity the late-data ledger's Delta appends are keyed by (``txnAppId``)."""
-        return writer_id(self.side_query, self.query_id(self.side_checkpoint))
+        return writer_id(f"{self.name}.ledger", self.query_id(self.main_checkpoint))
 
     def query_id(self, checkpoint: Path) -> str:
         """The id Spark keeps in a checkpoint's ``metadata`` file (stable across restarts)."""

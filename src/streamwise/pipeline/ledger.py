@@ -1,107 +1,73 @@
-"""The late-data ledger: records that arrive behind the watermark go to a Delta table with how late
-they were, instead of vanishing inside Spark's stateful operators.
+"""The late-data ledger: the records a stateful step dropped behind the watermark, with how late they
+were and the watermark they missed, in a Delta table, instead of vanishing inside Spark.
 
-The ledger is its own query over the same source, writing in ``foreachBatch``. It applies Spark's
-rule: the watermark used in batch N is (max event time seen in batches before N) - delay, and a
-stateful operator drops input rows at or behind it. The running maximum and each batch's
-watermark are kept in the ledger's checkpoint folder, so a replayed or restarted batch uses the
-same watermark (a stateless query's own watermark is not carried across a restart by Spark, which
-is why the ledger does not use it). Writes are idempotent on (query, batch id) through Delta's
-``txnAppId``/``txnVersion``.
+The ledger follows Spark's own rule for the main query's own batches (see
+:mod:`streamwise.pipeline.batches` for the watermark, ``WatermarkSupport.watermarkExpression`` for
+the predicate): in batch N, a stateful operator drops an input row when its event-time key is at
+or before the late-row watermark W (the ``batchWatermarkMs`` of batch N - 1):
 
-What the ledger holds is "behind the watermark when it arrived", an upper bound of what the windows
-dropped, not always the same set: Spark filters late input against the *previous* batch's
-watermark, and runs a no-data batch (which advances it) only when no new data is waiting. Across a
-restart with ``availableNow`` the two agree (tested); in a run of back-to-back data batches Spark
-may still count some ledgered rows (``streamwise verify`` treats a ledgered row as neither lost nor
-duplicated either way). Mirroring Spark exactly means following the main query's own batches.
+- windows (tumbling, sliding): a (row, window) pair when ``window.end <= W``, so a row of a sliding
+  window can be dropped from some of its windows and counted in the others; the ledger holds one
+  entry per dropped pair, with that window's start and end;
+- session windows: a row when its own session ``[event_time, event_time + gap)`` ends at or before W
+  (Spark's restore step filters the per-row partial sessions before it merges them with the state,
+  unless ``spark.sql.streaming.sessionWindow.merge.sessions.in.local.partition`` is set, which
+  streamwise does not set);
+- deduplication, anomaly state (an event-time timeout) and stream-stream joins: a row when
+  ``event_time <= W``.
+
+A record therefore ends in exactly one place: counted by the step, in the ledger, or (if it did
+not decode) in the dead-letter topic. The rules are applied to the rows as they reach the first
+stateful step (after the stateless steps before it, e.g. a filter), over exactly the offsets the
+batch read; :class:`~streamwise.pipeline.settle.Settlement` decides when.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from streamwise.pipeline.spec import AnomalyStep, DeduplicateStep, JoinStep, Step, WindowStep
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pyspark.sql import DataFrame
 
+STATEFUL = (WindowStep, DeduplicateStep, AnomalyStep, JoinStep)
 
-def late_rows(batch: DataFrame, watermark_ms: int) -> DataFrame:
-    """Rows at or behind the watermark, with the watermark and their lateness in milliseconds."""
+
+def late_entries(rows: DataFrame, step: Step, watermark_ms: int) -> DataFrame:
+    """The ledger entries of ``rows`` (as they reach the stateful ``step``) against the late-row
+    watermark ``watermark_ms``: the rows' columns, ``window_start``/``window_end`` (null for a step
+    without windows), ``watermark`` and ``lateness_ms`` (watermark - event time)."""
     watermark = F.timestamp_millis(F.lit(watermark_ms))
-    return batch.where(F.col("event_time") <= watermark).select(
-        "*",
-        watermark.alias("watermark"),
-        (F.lit(watermark_ms) - F.unix_millis("event_time")).alias("lateness_ms"),
-    )
+    if isinstance(step, WindowStep):
+        if step.kind == "session":  # the row's own session, before Spark merges it (see the module docstring)
+            window = F.struct(F.col("event_time").alias("start"), (F.col("event_time") + F.expr(f"INTERVAL {step.gap}")).alias("end"))
+        elif step.kind == "sliding":
+            window = F.window("event_time", step.duration, step.slide)
+        else:
+            window = F.window("event_time", step.duration)
+        pairs = rows.select("*", window.alias("_w"))  # sliding: one row per window, as Spark's Expand makes
+        dropped = pairs.where(F.col("_w.end") <= watermark).select(
+            *rows.columns, F.col("_w.start").alias("window_start"), F.col("_w.end").alias("window_end"))  # fmt: skip
+    else:
+        none = F.lit(None).cast("timestamp")
+        dropped = rows.where(F.col("event_time") <= watermark).select(*rows.columns, none.alias("window_start"), none.alias("window_end"))
+    return dropped.select("*", watermark.alias("watermark"), (F.lit(watermark_ms) - F.unix_millis("event_time")).alias("lateness_ms"))
 
 
-KEEP_BATCHES = 100  # entries kept behind the newest: replays only ever go back one batch
+class Ledger:
+    """Appends a batch's entries to the ledger's Delta table, once per batch (``txnAppId``/``txnVersion``)."""
 
-
-class WatermarkLog:
-    """Per-batch watermark and running max event time, one small JSON file per batch."""
-
-    def __init__(self, folder: Path, delay_ms: int) -> None:
-        self.folder = folder
-        self.delay_ms = delay_ms
-        self._newest: tuple[int, int | None] | None = None  # (batch id, max seen): the newest entry, once known
-
-    def _entry(self, batch_id: int) -> Path:
-        return self.folder / f"{batch_id}.json"
-
-    def _read(self, batch_id: int) -> dict[str, int | None]:
-        return json.loads(self._entry(batch_id).read_text())
-
-    def watermark_for(self, batch_id: int) -> int:
-        """The watermark of ``batch_id``: as recorded on first sight (a replay reuses it), else the
-        max event time of the batches before it minus the delay (0 before any event)."""
-        if self._entry(batch_id).is_file():
-            return int(self._read(batch_id)["watermark_ms"] or 0)
-        max_seen = self._max_before(batch_id)
-        return max(0, max_seen - self.delay_ms) if max_seen is not None else 0
-
-    def record(self, batch_id: int, watermark_ms: int, batch_max_ms: int | None) -> None:
-        """Keep the batch's watermark and the running max event time including the batch."""
-        if self._entry(batch_id).is_file():
-            return  # a replay: the first record stands
-        seen = [v for v in (self._max_before(batch_id), batch_max_ms) if v is not None]
-        self.folder.mkdir(parents=True, exist_ok=True)
-        entry = self._entry(batch_id)
-        tmp = entry.with_suffix(".tmp")
-        newest = max(seen) if seen else None
-        tmp.write_text(json.dumps({"watermark_ms": watermark_ms, "max_seen_ms": newest}))
-        tmp.rename(entry)  # atomic: a crash leaves either no entry or a whole one
-        self._newest = (batch_id, newest)
-        for old in self.folder.glob("*.json"):  # as Spark keeps its logs: the recent batches only
-            if int(old.stem) < batch_id - KEEP_BATCHES:
-                old.unlink(missing_ok=True)
-
-    def _max_before(self, batch_id: int) -> int | None:
-        if self._newest is not None and self._newest[0] == batch_id - 1:
-            return self._newest[1]  # the usual case: the previous batch, recorded by this process
-        previous = [int(p.stem) for p in self.folder.glob("*.json") if int(p.stem) < batch_id] if self.folder.is_dir() else []
-        return self._read(max(previous))["max_seen_ms"] if previous else None
-
-
-class LedgerWriter:
-    """Appends each batch's late rows to a Delta table, once per batch (``txnAppId``/``txnVersion``)."""
-
-    def __init__(self, checkpoint: Path, table: Path, app_id: str, delay_ms: int) -> None:
-        self.log = WatermarkLog(checkpoint / "watermarks", delay_ms)
+    def __init__(self, table: Path, app_id: str) -> None:
         self.table = table
         self.app_id = app_id
 
-    def append(self, valid: DataFrame, batch_id: int, watermark_ms: int) -> None:
-        """Write the rows of ``valid`` at or behind ``watermark_ms``, tagged with the batch."""
-        late = late_rows(valid, watermark_ms).withColumn("ledger_batch_id", F.lit(batch_id))
-        (
-            late.write.format("delta")
-            .mode("append")
-            .option("txnAppId", self.app_id)
-            .option("txnVersion", batch_id)
-            .save(str(self.table))
-        )
+    def append(self, entries: DataFrame, batch_id: int) -> None:
+        """Write ``entries`` (see :func:`late_entries`) tagged with the batch they were dropped in."""
+        tagged = entries.withColumn("ledger_batch_id", F.lit(batch_id))
+        writer = tagged.write.format("delta").mode("append").option("mergeSchema", "true")
+        writer.option("txnAppId", self.app_id).option("txnVersion", batch_id).save(str(self.table))

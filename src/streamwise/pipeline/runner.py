@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from streamwise.pipeline.exceptions import PipelineError
@@ -17,13 +18,22 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 
+# What to do once a query has ended (stopped or caught up), by query id: the pipeline's settling of
+# its last batches. Kept here, not on the query object, because PySpark's StreamingQuery is Spark's.
+_finishers: dict[str, Callable[[], None]] = {}
+
+
+def on_finish(query: StreamingQuery, finisher: Callable[[], None]) -> None:
+    """Have :func:`await_queries` call ``finisher`` once ``query`` has ended without failing."""
+    _finishers[str(query.id)] = finisher
+
 
 def await_queries(queries: list[StreamingQuery]) -> None:
     """Block until every query ends; stop them all on Ctrl-C, SIGTERM or when any one fails; raise
     if one failed.
 
-    Whichever query fails first (the main one or the side one) stops the others: a pipeline never
-    goes on half running. SIGTERM is what ``streamwise down`` sends: it becomes a clean stop here,
+    Whichever query fails first stops the others: a set of pipelines never goes on half running.
+    When none failed, each query's finisher (:func:`on_finish`) runs after it has stopped. SIGTERM is what ``streamwise down`` sends: it becomes a clean stop here,
     so the checkpoint and the sinks are left between two batches.
     """
     from pyspark.errors import StreamingQueryException  # pyspark loads lazily: keeps the CLI's start fast
@@ -46,6 +56,10 @@ def await_queries(queries: list[StreamingQuery]) -> None:
             if query.isActive:
                 query.stop()
     failures = [(q.name, q.exception()) for q in queries if q.exception() is not None]
+    for query in queries:
+        finisher = _finishers.pop(str(query.id), None)
+        if finisher is not None and not failures:
+            finisher()
     if failures:
         name, exc = failures[0]
         raise PipelineError(f"query {name} failed: {failure_cause(str(exc))}", hint="see the driver log for the whole trace")

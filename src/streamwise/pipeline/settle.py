@@ -1,0 +1,166 @@
+"""Settling the main query's batches: dead letters to ``<topic>.dlq`` and late rows to the ledger,
+from exactly the offsets each batch read, judged by the watermark that batch used.
+
+Neither reaches the sinks, so neither needs to be on the latency path, and most batches have
+neither. Spark tells which: each batch's progress carries the dead letters the decode counted (an
+observed metric) and the rows its stateful operators dropped (``numRowsDroppedByWatermark``). A
+batch with either is read again from Kafka (its offset range in the checkpoint, see
+:mod:`streamwise.pipeline.batches`), decoded the same way, and its dead letters and ledger entries
+are written; a batch with neither costs nothing. Batch N is settled once it has committed: at the
+start of batch N + 1 (after the sinks), and at the end of a run for the last ones. The newest
+settled batch id is kept beside the checkpoint; a batch whose progress this process never saw
+(a restart after a crash) is read again whatever it held, so nothing is skipped.
+
+Ledger appends are idempotent per batch (Delta ``txnVersion``); a dead letter written just before
+a crash may be written again on restart (``verify`` counts each dead-lettered record once).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from streamwise.monitor.metrics import LATENCY_METRIC
+from streamwise.pipeline import steps
+from streamwise.pipeline.batches import BatchRange, batch_range, last_committed
+from streamwise.pipeline.ledger import STATEFUL, Ledger, late_entries
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from streamwise.pipeline.plan import Pipeline
+    from streamwise.schemas.spark import SubjectSchemas
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a batch's progress says it left behind."""
+
+    dead: int
+    dropped: int
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.dead or self.dropped)
+
+
+UNKNOWN = Evidence(dead=1, dropped=1)  # no progress seen: read the batch again and look
+
+
+def evidence(progresses: Any) -> dict[int, Evidence]:
+    """Per batch id, from a JVM array of ``StreamingQueryProgress``: the dead letters observed and
+    the rows dropped by the watermark (the largest seen, since an idle report repeats a batch id
+    with zeros)."""
+    found: dict[int, Evidence] = {}
+    for progress in progresses:
+        observed = progress.observedMetrics().get(LATENCY_METRIC)
+        dead = int(observed.getAs("dead") or 0) if observed is not None else 0
+        dropped = sum(int(op.numRowsDroppedByWatermark()) for op in progress.stateOperators())
+        batch_id = int(progress.batchId())
+        seen = found.get(batch_id, Evidence(0, 0))
+        found[batch_id] = Evidence(max(seen.dead, dead), max(seen.dropped, dropped))
+    return found
+
+
+class Settlement:
+    """Settles one pipeline's main-query batches (see the module docstring)."""
+
+    def __init__(self, plan: Pipeline, schemas: SubjectSchemas | None) -> None:
+        self.plan = plan
+        self.schemas = schemas
+        self.first_seen: int | None = None  # the first batch this process ran: its progress is ours
+        stateful = [i for i, step in enumerate(plan.spec.streaming_steps) if isinstance(step, STATEFUL)]
+        self.stateful_at = stateful[0] if stateful else None
+        self._ledger: Ledger | None = None
+
+    @property
+    def marker(self) -> Any:
+        return self.plan.layout.settled_marker
+
+    def _query_id(self) -> str:
+        return self.plan.layout.query_id(self.plan.layout.main_checkpoint)
+
+    def settled(self) -> int:
+        """The newest settled batch id of the current checkpoint (-1 before the first; a marker of a
+        checkpoint since moved away does not count)."""
+        try:
+            marker = json.loads(self.marker.read_text())
+        except FileNotFoundError:
+            return -1
+        return int(marker["batch"]) if marker.get("query") == self._query_id() else -1
+
+    def _mark(self, batch_id: int) -> None:
+        tmp = self.marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"query": self._query_id(), "batch": batch_id}))
+        tmp.replace(self.marker)  # atomic: a crash leaves the old marker or the new one
+
+    def ledger(self) -> Ledger | None:
+        """The ledger's writer, when the pipeline keeps one (its id needs the main checkpoint's id)."""
+        if self._ledger is None and self.plan.keeps_ledger and self.stateful_at is not None:
+            self._ledger = Ledger(self.plan.late_records_path, self.plan.layout.ledger_writer_id())
+        return self._ledger
+
+    def after_batch(self, spark: SparkSession, batch_id: int) -> None:
+        """In batch ``batch_id``'s ``foreachBatch``, after its sinks: settle the committed batches
+        before it whose progress is known (or which ran before this process)."""
+        if self.first_seen is None:
+            self.first_seen = batch_id
+        query = spark._jsparkSession.streams().get(self._query_id())
+        known = evidence(query.recentProgress()) if query is not None else {}
+        self._settle_up_to(spark, batch_id - 1, known, wait_for_progress=True)
+
+    def finish(self, spark: SparkSession, progresses: Any) -> None:
+        """After the main query stopped: settle every committed batch left, with its final progress."""
+        committed = last_committed(self.plan.layout.main_checkpoint)
+        if committed is not None:
+            self._settle_up_to(spark, committed, evidence(progresses), wait_for_progress=False)
+
+    def _settle_up_to(self, spark: SparkSession, last: int, known: dict[int, Evidence], *, wait_for_progress: bool) -> None:
+        for batch_id in range(self.settled() + 1, last + 1):
+            ours = self.first_seen is not None and batch_id >= self.first_seen
+            if batch_id not in known and ours and wait_for_progress:
+                return  # its progress is on its way: the next batch settles it
+            found = known.get(batch_id, UNKNOWN)
+            if found.anything:
+                self.settle(spark, batch_range(self.plan.layout.main_checkpoint, batch_id, self.plan.spec.source.topic), found)
+            self._mark(batch_id)
+
+    def settle(self, spark: SparkSession, batch: BatchRange, found: Evidence) -> None:
+        """Read ``batch`` again and write what it left behind: its dead letters, its ledger entries."""
+        if batch.empty:
+            return
+        parsed = self.plan.parsed(spark, self.schemas, batch=batch).persist()
+        try:
+            if found.dead:
+                dead = steps.dead_letters(parsed)
+                out = dead.write.format("kafka").options(**self.plan.settings.kafka.spark_options())
+                out.option("topic", self.plan.dlq_topic).save()
+            ledger = self.ledger()
+            if found.dropped and ledger is not None:
+                entries = late_entries(self._at_stateful_step(steps.valid(parsed)), self._stateful_step, batch.late_watermark_ms)
+                entries = entries.persist()
+                try:
+                    if entries.count():
+                        ledger.append(entries, batch.batch_id)
+                finally:
+                    entries.unpersist()
+            log.info("pipeline %s: settled batch %d (%d dead letters, %d rows dropped by the watermark)",
+                     self.plan.spec.name, batch.batch_id, found.dead, found.dropped)  # fmt: skip
+        finally:
+            parsed.unpersist()
+
+    @property
+    def _stateful_step(self) -> Any:
+        assert self.stateful_at is not None
+        return self.plan.spec.streaming_steps[self.stateful_at]
+
+    def _at_stateful_step(self, rows: DataFrame) -> DataFrame:
+        """The rows as they reach the first stateful step: through the stateless steps before it."""
+        assert self.stateful_at is not None
+        for step in self.plan.spec.streaming_steps[: self.stateful_at]:
+            rows = steps.apply(rows, step, self.plan.settings)
+        return rows
