@@ -49,16 +49,14 @@ def test_an_injected_duplicate_is_expected_twice_in_an_append_sink_but_once_in_a
 def test_ledgered_and_dead_lettered_records_are_not_expected_and_not_lost() -> None:
     """Setup: ids 1..4 sent; 2 is in the late-data ledger, 3 in the dead-letter topic, and the ledger
     also holds id 50 that the truth never sent. The sink holds 1 and 4, or 1, 2 and 4, or 1, 2, 2, 3, 4.
-    Invariant: expected 2, nothing lost; the ledgered id may be held once (Spark may still process
-    a record behind the watermark: late_counted 1); a second copy of it, or the dead-lettered id,
-    is duplicated."""
+    Invariant: expected 2, nothing lost; the ledger is exact, so the ledgered id held by the sink is
+    1 duplicated, and with a second copy of it and the dead-lettered id, 3 are."""
     sent, dead = ms(1, 2, 3, 4), ms(3)
     expected = rules.expected_per_event(sent, ms(2, 50), dead, once=False)
-    most = rules.expected_per_event(sent, ms(), dead, once=False)
-    assert expected.to_dict() == {1: 1, 2: 0, 3: 0, 4: 1} and most.to_dict() == {1: 1, 2: 1, 3: 0, 4: 1}
-    assert rules.compare(expected, ms(1, 4), most) == Tally(expected=2, found=2, lost=0, duplicated=0)
-    assert rules.compare(expected, ms(1, 2, 4), most) == Tally(expected=2, found=3, lost=0, duplicated=0, late_counted=1)
-    assert rules.compare(expected, ms(1, 2, 2, 3, 4), most).duplicated == 2
+    assert expected.to_dict() == {1: 1, 2: 0, 3: 0, 4: 1}
+    assert rules.compare(expected, ms(1, 4)) == Tally(expected=2, found=2, lost=0, duplicated=0)
+    assert rules.compare(expected, ms(1, 2, 4)) == Tally(expected=2, found=3, lost=0, duplicated=1, duplicated_sample=(2,))
+    assert rules.compare(expected, ms(1, 2, 2, 3, 4)).duplicated == 3
 
 
 def test_tumbling_windows_align_to_the_epoch_and_end_exclusive() -> None:
@@ -121,20 +119,23 @@ def test_timestamps_from_every_store_become_the_same_epoch_milliseconds() -> Non
     assert [rules.to_epoch_ms(f).tolist() for f in forms] == [[T0 + 1500]] * 4
 
 
-def test_a_window_may_count_its_ledgered_events_but_no_more() -> None:
-    """Setup: 3 events in window T0 and one of them ledgered; watermark past the window.
-    Invariant: a count of 2 or 3 is right (3: late_counted 1); 1 is 1 lost; 4 is 1 duplicated."""
-    sent, ledgered = np.array([T0 + 1, T0 + 2, T0 + 3]), np.array([T0 + 2])
-    expected = rules.expected_windows(sent, ledgered, 10_000)
-    most = rules.expected_windows(sent, np.array([], dtype=np.int64), 10_000)
+def test_a_window_loses_exactly_its_ledger_entries() -> None:
+    """Setup: 3 events in sliding 10 s windows every 5 s, at T0+1, T0+2 and T0+7 s; the ledger says
+    the event at T0+7 s was dropped from window T0 only (it is still counted in window T0+5 s), and
+    a dead letter at T0+2 s left every window it falls in; the watermark is past window T0+5 s.
+    Invariant: window T0-5 s expects 1, T0 1 and T0+5 s 1 (the ledger entry removes one event from
+    its own window and no other); a count of 2 in window T0 is 1 duplicated."""
+    sent = np.array([T0 + 1_000, T0 + 2_000, T0 + 7_000])
+    expected = rules.expected_windows(sent, np.array([T0 + 2_000]), 10_000, 5_000, removed_starts=np.array([T0]))
+    assert expected.sort_index().to_dict() == {T0 - 5_000: 1, T0: 1, T0 + 5_000: 1}
 
     def check(count: int) -> Tally:
-        found = pd.Series({T0: count}, dtype="int64")
-        return rules.compare_windows(expected, found, duration_ms=10_000, watermark_ms=T0 + 10_000, most=most)
+        found = pd.Series({T0 - 5_000: 1, T0: count, T0 + 5_000: 1}, dtype="int64")
+        return rules.compare_windows(expected, found, duration_ms=10_000, watermark_ms=T0 + 15_000)
 
-    assert check(2) == Tally(expected=2, found=2, lost=0, duplicated=0)
-    assert check(3) == Tally(expected=2, found=3, lost=0, duplicated=0, late_counted=1)
-    assert (check(1).lost, check(4).duplicated) == (1, 1)
+    assert check(1) == Tally(expected=3, found=3, lost=0, duplicated=0)
+    assert check(2) == Tally(expected=3, found=4, lost=0, duplicated=1, duplicated_sample=(T0,))
+    assert (check(0).lost, check(0).lost_sample) == (1, (T0,))
 
 
 def test_rows_without_a_readable_event_id_are_counted_apart() -> None:

@@ -95,8 +95,7 @@ def report_table(report: VerifyReport) -> Table:
         if not s.checked:
             table.add_row(s.sink, f"{s.sent:,}", "–", "–", "–", "–", "–", "–", f"{s.dead_lettered:,}", "–", f"[yellow]not checked:[/] {s.note}")
             continue
-        extras = (f"{s.late_counted:,} ledgered counted anyway" if s.late_counted else "",
-                  "[bold red]unknown: rows verify cannot classify[/]" if s.unknown else "")  # fmt: skip
+        extras = ("[bold red]unknown: rows verify cannot classify[/]" if s.unknown else "",)
         note = "; ".join(n for n in (s.note, *extras) if n)
         table.add_row(
             s.sink, f"{s.sent:,}", f"{s.expected:,}", f"{s.found:,}", _alarm(s.lost), _alarm(s.duplicated), _alarm(s.unknown),

@@ -12,15 +12,15 @@ What a sink must hold
     the sent events whose event time falls in it, minus those the late-data ledger or the
     dead-letter topic holds, summed over the ``by`` groups. A window must be found once its end is
     at or before the main query's watermark (read from its checkpoint); until then it is ``open``.
-    Records held by the ledger or the dead-letter topic are accounted for, never lost; a ledgered
-    record may still have been counted (Spark drops records behind the watermark only "maybe"), so
-    it is not a duplicate either. The exact arithmetic is :mod:`streamwise.verify.rules`.
+    Records held by the ledger or the dead-letter topic are accounted for, never lost; the ledger is
+    exact (it follows the query's own batches and watermark), so a ledgered record a sink holds
+    anyway is a duplicate. The exact arithmetic is :mod:`streamwise.verify.rules`.
 
 Assumptions
     The source topic holds only what the recorded runs sent, and the pipeline has caught up (run
     verify after ``streamwise run --once``, or once a running pipeline is idle): records not yet
-    processed count as lost. A continuously running pipeline's side (ledger) and main query cut their
-    own batches, so at the watermark's edge they can disagree by one batch (see the ledger).
+    processed count as lost. A running pipeline settles a batch's dead letters and ledger entries at
+    its next batch, so verify a pipeline after it stopped (``run --once`` settles all of them).
 
 Not checked (reported as such): webhooks (the receiver is not readable; their dead letters are
 counted), consoles, Redis sorted sets, PostgreSQL/Redis keyed by something other than the event id
@@ -87,7 +87,6 @@ class SinkReport:
     dead_lettered: int = 0
     open: int = 0  # windowed: events of windows the watermark has not closed yet
     unknown: int = 0  # rows held that cannot be classified: see rules.Tally.unknown
-    late_counted: int = 0  # ledgered records the sink holds anyway (allowed)
     lost_sample: tuple[int, ...] = ()  # event ids, or window starts (epoch ms)
     duplicated_sample: tuple[int, ...] = ()
     note: str = ""
@@ -221,9 +220,11 @@ class _Audit:
         if not (self.spec.drops_late_data and self.spec.late_records.enabled):
             return pd.DataFrame(columns=[ID, "event_time"])
         path = warehouse_path(self.spec.late_records_path, self.settings.state)
-        columns = [c for c in (ID, "event_time") if c in _delta_columns(path)] or ["event_time"]
+        columns = [c for c in (ID, "event_time", "window_start") if c in _delta_columns(path)] or ["event_time"]
         ledger = readers.delta_rows(path, columns)
-        ledger["event_time"] = rules.to_epoch_ms(ledger["event_time"]) if len(ledger) else pd.Series(dtype="int64")
+        for column in ("event_time", "window_start"):
+            if column in ledger:
+                ledger[column] = rules.to_epoch_ms(ledger[column].dropna()) if len(ledger) else pd.Series(dtype="int64")
         return ledger
 
     def sink(self, index: int, sink: Sink) -> SinkReport:
@@ -244,7 +245,7 @@ class _Audit:
         return SinkReport(
             label, query, checked=True, sent=int(self.sent.sum()), expected=tally.expected, found=tally.found,
             lost=tally.lost, duplicated=tally.duplicated, late_ledgered=ledgered, dead_lettered=dead, open=tally.open,
-            unknown=tally.unknown, late_counted=tally.late_counted, lost_sample=tally.lost_sample,
+            unknown=tally.unknown, lost_sample=tally.lost_sample,
             duplicated_sample=tally.duplicated_sample, note=note,
         )  # fmt: skip
 
@@ -255,8 +256,7 @@ class _Audit:
         ledgered = rules.multiset(self.ledger[ID].dropna()) if ID in self.ledger else rules.multiset([])
         dead = rules.multiset(self.dead[ID])
         expected = rules.expected_per_event(self.sent, ledgered, dead, once=once)
-        most = rules.expected_per_event(self.sent, rules.multiset([]), dead, once=once)
-        tally = rules.compare(expected, ids, most)
+        tally = rules.compare(expected, ids)
         return replace(tally, found=tally.found + unreadable, unknown=tally.unknown + unreadable)
 
     def _ledgered_ids(self) -> int:
@@ -273,13 +273,15 @@ class _Audit:
         duration = interval_ms(window.duration)
         slide = interval_ms(window.slide) if window.slide else None
         times = self._truth_times()
-        removed = [self.ledger.drop_duplicates(ID) if self.shape.once and ID in self.ledger else self.ledger,
-                   self.dead.drop_duplicates(ID) if self.shape.once else self.dead]  # fmt: skip
-        ledger_ms, dead_ms = (frame["event_time"].dropna().to_numpy(dtype=np.int64) for frame in removed)
-        expected = rules.expected_windows(times, np.concatenate([ledger_ms, dead_ms]), duration, slide)
-        most = rules.expected_windows(times, dead_ms, duration, slide)
+        dead = self.dead.drop_duplicates(ID) if self.shape.once else self.dead
+        dead_ms = dead["event_time"].dropna().to_numpy(dtype=np.int64)
+        if "window_start" in self.ledger:  # one entry per (record, window it missed)
+            ledger_starts = self.ledger["window_start"].dropna().to_numpy(dtype=np.int64)
+        else:  # a ledger written before entries named their window: each record missed all its windows
+            ledger_starts = rules.window_starts(self.ledger["event_time"].dropna().to_numpy(dtype=np.int64), duration, slide)[1]
+        expected = rules.expected_windows(times, dead_ms, duration, slide, removed_starts=ledger_starts)
         have, unreadable = rules.window_totals(found["start"], found["count"])
-        tally = rules.compare_windows(expected, have, duration_ms=duration, watermark_ms=watermark, most=most)
+        tally = rules.compare_windows(expected, have, duration_ms=duration, watermark_ms=watermark)
         return replace(tally, unknown=tally.unknown + unreadable)  # rows without a readable start or count
 
     def _truth_times(self) -> np.ndarray:

@@ -3,27 +3,26 @@
 Multisets are pandas Series: index = event id (or window start in epoch ms), value = how many.
 
 Late records
-    Spark guarantees that a record within the watermark is processed, while one behind it "may or
-    may not be" (its late-row filter uses an older watermark than the ledger's rule, so it drops a
-    subset of what the ledger holds). So a ledgered record may be found or not: neither is a loss
-    nor a duplicate. Each count below therefore has a floor (``expected``: without the ledgered
-    records) and a ceiling (``most``: with them); ``late_counted`` is how many ledgered records the
-    sink holds anyway.
+    The late-data ledger holds exactly what a stateful step dropped behind the watermark (it follows
+    the query's own batches and Spark's own rule, see :mod:`streamwise.pipeline.ledger`). So every
+    sent record is counted by the sink, ledgered or dead-lettered, exactly one of the three: a
+    ledgered record that a sink holds anyway is a duplicate.
 
 Per event (pass-through pipelines)
     ``sent(id)`` records of the ground truth carry the id, ``ledgered(id)`` of them are in the
-    late-data ledger and ``dead(id)`` in the dead-letter topic. A sink must hold at least
-    ``max(0, sent - ledgered - dead)`` copies and at most ``sent - dead``; each is capped at 1 when
-    the sink stores one row per id (PostgreSQL keyed by it, a Redis hash per id) or the pipeline
-    de-duplicates on it. ``lost = sum(max(0, expected - found))``,
-    ``duplicated = sum(max(0, found - most))``; found ids the truth never sent are ``unknown`` (and
-    so, in the audit, are rows whose id is missing or not a number).
+    late-data ledger and ``dead(id)`` in the dead-letter topic. A sink must hold exactly
+    ``max(0, sent - ledgered - dead)`` copies, capped at 1 when the sink stores one row per id
+    (PostgreSQL keyed by it, a Redis hash per id) or the pipeline de-duplicates on it.
+    ``lost = sum(max(0, expected - found))``, ``duplicated = sum(max(0, found - expected))``; found
+    ids the truth never sent are ``unknown`` (and so, in the audit, are rows whose id is missing or
+    not a number).
 
 Per window (windowed counts)
-    A window's count must lie between the ground-truth events whose event time falls in it minus
-    the ledgered and dead-lettered ones (``expected``), and minus the dead-lettered ones only
-    (``most``). A window is closed when its end is at or before the sink query's watermark; a
-    closed window must be found. An open window may be absent (its events count as ``open``), but
+    A window's count must equal the ground-truth events whose event time falls in it, minus the
+    dead-lettered ones and minus the ledger's entries for that window (the ledger names the window
+    each dropped row missed: a row of sliding windows may be dropped from some of its windows and
+    counted in others). A window is closed when its end is at or before the sink query's watermark;
+    a closed window must be found. An open window may be absent (its events count as ``open``), but
     if present its count is judged too. Found counts are summed over the window's rows (all ``by``
     groups): ``lost`` and ``duplicated`` are the per-window shortfall and excess, in events. Rows
     without a readable window start or count are ``unknown`` (counted in rows: their events are not
@@ -55,7 +54,6 @@ class Tally:
     duplicated: int
     unknown: int = 0  # found but unclassifiable: ids never sent; the audit adds rows without a readable id/window
     open: int = 0  # windowed: events in windows the watermark has not closed (not expected yet)
-    late_counted: int = 0  # ledgered records the sink holds anyway (allowed: Spark may count them)
     lost_sample: tuple[int, ...] = ()  # a few ids (or window starts) short of what was expected
     duplicated_sample: tuple[int, ...] = ()
 
@@ -90,15 +88,13 @@ def expected_per_event(sent: pd.Series, ledgered: pd.Series, dead: pd.Series, *,
     return available.clip(upper=1) if once else available
 
 
-def compare(expected: pd.Series, found: pd.Series, most: pd.Series | None = None) -> Tally:
-    """Per-id comparison: shortfall below ``expected`` is lost, excess above ``most`` (default:
-    ``expected``; indexed like it) is duplicated, ids not sent at all are unknown."""
-    most = expected if most is None else most
+def compare(expected: pd.Series, found: pd.Series) -> Tally:
+    """Per-id comparison: shortfall below ``expected`` is lost, excess above it is duplicated, ids
+    not sent at all are unknown."""
     known = found.index.isin(expected.index)
     held = found[known].reindex(expected.index, fill_value=0)
-    short, extra = (expected - held).clip(lower=0), (held - most).clip(lower=0)
-    late = (held.clip(upper=most) - expected).clip(lower=0)
-    return _tally(int(expected.sum()), int(found.sum()), short, extra, unknown=int(found[~known].sum()), late=int(late.sum()))
+    short, extra = (expected - held).clip(lower=0), (held - expected).clip(lower=0)
+    return _tally(int(expected.sum()), int(found.sum()), short, extra, unknown=int(found[~known].sum()))
 
 
 def window_starts(times_ms: np.ndarray, duration_ms: int, slide_ms: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -120,30 +116,31 @@ def window_counts(times_ms: np.ndarray, duration_ms: int, slide_ms: int | None =
     return multiset(starts)
 
 
-def expected_windows(sent_ms: np.ndarray, removed_ms: np.ndarray, duration_ms: int, slide_ms: int | None = None) -> pd.Series:
-    """Per window start: sent events minus removed (ledgered, dead-lettered) ones, never below 0."""
+def expected_windows(sent_ms: np.ndarray, removed_ms: np.ndarray, duration_ms: int, slide_ms: int | None = None,
+                     removed_starts: np.ndarray | None = None) -> pd.Series:  # fmt: skip
+    """Per window start: sent events minus removed ones, never below 0. ``removed_ms``: event times
+    removed from every window they fall in (dead letters); ``removed_starts``: the start of one
+    window an event was removed from (a ledger entry)."""
     sent = window_counts(sent_ms, duration_ms, slide_ms)
     removed = window_counts(removed_ms, duration_ms, slide_ms)
+    if removed_starts is not None and len(removed_starts):
+        removed = removed.add(multiset(np.asarray(removed_starts, dtype=np.int64)), fill_value=0)
     return sent.sub(removed.reindex(sent.index, fill_value=0), fill_value=0).clip(lower=0).astype("int64")
 
 
-def compare_windows(expected: pd.Series, found: pd.Series, *, duration_ms: int, watermark_ms: int | None,
-                    most: pd.Series | None = None) -> Tally:  # fmt: skip
-    """Per-window comparison of counts (``found``: summed count per window start) against the floor
-    ``expected`` and the ceiling ``most`` (default: ``expected``), under the rule of the module
-    docstring. ``watermark_ms`` None: no watermark yet, so every window is open."""
-    most = expected if most is None else most
-    starts = expected.index.union(found.index).union(most.index)
+def compare_windows(expected: pd.Series, found: pd.Series, *, duration_ms: int, watermark_ms: int | None) -> Tally:
+    """Per-window comparison of counts (``found``: summed count per window start) against
+    ``expected``, under the rule of the module docstring. ``watermark_ms`` None: no watermark yet,
+    so every window is open."""
+    starts = expected.index.union(found.index)
     want = expected.reindex(starts, fill_value=0)
-    ceiling = most.reindex(starts, fill_value=0)
     have = found.reindex(starts, fill_value=0)
     closed = (starts + duration_ms <= watermark_ms) if watermark_ms is not None else np.zeros(len(starts), dtype=bool)
     present = starts.isin(found.index)
     judged = closed | present  # an open window is judged only once it has been written
     short = (want - have).clip(lower=0).where(judged, 0)
-    extra = (have - ceiling).clip(lower=0).where(judged, 0)
-    late = (have.clip(upper=ceiling) - want).clip(lower=0).where(judged, 0)
-    return _tally(int(want[judged].sum()), int(have.sum()), short, extra, open=int(want[~judged].sum()), late=int(late.sum()))
+    extra = (have - want).clip(lower=0).where(judged, 0)
+    return _tally(int(want[judged].sum()), int(have.sum()), short, extra, open=int(want[~judged].sum()))
 
 
 def to_epoch_ms(values: pd.Series) -> pd.Series:
@@ -155,11 +152,10 @@ def to_epoch_ms(values: pd.Series) -> pd.Series:
     return (stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
 
 
-def _tally(expected: int, found: int, short: pd.Series, extra: pd.Series, *, unknown: int = 0, open: int = 0,  # noqa: A002
-           late: int = 0) -> Tally:  # fmt: skip
+def _tally(expected: int, found: int, short: pd.Series, extra: pd.Series, *, unknown: int = 0, open: int = 0) -> Tally:  # noqa: A002
     """A Tally from the per-id (or per-window) shortfall and excess."""
     return Tally(expected, found, lost=int(short.sum()), duplicated=int(extra.sum()), unknown=unknown, open=open,
-                 late_counted=late, lost_sample=_sample(short), duplicated_sample=_sample(extra))  # fmt: skip
+                 lost_sample=_sample(short), duplicated_sample=_sample(extra))  # fmt: skip
 
 
 def _sample(series: pd.Series) -> tuple[int, ...]:
