@@ -51,12 +51,16 @@ class Evidence:
 UNKNOWN = Evidence(dead=1, dropped=1)  # no progress seen: read the batch again and look
 
 
-def evidence(progresses: Any) -> dict[int, Evidence]:
-    """Per batch id, from a JVM array of ``StreamingQueryProgress``: the dead letters observed and
-    the rows dropped by the watermark (the largest seen, since an idle report repeats a batch id
-    with zeros)."""
+def evidence(progresses: Any, since: int = 0) -> dict[int, Evidence]:
+    """Per batch id from ``since`` on, from a JVM array of ``StreamingQueryProgress`` (oldest first):
+    the dead letters observed and the rows dropped by the watermark (the largest seen, since an idle
+    report repeats a batch id with zeros). Walks back from the newest and stops before ``since``:
+    a few py4j calls per batch, not per progress kept."""
     found: dict[int, Evidence] = {}
-    for progress in progresses:
+    for index in range(len(progresses) - 1, -1, -1):
+        progress = progresses[index]
+        if int(progress.batchId()) < since:
+            break
         observed = progress.observedMetrics().get(LATENCY_METRIC)
         dead = int(observed.getAs("dead") or 0) if observed is not None else 0
         dropped = sum(int(op.numRowsDroppedByWatermark()) for op in progress.stateOperators())
@@ -110,14 +114,14 @@ class Settlement:
         if self.first_seen is None:
             self.first_seen = batch_id
         query = spark._jsparkSession.streams().get(self._query_id())
-        known = evidence(query.recentProgress()) if query is not None else {}
+        known = evidence(query.recentProgress(), since=self.settled() + 1) if query is not None else {}
         self._settle_up_to(spark, batch_id - 1, known, wait_for_progress=True)
 
     def finish(self, spark: SparkSession, progresses: Any) -> None:
         """After the main query stopped: settle every committed batch left, with its final progress."""
         committed = last_committed(self.plan.layout.main_checkpoint)
         if committed is not None:
-            self._settle_up_to(spark, committed, evidence(progresses), wait_for_progress=False)
+            self._settle_up_to(spark, committed, evidence(progresses, since=self.settled() + 1), wait_for_progress=False)
 
     def _settle_up_to(self, spark: SparkSession, last: int, known: dict[int, Evidence], *, wait_for_progress: bool) -> None:
         for batch_id in range(self.settled() + 1, last + 1):
