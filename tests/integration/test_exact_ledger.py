@@ -104,3 +104,53 @@ def test_windows_and_ledger_split_every_record_exactly(spark, settings: Settings
     assert set(entries) == expected_dropped
     assert (ledger["lateness_ms"] >= 0).all()
     assert (to_epoch_ms(ledger["event_time"]) + ledger["lateness_ms"] == to_epoch_ms(ledger["watermark"])).all()
+
+
+def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
+    """Setup: 300 events on one partition (seeded disorder as above) and 2 records that are not JSON,
+    100 offsets per batch, 5 s windows, 2 s watermark; run to completion. Then the settled marker is
+    set back to batch 0, as if the driver died after batches 1.. committed but before they were
+    settled, and the pipeline runs again with nothing new. Then the marker is deleted, as in a
+    checkpoint written before settling existed, 1 more bad record is produced, and it runs again.
+    Invariants: the first run ledgers some rows and dead-letters the 2 records; the second reads the
+    unsettled batches again and leaves the ledger exactly as it was (its appends are idempotent per
+    batch) and the dead letters of 2 distinct source records; the third takes the committed batches
+    as settled (reads none of them again): exactly 1 more dead-letter record."""
+    create_topic(settings.kafka, topic_name, partitions=1)
+    events = disordered_events().iloc[:300]
+    producer = EventProducer(settings.kafka, topic_name)
+    producer.send_many([(None, json.dumps({"event_id": int(r.event_id), "event_time": int(r.event_time)}).encode(), None)
+                        for r in events.itertuples()] + [(None, b"{not json", None)] * 2)  # fmt: skip
+    producer.flush()
+    name = f"resume_{topic_name}"
+    spec = PipelineSpec(
+        name=name,
+        source=KafkaSource(topic=topic_name, schema="event_id LONG, event_time LONG", max_offsets_per_trigger=100),
+        event_time=EventTime(watermark=f"{DELAY_MS} milliseconds"),
+        steps=[WindowStep(type="window", duration=f"{DURATION_MS} milliseconds", aggregates={"n": "count(*)"})],
+        sinks=[{"type": "delta", "path": f"{name}/windows"}],
+    )
+    plan = Pipeline(spec, settings)
+    ledger_columns = ["event_id", "window_start", "ledger_batch_id"]
+    dlq = f"{topic_name}.dlq"
+
+    await_queries(plan.start(spark, once=True))
+    first = readers.delta_rows(plan.late_records_path, ledger_columns).sort_values(ledger_columns).reset_index(drop=True)
+    assert len(first) > 0 and len(readers.dead_letters(settings.kafka, dlq)) == 2
+
+    marker = plan.layout.settled_marker
+    state = json.loads(marker.read_text())
+    assert state["batch"] >= 2
+    marker.write_text(json.dumps({**state, "batch": 0}))
+    await_queries(plan.start(spark, once=True))
+    again = readers.delta_rows(plan.late_records_path, ledger_columns).sort_values(ledger_columns).reset_index(drop=True)
+    pd.testing.assert_frame_equal(again, first)
+    assert len(readers.dead_letters(settings.kafka, dlq)) == 2
+    assert json.loads(marker.read_text())["batch"] == state["batch"]
+
+    raw = len(readers.topic_records(settings.kafka, dlq))
+    marker.unlink()
+    producer.send_many([(None, b"{still not json", None)])
+    producer.flush()
+    await_queries(plan.start(spark, once=True))
+    assert len(readers.topic_records(settings.kafka, dlq)) == raw + 1

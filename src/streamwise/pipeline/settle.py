@@ -80,6 +80,7 @@ class Settlement:
         stateful = [i for i, step in enumerate(plan.spec.streaming_steps) if isinstance(step, STATEFUL)]
         self.stateful_at = stateful[0] if stateful else None
         self._ledger: Ledger | None = None
+        self._predates = self.predates_settling()  # asked before the query starts: batch 0 may commit at once
 
     @property
     def marker(self) -> Any:
@@ -101,6 +102,23 @@ class Settlement:
         tmp = self.marker.with_suffix(".tmp")
         tmp.write_text(json.dumps({"query": self._query_id(), "batch": batch_id}))
         tmp.replace(self.marker)  # atomic: a crash leaves the old marker or the new one
+
+    def predates_settling(self) -> bool:
+        """True for a checkpoint with committed batches but no marker: written by a version whose side
+        query wrote the dead letters and the ledger itself."""
+        return not self.marker.exists() and last_committed(self.plan.layout.main_checkpoint) is not None
+
+    def adopt(self) -> None:
+        """Take the batches a pre-settling checkpoint committed as settled (their side query wrote
+        them): once, at the first settling of this process, when the query id is known."""
+        if not self._predates:
+            return
+        self._predates = False
+        committed = last_committed(self.plan.layout.main_checkpoint)
+        if committed is not None:
+            self._mark(committed)
+            log.info("pipeline %s: checkpoint from before settling; batches up to %d were settled by its side query",
+                     self.plan.spec.name, committed)  # fmt: skip
 
     def ledger(self) -> Ledger | None:
         """The ledger's writer, when the pipeline keeps one (its id needs the main checkpoint's id)."""
@@ -124,6 +142,7 @@ class Settlement:
             self._settle_up_to(spark, committed, evidence(progresses, since=self.settled() + 1), wait_for_progress=False)
 
     def _settle_up_to(self, spark: SparkSession, last: int, known: dict[int, Evidence], *, wait_for_progress: bool) -> None:
+        self.adopt()
         for batch_id in range(self.settled() + 1, last + 1):
             ours = self.first_seen is not None and batch_id >= self.first_seen
             if batch_id not in known and ours and wait_for_progress:
