@@ -45,7 +45,7 @@ class BenchReport:
     rows: list[dict[str, Any]]
     columns: list[Column]
     config: dict[str, Any] = field(default_factory=dict)
-    goals: dict[str, Any] = field(default_factory=dict)  # name -> {"target", "value", "met"}
+    goals: dict[str, Any] = field(default_factory=dict)  # name -> {"target", "value", "met"[, "at_most": True]}
     checks: dict[str, Any] = field(default_factory=dict)  # name -> {"passed", "detail", ...}: sanity checks of the run
     notes: list[str] = field(default_factory=list)
 
@@ -112,6 +112,7 @@ def benchmarks() -> dict[str, type[Benchmark]]:
     """Every registered benchmark, by name (importing the built-in ones first)."""
     import streamwise.bench.delta  # noqa: F401 - registers itself
     import streamwise.bench.ingest  # noqa: F401 - registers itself
+    import streamwise.bench.latency  # noqa: F401 - registers itself
     import streamwise.bench.overhead  # noqa: F401 - registers itself
 
     return dict(sorted(_REGISTRY.items()))

@@ -1,0 +1,168 @@
+"""``bench latency``: end-to-end latency of the local platform at several offered rates.
+
+For each rate, the whole local platform comes up on the benchmark's own broker, ports and state
+folder (``streamwise up``'s code path: registry, dashboard, the paced generator, the Spark pipeline
+as its own process), runs ``warmup`` seconds, then is measured for ``measure`` seconds, then is
+stopped and removed before the next rate. Figures come from the pipeline's own progress records
+(the ones ``/metrics`` and ``status`` show): per batch, percentiles of (sink commit - Kafka
+timestamp) over the batch's records; the report gives, over the measured batches weighted by
+their records, the median of the batch p50s, p95s and p99s, and the worst batch p99. "Keeps up"
+means the consumer lag at the end is under 2 s of input. Measuring starts once the pipeline has
+caught up with what was sent while Spark started (lag under 1 s of input) and ``warmup`` has passed. CPU per part is each service's process
+tree's CPU time over the measured window, in cores.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import psutil
+
+from streamwise.bench.registry import BenchContext, BenchReport, Column, register
+from streamwise.config import Settings
+from streamwise.monitor.metrics import QueryMetrics
+from streamwise.monitor.store import recent_metrics
+from streamwise.platform import local
+from streamwise.platform.ports import free_port
+from streamwise.platform.process import Service
+
+PIPELINE = "clickstream"
+RATES = (2_000, 5_000, 20_000, 50_000)
+GOALS_P99_S = {20_000: 1.5, 2_000: 3.0}  # the issue's goals: p99 at 20k offered, and at least at 2k
+CATCH_UP_S = 300
+PARTS = ("pipeline", "kafka", "generator", "registry", "dashboard")
+
+
+@register
+class LatencyBenchmark:
+    """End-to-end latency and what each part of the platform costs, per offered rate."""
+
+    name: ClassVar[str] = "latency"
+    description: ClassVar[str] = "end-to-end p50/p95/p99 of the local platform at several offered rates"
+
+    def run(self, context: BenchContext) -> BenchReport:
+        options = context.options
+        rates = [float(r) for r in options.get("rates") or RATES]
+        warmup, measure = float(options.get("warmup", 30)), float(options.get("measure", 60))
+        on_step = options.get("on_step") or (lambda _msg: None)
+        rows = []
+        for rate in rates:
+            settings = platform_settings(context.settings)
+            try:
+                on_step(f"{rate:,.0f} events/s: bringing the platform up")
+                local.up(settings, rate=rate, partitions=3, pipeline=PIPELINE)
+                rows.append(measure_rate(settings, rate, warmup=warmup, measure=measure, on_step=on_step))
+            finally:
+                local.down(settings)
+        goals = {f"p99 at {rate:,} events/s offered (s, at most)": goal_entry(rows, rate, budget)
+                 for rate, budget in GOALS_P99_S.items() if any(r["rate"] == rate for r in rows)}  # fmt: skip
+        return BenchReport(
+            name=self.name,
+            columns=[Column("rate", "offered/s", "{:,.0f}"), Column("delivered", "in/s", "{:,.0f}"),
+                     Column("p50_s", "p50 s", "{:.2f}"), Column("p95_s", "p95 s", "{:.2f}"), Column("p99_s", "p99 s", "{:.2f}"),
+                     Column("worst_p99_s", "worst s", "{:.2f}"), Column("batch_s", "batch s", "{:.2f}"),
+                     Column("lag_end", "lag", "{:,}"), Column("keeps_up", "keeps up", "{}"),
+                     Column("cpu_pipeline", "cpu spark", "{:.2f}"), Column("cpu_kafka", "cpu kafka", "{:.2f}"),
+                     Column("cpu_generator", "cpu gen", "{:.2f}")],  # fmt: skip
+            rows=rows,
+            config={"pipeline": PIPELINE, "warmup_s": warmup, "measure_s": measure, "rates": rates},
+            goals=goals,
+            notes=["latency: Kafka timestamp of a record to the end of the batch that wrote it to the sink, from "
+                   "the pipeline's observed metric plus the batch duration; per-batch percentiles, then the "
+                   "records-weighted median over the measured batches (worst: the largest batch p99)",
+                   "cpu: cores used by each part's process tree over the measured window (2 cores in all here)"],
+        )  # fmt: skip
+
+
+def platform_settings(base: Settings) -> Settings:
+    """The benchmark broker's settings with its own registry and dashboard ports and no Spark UI, so
+    a running local platform is left alone."""
+    return base.model_copy(update={
+        "registry": base.registry.model_copy(update={"port": free_port()}),
+        "dashboard": base.dashboard.model_copy(update={"port": free_port()}),
+        "spark": base.spark.model_copy(update={"ui": False}),
+    })  # fmt: skip
+
+
+def measure_rate(settings: Settings, rate: float, *, warmup: float, measure: float, on_step: Any) -> dict[str, Any]:
+    """Wait until the pipeline has caught up with what the generator sent while Spark started (lag
+    under 1 s of input), warm up, then measure one window of batches."""
+    deadline = time.monotonic() + CATCH_UP_S
+    while not caught_up(batches(settings), rate):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{PIPELINE} did not catch up within {CATCH_UP_S} s at {rate:,.0f} events/s: it cannot keep up, "
+                               f"or see {settings.state}/logs")  # fmt: skip
+        time.sleep(2)
+    on_step(f"{rate:,.0f} events/s: caught up; warming up {warmup:.0f} s")
+    time.sleep(warmup)
+    start_ms = int(time.time() * 1000)
+    cpu_before = {part: cpu_seconds(settings, part) for part in PARTS}
+    on_step(f"{rate:,.0f} events/s: measuring {measure:.0f} s")
+    time.sleep(measure)
+    cpu = {part: (cpu_seconds(settings, part) - cpu_before[part]) / measure for part in PARTS}
+    measured = [m for m in batches(settings) if m.timestamp_ms >= start_ms and m.input_rows and m.latency_ms]
+    if not measured:
+        raise TimeoutError(f"no batch with records finished in the {measure:.0f} s measured at {rate:,.0f} events/s")
+    weights = np.array([m.input_rows for m in measured], dtype=float)
+    figure = {q: weighted_median(np.array([m.latency_ms[q] for m in measured]) / 1000, weights) for q in ("p50", "p95", "p99")}
+    last = max(measured, key=lambda m: m.batch_id)
+    lag = sum(p.lag for p in last.partitions)
+    delivered = float(np.mean([m.input_rows_per_s for m in measured]))
+    return {
+        "rate": rate, "delivered": delivered, "batches": len(measured),
+        "p50_s": figure["p50"], "p95_s": figure["p95"], "p99_s": figure["p99"],
+        "worst_p99_s": max(m.latency_ms["p99"] for m in measured) / 1000,
+        "batch_s": float(np.median([m.batch_duration_ms for m in measured])) / 1000,
+        "lag_end": lag, "keeps_up": lag <= 2 * rate,
+        **{f"cpu_{part}": round(value, 3) for part, value in cpu.items()},
+        # per measured batch: (batch id, records, duration ms, p99 ms), to see where the tail comes from
+        "series": [(m.batch_id, m.input_rows, m.batch_duration_ms, m.latency_ms["p99"]) for m in measured],
+    }  # fmt: skip
+
+
+def caught_up(metrics: list[QueryMetrics], rate: float) -> bool:
+    """True once the newest batch with records ended less than 1 s of input behind the topic's end."""
+    with_rows = [m for m in metrics if m.input_rows]
+    return bool(with_rows) and sum(p.lag for p in max(with_rows, key=lambda m: m.batch_id).partitions) <= rate
+
+
+def batches(settings: Settings) -> list[QueryMetrics]:
+    return recent_metrics(settings.kafka).get(PIPELINE, [])
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value below which half the weight lies."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def cpu_seconds(settings: Settings, part: str) -> float:
+    """CPU seconds used so far by a service's process and its children (Spark's JVM is a child of
+    the pipeline's Python process)."""
+    proc = local_process(settings, part)
+    if proc is None:
+        return 0.0
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def local_process(settings: Settings, part: str) -> psutil.Process | None:
+    from streamwise.platform.kafka import KafkaBroker
+
+    if part == "kafka":
+        return KafkaBroker(settings).service.process()
+    return Service(part, settings.state).process()
+
+
+def goal_entry(rows: list[dict[str, Any]], rate: float, budget: float) -> dict[str, Any]:
+    value = next(r["p99_s"] for r in rows if r["rate"] == rate)
+    return {"target": budget, "value": value, "met": value <= budget, "at_most": True}
