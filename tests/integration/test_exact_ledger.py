@@ -13,7 +13,7 @@ from streamwise.config import Settings
 from streamwise.ingest.producer import EventProducer
 from streamwise.pipeline import await_queries
 from streamwise.pipeline.plan import Pipeline
-from streamwise.pipeline.spec import EventTime, KafkaSource, PipelineSpec, WindowStep
+from streamwise.pipeline.spec import DeduplicateStep, EventTime, KafkaSource, PipelineSpec, WindowStep
 from streamwise.platform.topics import create_topic
 from streamwise.verify import readers
 from streamwise.verify.rules import to_epoch_ms
@@ -34,30 +34,37 @@ def disordered_events(seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame({"event_id": np.arange(EVENTS), "event_time": times})
 
 
-def spark_rule(events: pd.DataFrame, slide_ms: int | None) -> tuple[pd.Series, set[tuple[int, int]]]:
-    """An independent reading of Spark's rule, in pandas. Each run reads its records 150 at a time,
-    then runs one no-data batch that only moves the watermark. Batch N's watermark is the newest
-    event time of the batches before N minus the delay (never lower than before, 0 at first); batch
-    N drops a (row, window) pair when the window's end is at or before batch N-1's watermark.
-    Returns the count per window start among the windows the final watermark closed, and the
-    dropped (event id, window start) pairs."""
-    batch_of, n = np.empty(EVENTS, dtype=int), 0
-    for run in (range(FIRST_RUN), range(FIRST_RUN, EVENTS)):
+def batches_and_watermarks(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per event, in pandas, as Spark runs the two runs: its batch id, and the late-row watermark
+    that batch used. Each run reads its records 150 at a time, then runs one no-data batch that
+    only moves the watermark. Batch N's watermark is the newest event time of the batches before N
+    minus the delay (never lower than before, 0 at first); batch N drops against batch N-1's."""
+    batch_of, n = np.empty(len(events), dtype=int), 0
+    for run in (range(FIRST_RUN), range(FIRST_RUN, len(events))):
         for first in range(run.start, run.stop, PER_BATCH):
             batch_of[first : first + PER_BATCH] = n
             n += 1
         n += 1  # the run's closing no-data batch
-    events = events.assign(batch=batch_of)
-    newest = events.groupby("batch")["event_time"].max().reindex(range(n)).ffill().cummax()
+    newest = events.assign(batch=batch_of).groupby("batch")["event_time"].max().reindex(range(n)).ffill().cummax()
     watermark = np.maximum.accumulate([0] + [max(0, int(newest[b - 1]) - DELAY_MS) for b in range(1, n)])
+    return batch_of, np.array([0, *watermark[:-1]])[batch_of]
+
+
+def spark_rule(events: pd.DataFrame, slide_ms: int | None) -> tuple[pd.Series, set[tuple[int, int]]]:
+    """Windows under Spark's rule (see :func:`batches_and_watermarks`): a (row, window) pair is
+    dropped when the window's end is at or before the row's batch's late-row watermark. Returns the
+    count per window start among the windows the final watermark closed, and the dropped
+    (event id, window start) pairs."""
+    batch_of, late = batches_and_watermarks(events)
+    events = events.assign(late=late)
+    final = max(int(late.max()), int(events["event_time"].max()) - DELAY_MS)  # the last no-data batch's
     slide = slide_ms or DURATION_MS
     pairs = pd.concat([events.assign(start=events["event_time"] - events["event_time"] % slide - k * slide)
                        for k in range(DURATION_MS // slide)])  # fmt: skip
     pairs = pairs[pairs["event_time"] < pairs["start"] + DURATION_MS]
-    late_watermark = np.array([0, *watermark[:-1]])[pairs["batch"].to_numpy()]
-    dropped = (pairs["start"] + DURATION_MS).to_numpy() <= late_watermark
+    dropped = pairs["start"] + DURATION_MS <= pairs["late"]
     counted = pairs[~dropped]
-    closed = counted[counted["start"] + DURATION_MS <= watermark[-1]]
+    closed = counted[counted["start"] + DURATION_MS <= final]
     return closed.groupby("start").size(), set(zip(pairs[dropped]["event_id"], pairs[dropped]["start"], strict=True))
 
 
@@ -104,6 +111,47 @@ def test_windows_and_ledger_split_every_record_exactly(spark, settings: Settings
     assert set(entries) == expected_dropped
     assert (ledger["lateness_ms"] >= 0).all()
     assert (to_epoch_ms(ledger["event_time"]) + ledger["lateness_ms"] == to_epoch_ms(ledger["watermark"])).all()
+
+
+@pytest.mark.parametrize("step", ["deduplicate", "session"])
+def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(spark, settings: Settings, topic_name: str, step: str) -> None:  # noqa: ANN001
+    """Setup: the same 1,200 disordered events (unique ids) in the same two runs, through a
+    ``deduplicate`` on event_id, or session windows with a 1 s gap per user (event_id % 3).
+    Invariants: the ledger holds exactly the rows Spark's rule drops: deduplicate, a row whose event
+    time is at or before its batch's late-row watermark; session windows, a row whose own session
+    [t, t + gap) ends at or before it (Spark filters the per-row sessions before merging them). For
+    deduplicate, whose output is one row per kept record, the sink holds exactly the other rows."""
+    create_topic(settings.kafka, topic_name, partitions=1)
+    events = disordered_events()
+    producer = EventProducer(settings.kafka, topic_name)
+    name = f"ledger_{step}_{topic_name}"
+    gap_ms = 1_000
+    stateful = (DeduplicateStep(type="deduplicate", keys=["event_id"]) if step == "deduplicate" else
+                WindowStep(type="window", kind="session", gap=f"{gap_ms} milliseconds", by=["user"], aggregates={"n": "count(*)"}))  # fmt: skip
+    spec = PipelineSpec(
+        name=name,
+        source=KafkaSource(topic=topic_name, schema="event_id LONG, user LONG, event_time LONG", max_offsets_per_trigger=PER_BATCH),
+        event_time=EventTime(watermark=f"{DELAY_MS} milliseconds"),
+        steps=[stateful],
+        sinks=[{"type": "delta", "path": f"{name}/out"}],
+    )
+    plan = Pipeline(spec, settings)
+    for part in (events.iloc[:FIRST_RUN], events.iloc[FIRST_RUN:]):
+        producer.send_many([(None, json.dumps({"event_id": int(r.event_id), "user": int(r.event_id) % 3,
+                                               "event_time": int(r.event_time)}).encode(), None)
+                            for r in part.itertuples()])  # fmt: skip
+        producer.flush()
+        await_queries(plan.start(spark, once=True))
+
+    _, late = batches_and_watermarks(events)
+    reach = events["event_time"] + (gap_ms if step == "session" else 0)
+    dropped = set(events["event_id"][reach.to_numpy() <= late])
+    assert dropped, "the input must make Spark drop some rows, or the test proves nothing"
+    ledger = readers.delta_rows(plan.late_records_path, ["event_id"])
+    assert sorted(ledger["event_id"].astype(int)) == sorted(dropped)
+    if step == "deduplicate":
+        kept = readers.delta_rows(plan.sink_path(spec.sinks[0]), ["event_id"])
+        assert sorted(kept["event_id"].astype(int)) == sorted(set(events["event_id"]) - dropped)
 
 
 def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001

@@ -33,8 +33,9 @@ def await_queries(queries: list[StreamingQuery]) -> None:
     if one failed.
 
     Whichever query fails first stops the others: a set of pipelines never goes on half running.
-    When none failed, each query's finisher (:func:`on_finish`) runs after it has stopped. SIGTERM is what ``streamwise down`` sends: it becomes a clean stop here,
-    so the checkpoint and the sinks are left between two batches.
+    When none failed, each query's finisher (:func:`on_finish`) runs after it has stopped. SIGTERM
+    is what ``streamwise down`` sends: it becomes a clean stop here, so the checkpoint and the sinks
+    are left between two batches.
     """
     from pyspark.errors import StreamingQueryException  # pyspark loads lazily: keeps the CLI's start fast
 
