@@ -34,6 +34,16 @@ def disordered_events(seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame({"event_id": np.arange(EVENTS), "event_time": times})
 
 
+def run_in_two_parts(spark, plan: Pipeline, producer: EventProducer, events: pd.DataFrame) -> None:  # noqa: ANN001
+    """Produce the first FIRST_RUN events and run the pipeline to completion; then the rest, and again."""
+    for part in (events.iloc[:FIRST_RUN], events.iloc[FIRST_RUN:]):
+        producer.send_many([(None, json.dumps({"event_id": int(r.event_id), "user": int(r.event_id) % 3,
+                                               "event_time": int(r.event_time)}).encode(), None)
+                            for r in part.itertuples()])  # fmt: skip
+        producer.flush()
+        await_queries(plan.start(spark, once=True))
+
+
 def batches_and_watermarks(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per event, in pandas, as Spark runs the two runs: its batch id, and the late-row watermark
     that batch used. Each run reads its records 150 at a time, then runs one no-data batch that
@@ -92,11 +102,7 @@ def test_windows_and_ledger_split_every_record_exactly(spark, settings: Settings
         sinks=[{"type": "delta", "path": f"{name}/windows"}],
     )
     plan = Pipeline(spec, settings)
-    for part in (events.iloc[:FIRST_RUN], events.iloc[FIRST_RUN:]):
-        producer.send_many([(None, json.dumps({"event_id": int(r.event_id), "event_time": int(r.event_time)}).encode(), None)
-                            for r in part.itertuples()])  # fmt: skip
-        producer.flush()
-        await_queries(plan.start(spark, once=True))
+    run_in_two_parts(spark, plan, producer, events)
 
     expected_counts, expected_dropped = spark_rule(events, SLIDE_MS if kind == "sliding" else None)
     assert expected_dropped, "the input must make Spark drop some rows, or the test proves nothing"
@@ -136,12 +142,7 @@ def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(spark, 
         sinks=[{"type": "delta", "path": f"{name}/out"}],
     )
     plan = Pipeline(spec, settings)
-    for part in (events.iloc[:FIRST_RUN], events.iloc[FIRST_RUN:]):
-        producer.send_many([(None, json.dumps({"event_id": int(r.event_id), "user": int(r.event_id) % 3,
-                                               "event_time": int(r.event_time)}).encode(), None)
-                            for r in part.itertuples()])  # fmt: skip
-        producer.flush()
-        await_queries(plan.start(spark, once=True))
+    run_in_two_parts(spark, plan, producer, events)
 
     _, late = batches_and_watermarks(events)
     reach = events["event_time"] + (gap_ms if step == "session" else 0)
