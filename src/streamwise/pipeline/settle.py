@@ -171,8 +171,9 @@ class Settlement:
                         ledger.append(entries, batch.batch_id)
                 finally:
                     entries.unpersist()
-            log.info("pipeline %s: settled batch %d (%d dead letters, %d rows dropped by the watermark)",
-                     self.plan.spec.name, batch.batch_id, found.dead, found.dropped)  # fmt: skip
+            why = ("its progress was not seen by this process" if found is UNKNOWN else
+                   f"{found.dead:,} dead letters, {found.dropped:,} rows dropped by the watermark")  # fmt: skip
+            log.info("pipeline %s: settled batch %d (%s)", self.plan.spec.name, batch.batch_id, why)
         finally:
             parsed.unpersist()
 
