@@ -74,13 +74,11 @@ class Pipeline:
         """The topic as Spark's Kafka source reads it (key, value, topic, partition, offset, timestamp ...):
         as a stream, or with ``batch`` exactly the offsets one of the query's batches read."""
         src = self.spec.source
+        reader = (spark.read if batch is not None else spark.readStream).format("kafka")
+        reader = reader.options(**self.settings.kafka.spark_options()).option("subscribe", src.topic).option("failOnDataLoss", "true")
         if batch is not None:
-            reader = spark.read.format("kafka").options(**self.settings.kafka.spark_options()).option("subscribe", src.topic)
-            reader = reader.option("startingOffsets", spark_offsets(batch.start)).option("endingOffsets", spark_offsets(batch.end))
-            return reader.option("failOnDataLoss", "true").load()
-        reader = spark.readStream.format("kafka").options(**self.settings.kafka.spark_options())
-        reader = reader.option("subscribe", src.topic).option("startingOffsets", src.starting_offsets)
-        reader = reader.option("failOnDataLoss", "true")
+            return reader.option("startingOffsets", spark_offsets(batch.start)).option("endingOffsets", spark_offsets(batch.end)).load()
+        reader = reader.option("startingOffsets", src.starting_offsets)
         if src.max_offsets_per_trigger:
             reader = reader.option("maxOffsetsPerTrigger", str(src.max_offsets_per_trigger))
         return reader.load()

@@ -81,27 +81,34 @@ class Settlement:
         self.stateful_at = stateful[0] if stateful else None
         self._ledger: Ledger | None = None
         self._predates = self.predates_settling()  # asked before the query starts: batch 0 may commit at once
+        self._query: str | None = None  # the checkpoint's query id, read once the query has started
+        self._settled: int | None = None  # the marker's batch, read once: this process is its only writer
 
     @property
     def marker(self) -> Any:
         return self.plan.layout.settled_marker
 
     def _query_id(self) -> str:
-        return self.plan.layout.query_id(self.plan.layout.main_checkpoint)
+        if self._query is None:
+            self._query = self.plan.layout.query_id(self.plan.layout.main_checkpoint)
+        return self._query
 
     def settled(self) -> int:
         """The newest settled batch id of the current checkpoint (-1 before the first; a marker of a
         checkpoint since moved away does not count)."""
-        try:
-            marker = json.loads(self.marker.read_text())
-        except FileNotFoundError:
-            return -1
-        return int(marker["batch"]) if marker.get("query") == self._query_id() else -1
+        if self._settled is None:
+            try:
+                marker = json.loads(self.marker.read_text())
+            except FileNotFoundError:
+                marker = {}
+            self._settled = int(marker["batch"]) if marker.get("query") == self._query_id() else -1
+        return self._settled
 
     def _mark(self, batch_id: int) -> None:
         tmp = self.marker.with_suffix(".tmp")
         tmp.write_text(json.dumps({"query": self._query_id(), "batch": batch_id}))
         tmp.replace(self.marker)  # atomic: a crash leaves the old marker or the new one
+        self._settled = batch_id
 
     def predates_settling(self) -> bool:
         """True for a checkpoint with committed batches but no marker: written by a version whose side
