@@ -87,12 +87,12 @@ class OverheadBenchmark:
         try:
             on_step(f"producing {events:,} clickstream events into {topic} ({partitions} partitions, "
                     f"event time at {event_rate:,.0f}/s)")  # fmt: skip
-            records = _produce(settings, topic, events, partitions, event_rate)
+            records = produce_clickstream(settings, topic, events, partitions, event_rate)
             if warmup:
                 on_step(f"warm-up: both queries over {WARMUP_EVENTS:,} events, untimed")
                 warm = f"{topic}.warmup"
-                _produce(settings, warm, WARMUP_EVENTS, 1, WARMUP_EVENT_RATE)
-                _run_streamwise(spark, settings, spec, warm, folder / "warmup_streamwise")
+                produce_clickstream(settings, warm, WARMUP_EVENTS, 1, WARMUP_EVENT_RATE)
+                run_streamwise(spark, settings, spec, warm, folder / "warmup_streamwise")
                 _run_hand_written(spark, settings, spec, warm, folder / "warmup_hand_written")
                 _count_topic(spark, settings, warm)
             seconds: dict[str, list[float]] = {case: [] for case in CASES}
@@ -326,7 +326,7 @@ def _one_repeat(spark: SparkSession, settings: Settings, spec: PipelineSpec, top
     """Repeat ``i``: streamwise, the hand-written query, the floor (timed, in that order); then the
     comparison of the two tables."""
     on_step(f"streamwise{of}: {WHAT[STREAMWISE]}")
-    ours = _run_streamwise(spark, settings, spec, topic, folder / f"streamwise_{i}")
+    ours = run_streamwise(spark, settings, spec, topic, folder / f"streamwise_{i}")
     on_step(f"hand-written{of}: {WHAT[HAND_WRITTEN]}")
     theirs = _run_hand_written(spark, settings, spec, topic, folder / f"hand_written_{i}")
     on_step(f"floor{of}: {WHAT[FLOOR]}")
@@ -338,7 +338,7 @@ def _one_repeat(spark: SparkSession, settings: Settings, spec: PipelineSpec, top
     return ours, theirs, floor_s, compare_tables(spark, ours.table, theirs.table, _output_columns(spec))
 
 
-def _run_streamwise(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, folder: Path) -> Timed:
+def run_streamwise(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, folder: Path) -> Timed:
     """The pipeline on ``topic``, writing to ``folder/table``; every file it keeps (checkpoints, the
     late-data ledger) under ``folder/state``."""
     from streamwise.pipeline import await_queries
@@ -403,7 +403,7 @@ def compare_tables(spark: SparkSession, ours: Path, theirs: Path, columns: list[
     }  # fmt: skip
 
 
-def _produce(settings: Settings, topic: str, events: int, partitions: int, event_rate: float) -> int:
+def produce_clickstream(settings: Settings, topic: str, events: int, partitions: int, event_rate: float) -> int:
     """``events`` clickstream events (JSON, seed 7) into a new ``topic`` and its dead-letter topic, with
     the project's producer, flat out; event times paced at ``event_rate``, ending about now (the
     broker's timestamp checks accept them). Returns the records sent."""

@@ -114,6 +114,7 @@ def benchmarks() -> dict[str, type[Benchmark]]:
     import streamwise.bench.ingest  # noqa: F401 - registers itself
     import streamwise.bench.latency  # noqa: F401 - registers itself
     import streamwise.bench.overhead  # noqa: F401 - registers itself
+    import streamwise.bench.peer  # noqa: F401 - registers itself
 
     return dict(sorted(_REGISTRY.items()))
 

@@ -89,6 +89,25 @@ def bench_latency(
     _run("latency", {"rates": rates, "warmup": warmup, "measure": measure}, bootstrap=None, output=output)
 
 
+@bench_app.command("peer")
+def bench_peer(
+    output: OutputOpt = None,
+    bootstrap: BootstrapOpt = None,
+    events: Annotated[int, typer.Option(min=1000, help="Clickstream events produced once and read by both (enough that each runs well past its start-up)")] = 1_000_000,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the topic")] = 3,
+    repeat: Annotated[int, typer.Option(min=1, help="Runs of streamwise (fresh checkpoints); the median counts")] = 3,
+) -> None:
+    """The clickstream pipeline beside the same windowed count written with Quix Streams.
+
+    Same topic, same broker, one run: events/s of each and the ratio. Quix Streams runs in its own
+    process from a virtualenv made once in the cache folder. Starts its own broker on free ports
+    unless --bootstrap is given.
+
+    Example: streamwise bench peer --events 1000000 --output bench-results
+    """
+    _run("peer", {"events": events, "partitions": partitions, "repeat": repeat}, bootstrap=bootstrap, output=output)
+
+
 @bench_app.command("overhead")
 def bench_overhead(
     output: OutputOpt = None,
