@@ -108,6 +108,22 @@ def bench_peer(
     _run("peer", {"events": events, "partitions": partitions, "repeat": repeat}, bootstrap=bootstrap, output=output)
 
 
+@bench_app.command("scaling")
+def bench_scaling(
+    output: OutputOpt = None,
+    bootstrap: BootstrapOpt = None,
+    events: Annotated[int, typer.Option(min=1000, help="Clickstream events per topic (1 and 8 partitions)")] = 1_000_000,
+) -> None:
+    """The clickstream pipeline's run --once events/s with 1 vs 2 cores and 1 vs 8 partitions.
+
+    Each case runs in its own SparkSession (local[cores]) after an untimed warm-up; ratios are
+    against 1 core and 8 partitions. Starts its own broker on free ports unless --bootstrap is given.
+
+    Example: streamwise bench scaling --events 1000000 --output bench-results
+    """
+    _run("scaling", {"events": events}, bootstrap=bootstrap, output=output)
+
+
 @bench_app.command("overhead")
 def bench_overhead(
     output: OutputOpt = None,
