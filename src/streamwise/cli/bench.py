@@ -124,6 +124,41 @@ def bench_scaling(
     _run("scaling", {"events": events}, bootstrap=bootstrap, output=output)
 
 
+@bench_app.command("report")
+def bench_report(folder: Annotated[Path | None, typer.Argument(help="Folder of <name>.json results  [default: STATE/bench]", show_default=False)] = None) -> None:
+    """Write FOLDER/report.md: a table per benchmark, its goals and checks, and PNG plots.
+
+    Example: streamwise bench report bench-results
+    """
+    from streamwise.bench.report import render
+
+    path = render(folder or settings().state / "bench")
+    console.print(f"[green]✓[/] wrote {path}")
+
+
+# What `bench all` runs, in order, each with its defaults (about 25 minutes on 2 cores).
+ALL = ("ingest", "delta", "overhead", "peer", "scaling", "latency")
+
+
+@bench_app.command("all")
+def bench_all(
+    output: OutputOpt = None,
+    report: Annotated[bool, typer.Option(help="Then write report.md and PNG plots into the output folder")] = False,
+) -> None:
+    """Every benchmark with its defaults, one after the other: ingest, delta, overhead, peer, scaling,
+    latency (about 25 minutes on 2 cores); JSON results in one folder, and with --report a markdown
+    page and plots beside them.
+
+    Example: streamwise bench all --report --output bench-results
+    """
+    folder = output or settings().state / "bench"
+    for name in ALL:
+        console.rule(f"bench {name}")
+        _run(name, {}, bootstrap=None, output=folder)
+    if report:
+        bench_report(folder)
+
+
 @bench_app.command("overhead")
 def bench_overhead(
     output: OutputOpt = None,
