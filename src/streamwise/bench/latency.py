@@ -53,10 +53,13 @@ class LatencyBenchmark:
             settings = platform_settings(context.settings)
             try:
                 on_step(f"{rate:,.0f} events/s: bringing the platform up")
+                since_ms = int(time.time() * 1000)
                 local.up(settings, rate=rate, partitions=3, pipeline=PIPELINE)
-                rows.append(measure_rate(settings, rate, warmup=warmup, measure=measure, on_step=on_step))
+                rows.append(measure_rate(settings, rate, since_ms, warmup=warmup, measure=measure, on_step=on_step))
             finally:
-                local.down(settings)
+                # Purged: the next rate starts as a new user's platform does (no topic, checkpoint or
+                # progress of this one to resume or to mistake for its own).
+                local.down(settings, purge=True)
         goals = {f"p99 at {rate:,} events/s offered (s, at most)": goal_entry(rows, rate, budget)
                  for rate, budget in GOALS_P99_S.items() if any(r["rate"] == rate for r in rows)}  # fmt: skip
         return BenchReport(
@@ -87,16 +90,18 @@ def platform_settings(base: Settings) -> Settings:
     })  # fmt: skip
 
 
-def measure_rate(settings: Settings, rate: float, *, warmup: float, measure: float, on_step: Any) -> dict[str, Any]:
+def measure_rate(settings: Settings, rate: float, since_ms: int, *, warmup: float, measure: float, on_step: Any) -> dict[str, Any]:
     """Wait until the pipeline has caught up with what the generator sent while Spark started (lag
-    under 1 s of input), warm up, then measure one window of batches."""
+    under 1 s of input), warm up, then measure one window of batches. Only batches reported after
+    ``since_ms`` count."""
+    ours = lambda: [m for m in batches(settings) if m.timestamp_ms >= since_ms]  # noqa: E731
     deadline = time.monotonic() + CATCH_UP_S
-    while not caught_up(batches(settings), rate) and time.monotonic() < deadline:
+    while not caught_up(ours(), rate) and time.monotonic() < deadline:
         time.sleep(2)
-    if not [m for m in batches(settings) if m.input_rows]:
+    if not [m for m in ours() if m.input_rows]:
         raise TimeoutError(f"no batch of {PIPELINE} with records within {CATCH_UP_S} s at {rate:,.0f} events/s; see {settings.state}/logs")
     # A rate it cannot keep up with is measured too: its row then says so (lag at the end, keeps up: no).
-    on_step(f"{rate:,.0f} events/s: {'caught up' if caught_up(batches(settings), rate) else 'NOT caught up'}; warming up {warmup:.0f} s")
+    on_step(f"{rate:,.0f} events/s: {'caught up' if caught_up(ours(), rate) else 'NOT caught up'}; warming up {warmup:.0f} s")
     time.sleep(warmup)
     start_ms = int(time.time() * 1000)
     cpu_before = {part: cpu_seconds(settings, part) for part in PARTS}
