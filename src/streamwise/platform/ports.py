@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import socket
+from pathlib import Path
 
 import psutil
 
@@ -52,15 +54,54 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct free ports: all sockets stay bound until every port is picked, so two calls'
-    worth of ports can never be the same one."""
-    socks = []
+    """``count`` distinct free ports for services started later (tests, scratch platforms).
+
+    A port is picked now and bound later, maybe minutes later, so it must not be handed out twice:
+    never one this process returned before, and never one from the kernel's ephemeral range, which
+    the OS gives to outgoing connections and to ``bind(0)`` meanwhile. All sockets stay bound until
+    every port is picked, so one call's ports are distinct too.
+    """
+    low, _ = _ephemeral_range()
+    pool = list(range(_FIRST_PORT, low)) if low - _FIRST_PORT >= 1000 else []
+    _random.shuffle(pool)
+    socks: list[socket.socket] = []
     try:
-        for _ in range(count):
+        for port in pool:
+            if len(socks) == count:
+                break
+            if port in _handed_out:
+                continue
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                continue
+            socks.append(sock)
+        while len(socks) < count:  # no room below the ephemeral range: let the OS pick, still never twice
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((host, 0))
+            if sock.getsockname()[1] in _handed_out:
+                sock.close()
+                continue
             socks.append(sock)
-        return [int(sock.getsockname()[1]) for sock in socks]
+        ports = [int(sock.getsockname()[1]) for sock in socks]
     finally:
         for sock in socks:
             sock.close()
+    _handed_out.update(ports)
+    return ports
+
+
+_FIRST_PORT = 20_000  # below: well-known and registered services' usual homes
+_handed_out: set[int] = set()
+_random = random.Random()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; IANA's 49152-65535 elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49_152, 65_535
