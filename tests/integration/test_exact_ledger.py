@@ -44,11 +44,11 @@ def run_in_two_parts(spark, plan: Pipeline, producer: EventProducer, events: pd.
         await_queries(plan.start(spark, once=True))
 
 
-def batches_and_watermarks(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per event, in pandas, as Spark runs the two runs: its batch id, and the late-row watermark
-    that batch used. Each run reads its records 150 at a time, then runs one no-data batch that
-    only moves the watermark. Batch N's watermark is the newest event time of the batches before N
-    minus the delay (never lower than before, 0 at first); batch N drops against batch N-1's."""
+def batch_watermarks(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per event, in pandas, as Spark runs the two runs: its batch id; and per batch, its watermark
+    (the one it evicts state with). Each run reads its records 150 at a time, then runs one no-data
+    batch that only moves the watermark. Batch N's watermark is the newest event time of the
+    batches before N minus the delay (never lower than before, 0 at first)."""
     batch_of, n = np.empty(len(events), dtype=int), 0
     for run in (range(FIRST_RUN), range(FIRST_RUN, len(events))):
         for first in range(run.start, run.stop, PER_BATCH):
@@ -56,8 +56,38 @@ def batches_and_watermarks(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
             n += 1
         n += 1  # the run's closing no-data batch
     newest = events.assign(batch=batch_of).groupby("batch")["event_time"].max().reindex(range(n)).ffill().cummax()
-    watermark = np.maximum.accumulate([0] + [max(0, int(newest[b - 1]) - DELAY_MS) for b in range(1, n)])
+    return batch_of, np.maximum.accumulate([0] + [max(0, int(newest[b - 1]) - DELAY_MS) for b in range(1, n)])
+
+
+def batches_and_watermarks(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per event: its batch id, and the late-row watermark its batch drops rows against, which
+    is the watermark of the batch before (see :func:`batch_watermarks`)."""
+    batch_of, watermark = batch_watermarks(events)
     return batch_of, np.array([0, *watermark[:-1]])[batch_of]
+
+
+def spark_sessions(events: pd.DataFrame, gap_ms: int) -> list[tuple[int, int, int, int]]:
+    """The sessions per user Spark emits in append mode, simulated batch by batch: a batch drops
+    rows whose own session [t, t + gap) ends at or before the late-row watermark, merges the rest
+    with the user's open sessions (a row starting before a session ends joins it), then emits and
+    forgets the sessions ending at or before its own watermark. Returns (user, start, end, count)."""
+    batch_of, watermark = batch_watermarks(events)
+    open_sessions: dict[int, list[list[int]]] = {}
+    emitted = []
+    for b, w in enumerate(watermark):
+        late = watermark[b - 1] if b else 0
+        rows = events[(batch_of == b) & (events["event_time"] + gap_ms > late)]
+        for user in set(open_sessions) | set(rows["user"]):
+            spans = open_sessions.get(user, []) + [[t, t + gap_ms, 1] for t in rows.loc[rows["user"] == user, "event_time"]]
+            merged: list[list[int]] = []
+            for start, end, n in sorted(spans):
+                if merged and start < merged[-1][1]:
+                    merged[-1][1], merged[-1][2] = max(merged[-1][1], end), merged[-1][2] + n
+                else:
+                    merged.append([start, end, n])
+            emitted += [(user, *m) for m in merged if m[1] <= w]
+            open_sessions[user] = [m for m in merged if m[1] > w]
+    return sorted(emitted)
 
 
 def spark_rule(events: pd.DataFrame, slide_ms: int | None) -> tuple[pd.Series, set[tuple[int, int]]]:
@@ -126,7 +156,9 @@ def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(spark, 
     Invariants: the ledger holds exactly the rows Spark's rule drops: deduplicate, a row whose event
     time is at or before its batch's late-row watermark; session windows, a row whose own session
     [t, t + gap) ends at or before it (Spark filters the per-row sessions before merging them). For
-    deduplicate, whose output is one row per kept record, the sink holds exactly the other rows."""
+    deduplicate, whose output is one row per kept record, the sink holds exactly the other rows;
+    for session windows, the sink holds exactly the sessions of a batch-by-batch simulation
+    (:func:`spark_sessions`), across the restart."""
     create_topic(settings.kafka, topic_name, partitions=1)
     events = disordered_events()
     producer = EventProducer(settings.kafka, topic_name)
@@ -144,6 +176,7 @@ def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(spark, 
     plan = Pipeline(spec, settings)
     run_in_two_parts(spark, plan, producer, events)
 
+    events = events.assign(user=events["event_id"] % 3)
     _, late = batches_and_watermarks(events)
     reach = events["event_time"] + (gap_ms if step == "session" else 0)
     dropped = set(events["event_id"][reach.to_numpy() <= late])
@@ -153,6 +186,11 @@ def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(spark, 
     if step == "deduplicate":
         kept = readers.delta_rows(plan.sink_path(spec.sinks[0]), ["event_id"])
         assert sorted(kept["event_id"].astype(int)) == sorted(set(events["event_id"]) - dropped)
+    else:
+        sessions = readers.delta_rows(plan.sink_path(spec.sinks[0]), ["user", "window_start", "window_end", "n"])
+        got = sorted(zip(sessions["user"].astype(int), to_epoch_ms(sessions["window_start"]),
+                         to_epoch_ms(sessions["window_end"]), sessions["n"].astype(int), strict=True))  # fmt: skip
+        assert got == spark_sessions(events, gap_ms)
 
 
 def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
