@@ -12,6 +12,7 @@ from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import AnomalyStep, EventTime, KafkaSource, PipelineSpec
 from streamwise.sinks import DeltaSink
 from streamwise.platform.topics import create_topic
+from streamwise.testing.scenarios import run_phases
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SENSORS, READINGS = 6, 240
@@ -64,3 +65,37 @@ def test_finds_exactly_the_injected_anomalies(spark, settings, topic_name) -> No
     assert len(injected) == 12
     assert flagged == injected
     assert (out["z_score"].abs() > 5.0).all() and out["is_anomaly"].all()
+
+
+def test_a_key_silent_past_state_ttl_starts_a_fresh_baseline(spark, settings, topic_name) -> None:  # noqa: ANN001
+    """Setup: one partition, 5 offsets per micro-batch, a 1 s watermark and a 10 s state TTL of
+    event time. Sensors s1 and s3 read 10.0 each second for 5 s; then s1 falls silent while s2
+    reads every second and s3 every 3 s up to 30 s, moving the watermark past s1's last reading +
+    TTL batches before s1 (and s3) read 50.0 at 31 s. Every reading is emitted with its baseline.
+    Invariants: s1's state expired, so its reading at 31 s seeds a fresh baseline (baseline = the
+    reading itself, stddev 0) and counts as its key's first; s3, never silent for 10 s, keeps its
+    baseline of 10.0; and every reading comes out once."""
+    def reading(sensor: str, second: float, value: float) -> dict:
+        return {"sensor_id": sensor, "temperature": value, "event_time": T0 + int(second * 1000)}
+
+    events = [reading(s, t, 10.0) for t in range(5) for s in ("s1", "s3")]
+    for t in range(5, 31):
+        events.append(reading("s2", t, 1.0))
+        if t % 3 == 0:
+            events.append(reading("s3", t, 10.0))
+    events += [reading("s1", 31, 50.0), reading("s3", 31, 50.0)]
+    spec = PipelineSpec(
+        name=topic_name,
+        source=KafkaSource(topic=topic_name, schema="sensor_id STRING, temperature DOUBLE, event_time LONG",
+                           max_offsets_per_trigger=5),  # fmt: skip
+        event_time=EventTime(watermark="1 second"),
+        steps=[AnomalyStep(type="anomaly", key=["sensor_id"], value="temperature", warmup=0, state_ttl="10 seconds", emit="all")],
+        sinks=[DeltaSink(type="delta", path=f"{topic_name}/scored")],
+    )
+    run = run_phases(spark, settings, spec, [events])
+    out = run.sinks[f"{topic_name}/scored"]
+    assert len(out) == len(events)
+    last = out[out["event_time"] == out["event_time"].max()].set_index("sensor_id")
+    assert (last.loc["s1", "baseline"], last.loc["s1", "stddev"]) == (50.0, 0.0)
+    assert last.loc["s3", "baseline"] == 10.0
+    assert (out[out["sensor_id"] != "s2"].sort_values("event_time").groupby("sensor_id")["baseline"].first() == 10.0).all()
