@@ -102,3 +102,48 @@ def test_enrichment_from_postgres_picks_up_a_changed_reference_row(spark, settin
     run = run_phases(spark, settings, spec, [[{"payment_id": "p3", "merchant_id": "m1", "event_time": T0 + 1}]])
     rows = run.sinks[f"{topic_name}/enriched"][["payment_id", "merchant_risk_tier"]].values.tolist()
     assert sorted(map(tuple, rows)) == [("p1", "low"), ("p2", None), ("p3", "high")]
+
+
+def test_a_running_query_uses_a_reference_row_changed_in_postgres_from_its_next_batch(spark, settings, topic_name, postgres) -> None:  # noqa: ANN001
+    """Setup: the PostgreSQL merchants table and the JDBC left join as above, but one query started
+    once and kept running (1 s trigger). Payment p1 (merchant m1, 'low') is produced and waited for
+    in the sink; then m1 becomes 'high' in PostgreSQL and p2 is produced.
+    Invariant: p2 carries 'high' and p1 keeps 'low', written by the same query run (same run id,
+    never restarted): each micro-batch reads the reference table as it is then."""
+    import psycopg
+
+    from streamwise.pipeline.plan import Pipeline
+    from streamwise.testing import wait_for
+    from streamwise.verify import readers
+
+    table = f"{topic_name}_merchants"
+    with psycopg.connect(**settings.postgres.conninfo()) as conn:
+        conn.execute(f"CREATE TABLE {table} (merchant_id TEXT PRIMARY KEY, risk_tier TEXT)")
+        conn.execute(f"INSERT INTO {table} VALUES ('m1', 'low')")
+    spec = PipelineSpec(
+        name=topic_name,
+        source=KafkaSource(topic=topic_name, schema="payment_id STRING, merchant_id STRING, event_time LONG"),
+        steps=[JoinStep(type="join", right=JdbcSide(kind="jdbc", table=table), condition="l.merchant_id = r.merchant_id",
+                        how="left", prefix="merchant_", columns=["risk_tier"])],  # fmt: skip
+        sinks=[DeltaSink(type="delta", path=f"{topic_name}/enriched")],
+    )
+    create_topic(settings.kafka, topic_name, partitions=1)
+    plan = Pipeline(spec, settings)
+    (query,) = plan.start(spark)
+    try:
+        def tiers() -> dict[str, str]:
+            rows = readers.delta_rows(plan.sink_path(spec.sinks[0]), ["payment_id", "merchant_risk_tier"])
+            return dict(zip(rows["payment_id"], rows["merchant_risk_tier"], strict=True))
+
+        produce_events(settings, topic_name, [{"payment_id": "p1", "merchant_id": "m1", "event_time": T0}])
+        wait_for(lambda: "p1" in tiers(), bound_s=120, what="p1 in the sink")
+        with psycopg.connect(**settings.postgres.conninfo()) as conn:
+            conn.execute(f"UPDATE {table} SET risk_tier = 'high' WHERE merchant_id = 'm1'")
+        produce_events(settings, topic_name, [{"payment_id": "p2", "merchant_id": "m1", "event_time": T0 + 1}])
+        wait_for(lambda: "p2" in tiers(), bound_s=120, what="p2 in the sink")
+        assert query.isActive and query.exception() is None
+        run_ids = {p["runId"] for p in query.recentProgress}
+    finally:
+        query.stop()
+    assert tiers() == {"p1": "low", "p2": "high"}
+    assert run_ids == {str(query.runId)}

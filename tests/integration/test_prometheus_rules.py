@@ -23,6 +23,7 @@ from streamwise.pipeline.spec import KafkaSource, PipelineSpec
 from streamwise.platform.ports import free_ports
 from streamwise.platform.topics import create_topic
 from streamwise.sinks import ConsoleSink
+from streamwise.testing import wait_for
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
 BUDGET_S = 3.0  # StreamwiseLatencyOverBudget's threshold in monitoring/alerts.yml
@@ -84,7 +85,7 @@ def test_a_real_prometheus_fires_the_latency_alert_from_a_real_run(spark, settin
         try:
             api = f"http://127.0.0.1:{prom_port}/api/v1"
             ours = lambda: [a for a in alerts(api) if a["labels"].get("query") == topic_name]  # noqa: E731 - other tests' queries share the progress topic
-            wait_for(lambda: [a for a in ours() if a["state"] == "firing"], bound_s=180)
+            wait_for(lambda: [a for a in ours() if a["state"] == "firing"], bound_s=180, what="the alert firing")
             firing = {(a["labels"]["alertname"], a["state"]) for a in ours()}
             p99 = query(api, f'streamwise_query_end_to_end_latency_seconds{{query="{topic_name}",quantile="0.99"}}')
         finally:
@@ -107,14 +108,3 @@ def query(api: str, expr: str) -> float:
     with urllib.request.urlopen(f"{api}/query?query={urllib.parse.quote(expr)}", timeout=5) as response:
         (result,) = json.load(response)["data"]["result"]
     return float(result["value"][1])
-
-
-def wait_for(condition, *, bound_s: float):  # noqa: ANN001, ANN201
-    """Poll ``condition`` until it returns something truthy; the bound is a safety net, not a timing."""
-    deadline = time.monotonic() + bound_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(1)
-    raise AssertionError(f"nothing after {bound_s:.0f} s")

@@ -11,9 +11,10 @@ which is how out-of-order, late, duplicate and crash-restart scenarios are writt
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
@@ -25,6 +26,8 @@ from streamwise.pipeline.runner import await_queries
 from streamwise.pipeline.spec import PipelineSpec
 from streamwise.sinks import DeltaSink
 from streamwise.platform.topics import create_topic, end_offsets
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -53,6 +56,19 @@ def produce_events(settings: Settings, topic: str, events: Iterable[Event], *, k
             records.append((k, json.dumps(event).encode(), None))
     producer.send_many(records)
     return producer.flush().delivered
+
+
+def wait_for(condition: Callable[[], T | None], *, bound_s: float, what: str = "the condition") -> T:
+    """Poll ``condition`` each second until it returns something truthy, and return that. The bound
+    is a safety net for a test that would otherwise hang, not a timing: a busy machine only waits
+    longer."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"no sign of {what} after {bound_s:.0f} s")
 
 
 def run_phases(
