@@ -4,6 +4,7 @@ counted by the windows or held by the ledger, never both, never neither."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from streamwise.pipeline import await_queries
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import DeduplicateStep, EventTime, KafkaSource, PipelineSpec, WindowStep
 from streamwise.platform.topics import create_topic
+from streamwise.testing import run_phases
 from streamwise.verify import readers
 from streamwise.verify.rules import to_epoch_ms
 
@@ -241,3 +243,38 @@ def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(spark, 
     producer.flush()
     await_queries(plan.start(spark, once=True))
     assert len(readers.topic_records(settings.kafka, dlq)) == raw + 1
+
+
+def test_event_times_spark_cannot_trust_are_dead_letters_and_leave_the_watermark_alone(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
+    """Setup: one partition, 5 offsets per batch, 5 s windows with a 2 s watermark. Twenty events 1 s
+    apart (in 2026-01, well before their Kafka timestamps), with four records among the first
+    ones whose event time is a day after their Kafka timestamp, negative, past what a Spark
+    timestamp holds, and the largest long; last, one event 30 min after its Kafka timestamp
+    (inside the default 1 hour ``max_future``).
+    Invariants: the four go to the dead-letter topic, each with its reason, and the query never
+    fails; had the day-ahead one moved the watermark, every later event would have been dropped,
+    but the ledger is empty and each 5 s window counts its 5 events; the last event is accepted
+    and its watermark closes all four windows."""
+    now_ms = int(time.time() * 1000)
+    good = [{"n": i, "event_time": T0_MS + i * 1_000} for i in range(20)]
+    bad = [{"n": 100, "event_time": now_ms + 86_400_000}, {"n": 101, "event_time": -5_000},
+           {"n": 102, "event_time": 2**62}, {"n": 103, "event_time": 2**63 - 1}]  # fmt: skip
+    events = [*good[:3], *bad, *good[3:], {"n": 200, "event_time": now_ms + 1_800_000}]
+    spec = PipelineSpec(
+        name=topic_name,
+        source=KafkaSource(topic=topic_name, schema="n LONG, event_time LONG", max_offsets_per_trigger=5),
+        event_time=EventTime(watermark=f"{DELAY_MS} milliseconds"),
+        steps=[WindowStep(type="window", duration=f"{DURATION_MS} milliseconds", aggregates={"n": "count(*)"})],
+        sinks=[{"type": "delta", "path": f"{topic_name}/windows"}],
+    )
+    run = run_phases(spark, settings, spec, [events])
+
+    reasons = {json.loads(value)["n"]: headers["dlq.reason"] for value, headers in run.dead_letters}
+    assert sorted(reasons) == [100, 101, 102, 103]
+    assert "s after its Kafka timestamp, more than event_time.max_future (3600 s)" in reasons[100]
+    assert reasons[101] == "event time -5000 ms is before 1970-01-01 (negative epoch milliseconds)"
+    assert reasons[102].startswith("event time out of range") and reasons[103].startswith("event time out of range")
+    windows = run.sinks[f"{topic_name}/windows"]
+    assert sorted(zip(to_epoch_ms(windows["window_start"]) - T0_MS, windows["n"], strict=True)) == [
+        (0, 5), (5_000, 5), (10_000, 5), (15_000, 5)]
+    assert run.late_records.empty

@@ -31,7 +31,7 @@ from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.layout import PipelineLayout
 from streamwise.pipeline.runner import on_finish
 from streamwise.pipeline.settle import Settlement
-from streamwise.pipeline.spec import PipelineSpec
+from streamwise.pipeline.spec import PipelineSpec, interval_ms
 from streamwise.platform.topics import create_topic, partition_count
 from streamwise.sinks import DeltaSink, SinkWriter, sink_writer, warehouse_path
 
@@ -101,10 +101,12 @@ class Pipeline:
             from streamwise.schemas.spark import decode_avro
 
             schemas = schemas or self.subject_schemas()
-            return decode_avro(self.source(spark, batch), schemas, required=src.required, time_field=self.spec.event_time.field)
-        assert src.schema_ddl is not None  # the spec's validator requires it for json
-        return steps.parse_json(self.source(spark, batch), src.schema_ddl, required=src.required,
-                                time_field=self.spec.event_time.field)  # fmt: skip
+            decoded = decode_avro(self.source(spark, batch), schemas, required=src.required, time_field=self.spec.event_time.field)
+        else:
+            assert src.schema_ddl is not None  # the spec's validator requires it for json
+            decoded = steps.parse_json(self.source(spark, batch), src.schema_ddl, required=src.required,
+                                       time_field=self.spec.event_time.field)  # fmt: skip
+        return steps.check_event_time(decoded, interval_ms(self.spec.event_time.max_future))
 
     def output(self, spark: SparkSession, schemas: SubjectSchemas | None = None) -> DataFrame:
         """Decoded records, watermarked on event time, through every streaming step in order."""

@@ -77,8 +77,10 @@ class EventTime(_Model):
 
     field: str = "event_time"
     watermark: Interval = "10 seconds"
+    max_future: Interval = Field(default="1 hour", description="how far past its Kafka timestamp an event time may lie; "
+                                 "a record further ahead is a dead letter, as it would move the watermark")  # fmt: skip
 
-    _check = field_validator("watermark")(lambda cls, v: _interval(v))
+    _check = field_validator("watermark", "max_future")(lambda cls, v: _interval(v))
 
 
 class FilterStep(_Model):

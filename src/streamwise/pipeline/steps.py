@@ -58,9 +58,39 @@ def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_fie
     return decoded.select(
         *KAFKA_COLUMNS,
         *[_field(name).alias(name) for name in schema.fieldNames() if name != time_field],
-        F.timestamp_millis(_field(time_field)).alias("event_time"),
+        millis_to_timestamp(_field(time_field)).alias("event_time"),
         _reason(required, time_field).alias("dead_letter_reason"),
     )  # fmt: skip
+
+
+# Spark keeps a timestamp as microseconds in a long: epoch milliseconds beyond this overflow it.
+MAX_EPOCH_MS = 9_223_372_036_854_775
+
+
+def millis_to_timestamp(ms: Column) -> Column:
+    """Epoch milliseconds as a timestamp, null where Spark's timestamp cannot hold them (instead of
+    an overflow error that would fail the query on every retry of the batch)."""
+    return F.when(ms.between(-MAX_EPOCH_MS, MAX_EPOCH_MS), F.timestamp_millis(ms))
+
+
+def check_event_time(parsed: DataFrame, max_future_ms: int) -> DataFrame:
+    """Make a dead letter of a decoded record whose event time would corrupt the watermark: one
+    Spark cannot hold, one before 1970, or one more than ``max_future_ms`` after the record's Kafka
+    timestamp. A single such record would move the watermark (the newest event time seen) far
+    ahead and every on-time record after it would be dropped as late. The Kafka timestamp is the
+    clock, not the driver's: a batch read again later must classify its records the same way."""
+    event_ms, kafka_ms = F.unix_millis(F.col("event_time")), F.unix_millis(F.col("kafka_timestamp"))
+    reason = F.when(F.col("dead_letter_reason").isNotNull(), F.col("dead_letter_reason"))
+    reason = reason.when(F.col("event_time").isNull(), F.lit(f"event time out of range: beyond ±{MAX_EPOCH_MS} epoch milliseconds"))
+    reason = reason.when(event_ms < 0, F.concat(F.lit("event time "), event_ms.cast("string"),
+                                                F.lit(" ms is before 1970-01-01 (negative epoch milliseconds)")))  # fmt: skip
+    reason = reason.when(
+        event_ms > kafka_ms + F.lit(max_future_ms),
+        F.concat(F.lit("event time "), F.date_format("event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSX"), F.lit(" is "),
+                 ((event_ms - kafka_ms) / 1000).cast("long").cast("string"),
+                 F.lit(f" s after its Kafka timestamp, more than event_time.max_future ({max_future_ms // 1000} s)")),
+    )  # fmt: skip
+    return parsed.withColumn("dead_letter_reason", reason)
 
 
 def _field(name: str) -> Column:

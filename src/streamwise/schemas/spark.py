@@ -82,7 +82,7 @@ def decode_avro(
     from pyspark.sql.avro.functions import from_avro
     from pyspark.sql.types import LongType, TimestampNTZType, TimestampType
 
-    from streamwise.pipeline.steps import KAFKA_COLUMNS, kafka_record
+    from streamwise.pipeline.steps import KAFKA_COLUMNS, kafka_record, millis_to_timestamp
 
     fields = [f["name"] for f in parse_avro(schemas.reader).record_fields]
     if not fields:
@@ -110,7 +110,7 @@ def decode_avro(
     elif isinstance(time_type, TimestampType | TimestampNTZType):
         event_time = F.col(f"v.{time_field}").cast("timestamp")
     elif isinstance(time_type, LongType):
-        event_time = F.timestamp_millis(F.col(f"v.{time_field}"))
+        event_time = millis_to_timestamp(F.col(f"v.{time_field}"))
     else:
         raise SchemaError(f"field '{time_field}' of {schemas.subject} is {time_type.simpleString()}; "
                           "it must be a long (epoch millis) or an Avro timestamp")  # fmt: skip
