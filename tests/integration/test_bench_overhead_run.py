@@ -40,9 +40,9 @@ def test_bench_overhead_outputs_agree_exactly_and_report_every_case(spark, setti
     """Setup: the ``overhead`` benchmark on the session's broker and Spark: 3,000 clickstream events
     stamped at 100 events/s over 2 partitions, one repeat, tables kept; no warm-up (it runs the
     same two queries untimed, doubling the test's time).
-    Invariant: streamwise's and the hand-written query's Delta tables are both exactly the pandas
+    Invariant: streamwise's (with and without its ledger) and the hand-written query's Delta tables are all exactly the pandas
     window counts of the topic's records (and not empty); the report's check agrees; the report has
-    the three cases, each with positive seconds and events/s, ratios consistent with the seconds,
+    the four cases (streamwise, without its ledger, hand-written, floor), each with positive seconds and events/s, ratios consistent with the seconds,
     the floor having counted every record (else the benchmark raises); its JSON is written with results, goals and checks."""
     options = {"events": EVENTS, "event_rate": EVENT_RATE, "partitions": 2, "repeat": 1, "warmup": False,
                "keep_tables": True, "spark": spark}  # fmt: skip
@@ -51,22 +51,22 @@ def test_bench_overhead_outputs_agree_exactly_and_report_every_case(spark, setti
     folder = Path(report.config["tables"])
     expected = expected_windows(spark, settings, report.config["topic"])
     assert len(expected) >= 2 * 20  # at least two closed windows, each with many pages
-    ours, theirs = delta_windows(spark, folder / "streamwise_0" / "table"), delta_windows(spark, folder / "hand_written_0" / "table")
-    pd.testing.assert_frame_equal(ours, expected)
-    pd.testing.assert_frame_equal(theirs, expected)
+    for case in ("streamwise_0", "no_ledger_0", "hand_written_0"):
+        pd.testing.assert_frame_equal(delta_windows(spark, folder / case / "table"), expected)
 
     check = report.checks["same window counts"]
     assert check["passed"] is True
     (repeat,) = check["repeats"]
     assert repeat["streamwise"] == repeat["hand_written"] == {"rows": len(expected), "views": int(expected["views"].sum())}
-    assert (repeat["only_in_streamwise"], repeat["only_in_hand_written"]) == (0, 0)
+    assert (repeat["only_in_streamwise"], repeat["only_in_hand_written"], repeat["no_ledger_same"]) == (0, 0, True)
 
     rows = {r["case"]: r for r in report.rows}
-    assert list(rows) == ["streamwise", "hand-written", "floor"]
+    assert list(rows) == ["streamwise", "no ledger", "hand-written", "floor"]
     for row in rows.values():
         assert row["runs"] == 1 and row["median_s"] > 0 and row["events_per_s"] > 0
         assert row["events_per_s"] == pytest.approx(EVENTS / row["median_s"], rel=1e-2)  # seconds are rounded to 0.01
-    ours_s, hand_s, floor_s = (rows[case]["median_s"] for case in ("streamwise", "hand-written", "floor"))
+    ours_s, bare_s, hand_s, floor_s = (rows[case]["median_s"] for case in ("streamwise", "no ledger", "hand-written", "floor"))
+    assert rows["streamwise"]["ratio_to_no_ledger"] == pytest.approx(bare_s / ours_s, rel=1e-2)
     assert rows["streamwise"]["ratio_to_hand_written"] == pytest.approx(hand_s / ours_s, rel=1e-2)
     assert rows["streamwise"]["ratio_to_floor"] == pytest.approx(floor_s / ours_s, rel=1e-2)
     assert rows["streamwise"]["windows"] == rows["hand-written"]["windows"] == len(expected)
@@ -76,5 +76,5 @@ def test_bench_overhead_outputs_agree_exactly_and_report_every_case(spark, setti
     written = json.loads(report.write(tmp_path).read_text())
     assert written["benchmark"] == "overhead"
     assert written["checks"]["same window counts"]["passed"] is True
-    assert [r["case"] for r in written["results"]] == ["streamwise", "hand-written", "floor"]
+    assert [r["case"] for r in written["results"]] == ["streamwise", "no ledger", "hand-written", "floor"]
 

@@ -10,15 +10,17 @@ events at 2,000/s span 500 s, 50 windows of 10 s. Then, in the same SparkSession
   started with ``Pipeline(spec, settings).start(spark, once=True)`` and awaited with
   :func:`~streamwise.pipeline.await_queries`: every query the pipeline starts, as ``run --once`` does
   (without the progress listener ``run`` adds);
+- ``no ledger``: the same pipeline with its late-data ledger off, so Spark's native window drops late
+  rows silently, as streamwise did before the ledger: the ledger's cost is ``streamwise`` over this;
 - ``hand-written``: :func:`hand_written_query`, the same source options, decoding, watermark, window
   and Delta append in a dozen lines of PySpark, with ``availableNow``;
 - ``floor``: ``spark.read.format("kafka")…load().count()``, Spark reading the topic and nothing else.
 
 Each case is timed as wall seconds from start to the end of its last query. ``--repeat R`` runs
-streamwise, hand-written and the floor R times in that order, each on fresh checkpoints and tables;
+the cases R times in that order, each on fresh checkpoints and tables;
 the figures are the medians (and minima) of the R. Before the timed runs both queries run once,
 untimed, on a small topic, so neither pays the JVM's first-use costs (class loading, JIT) alone.
-After each repeat the two Delta tables are compared row for row.
+After each repeat the Delta tables are compared row for row.
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ if TYPE_CHECKING:
     from streamwise.pipeline import PipelineSpec
 
 PIPELINE = "clickstream"
-STREAMWISE, HAND_WRITTEN, FLOOR = "streamwise", "hand-written", "floor"
-CASES = (STREAMWISE, HAND_WRITTEN, FLOOR)
+STREAMWISE, NO_LEDGER, HAND_WRITTEN, FLOOR = "streamwise", "no ledger", "hand-written", "floor"
+CASES = (STREAMWISE, NO_LEDGER, HAND_WRITTEN, FLOOR)
 WHAT = {
     STREAMWISE: "pipelines/clickstream.yaml, Pipeline.start(once=True)",
+    NO_LEDGER: "the same with late_records: {enabled: false}",
     HAND_WRITTEN: "plain PySpark, availableNow",
     FLOOR: 'spark.read.format("kafka").load().count()',
 }
@@ -101,22 +104,23 @@ class OverheadBenchmark:
             agreements: list[dict[str, Any]] = []
             for i in range(repeat):
                 of = f" ({i + 1}/{repeat})" if repeat > 1 else ""
-                ours, theirs, floor_s, agreement = _one_repeat(spark, settings, spec, topic, records, folder, i, of, on_step)
-                seconds[STREAMWISE].append(ours.seconds)
-                seconds[HAND_WRITTEN].append(theirs.seconds)
+                timed, floor_s, agreement = _one_repeat(spark, settings, spec, topic, records, folder, i, of, on_step)
+                for case, run in timed.items():
+                    seconds[case].append(run.seconds)
+                    queries[case] = run.queries
                 seconds[FLOOR].append(floor_s)
-                queries.update({STREAMWISE: ours.queries, HAND_WRITTEN: theirs.queries})
                 agreements.append({"repeat": i, **agreement})
                 if not options.get("keep_tables"):  # the next repeat's tables start empty
-                    shutil.rmtree(ours.table.parent, ignore_errors=True)
-                    shutil.rmtree(theirs.table.parent, ignore_errors=True)
+                    for run in timed.values():
+                        shutil.rmtree(run.table.parent, ignore_errors=True)
             load_after = os.getloadavg()[0]
         finally:
             if not options.get("keep_tables"):
                 shutil.rmtree(folder, ignore_errors=True)
         rows = summarize(records, seconds)
         for row in rows:  # what each query wrote, from the first repeat (the check covers every one)
-            side = {STREAMWISE: "streamwise", HAND_WRITTEN: "hand_written"}.get(row["case"])
+            # the table without the ledger is checked to equal streamwise's
+            side = {STREAMWISE: "streamwise", NO_LEDGER: "streamwise", HAND_WRITTEN: "hand_written"}.get(row["case"])
             row["windows"] = agreements[0][side]["rows"] if side else None
             row["queries"] = queries[row["case"]]
         same = agrees(agreements)
@@ -130,6 +134,7 @@ class OverheadBenchmark:
                 Column("median_s", "wall s", "{:.1f}"),
                 Column("min_s", "min s", "{:.1f}"),
                 Column("events_per_s", "events/s", "{:,.0f}"),
+                Column("ratio_to_no_ledger", "× no ledger", "{:.2f}"),
                 Column("ratio_to_hand_written", "× hand-written", "{:.2f}"),
                 Column("ratio_to_floor", "× floor", "{:.2f}"),
                 Column("windows", "rows written", "{:,}"),
@@ -149,7 +154,8 @@ class OverheadBenchmark:
                 "above 1 the case is faster",
                 "streamwise runs the pipeline as `run --once` does (its row's `queries`), settling dead letters and "
                 "the late-data ledger of every batch, without the progress listener `streamwise run` adds; the "
-                "hand-written query has neither dead letters nor a ledger",
+                "hand-written query has neither dead letters nor a ledger; `no ledger` is streamwise with the ledger "
+                "off, so streamwise's `× no ledger` is the ledger's cost",
                 "wall seconds run from start() to the end of the last query: query start-up and planning included, "
                 "SparkSession start-up excluded",
             ],
@@ -187,6 +193,7 @@ def summarize(events: int, seconds: Mapping[str, Sequence[float]]) -> list[dict[
             "min_s": round(best, 2),
             "events_per_s": round(events / median, 1) if median > 0 else None,
             "best_events_per_s": round(events / best, 1) if best > 0 else None,
+            "ratio_to_no_ledger": throughput_ratio(medians.get(NO_LEDGER), median),
             "ratio_to_hand_written": throughput_ratio(medians.get(HAND_WRITTEN), median),
             "ratio_to_floor": throughput_ratio(medians.get(FLOOR), median),
         })  # fmt: skip
@@ -248,6 +255,8 @@ def _agreement_line(agreements: list[dict[str, Any]]) -> str:
     bad = next((a for a in agreements if not a["same"]), None)
     if bad is None:
         return "no window closed, so there is nothing to compare: produce more --events or lower --event-rate"
+    if not bad.get("no_ledger_same", True):
+        return f"repeat {bad['repeat']}: streamwise's table differs from the one it writes with the ledger off"
     return (f"repeat {bad['repeat']}: streamwise {bad['streamwise']['rows']:,} rows / {bad['streamwise']['views']:,} views, "
             f"hand-written {bad['hand_written']['rows']:,} / {bad['hand_written']['views']:,}; "
             f"{bad['only_in_streamwise']:,} rows only in streamwise's, {bad['only_in_hand_written']:,} only in the other")  # fmt: skip
@@ -322,11 +331,14 @@ class Timed:
 
 
 def _one_repeat(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, records: int, folder: Path,
-                i: int, of: str, on_step: Callable[[str], None]) -> tuple[Timed, Timed, float, dict[str, Any]]:  # fmt: skip
-    """Repeat ``i``: streamwise, the hand-written query, the floor (timed, in that order); then the
-    comparison of the two tables."""
+                i: int, of: str, on_step: Callable[[str], None]) -> tuple[dict[str, Timed], float, dict[str, Any]]:  # fmt: skip
+    """Repeat ``i``: streamwise, streamwise without its ledger, the hand-written query, the floor
+    (timed, in that order); then the comparison of the tables."""
     on_step(f"streamwise{of}: {WHAT[STREAMWISE]}")
     ours = run_streamwise(spark, settings, spec, topic, folder / f"streamwise_{i}")
+    on_step(f"no ledger{of}: {WHAT[NO_LEDGER]}")
+    unledgered = spec.model_copy(update={"late_records": spec.late_records.model_copy(update={"enabled": False})})
+    bare = run_streamwise(spark, settings, unledgered, topic, folder / f"no_ledger_{i}")
     on_step(f"hand-written{of}: {WHAT[HAND_WRITTEN]}")
     theirs = _run_hand_written(spark, settings, spec, topic, folder / f"hand_written_{i}")
     on_step(f"floor{of}: {WHAT[FLOOR]}")
@@ -335,7 +347,10 @@ def _one_repeat(spark: SparkSession, settings: Settings, spec: PipelineSpec, top
     floor_s = time.monotonic() - started
     if counted != records:
         raise BenchError(f"Spark counted {counted:,} records in {topic}, the producer sent {records:,}")
-    return ours, theirs, floor_s, compare_tables(spark, ours.table, theirs.table, _output_columns(spec))
+    agreement = compare_tables(spark, ours.table, theirs.table, _output_columns(spec))
+    same_without_ledger = compare_tables(spark, ours.table, bare.table, _output_columns(spec))["same"]
+    agreement = {**agreement, "same": agreement["same"] and same_without_ledger, "no_ledger_same": same_without_ledger}
+    return {STREAMWISE: ours, NO_LEDGER: bare, HAND_WRITTEN: theirs}, floor_s, agreement
 
 
 def run_streamwise(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, folder: Path) -> Timed:

@@ -164,7 +164,7 @@ def bench_overhead(
     output: OutputOpt = None,
     bootstrap: BootstrapOpt = None,
     events: Annotated[int, typer.Option(min=1000, help="Clickstream events produced once and read by every case")] = 1_000_000,
-    repeat: Annotated[int, typer.Option(min=1, help="Run streamwise, hand-written and the floor R times; report medians and minima")] = 1,
+    repeat: Annotated[int, typer.Option(min=1, help="Run every case R times; report medians and minima")] = 1,
     event_rate: Annotated[float, typer.Option(min=1, help="Event times are stamped as if sent at this many events/s (2,000/s: 1,000,000 events span 500 s, 50 windows)")] = 2_000.0,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the topic (the local platform's default is 3)")] = 3,
     warmup: Annotated[bool, typer.Option(help="Run both queries once, untimed, on a small topic first (JVM class loading, JIT)")] = True,
