@@ -66,6 +66,11 @@ class PipelineLayout:
         """The identity the late-data ledger's Delta appends are keyed by (``txnAppId``)."""
         return writer_id(f"{self.name}.ledger", self.query_id(self.main_checkpoint))
 
+    def dead_letter_writer_id(self) -> str:
+        """The identity of the dead-letter topic's transactional writes (``transactional.id`` and
+        the batch marker's group)."""
+        return writer_id(f"{self.name}.dlq", self.query_id(self.main_checkpoint))
+
     def query_id(self, checkpoint: Path) -> str:
         """The id Spark keeps in a checkpoint's ``metadata`` file (stable across restarts)."""
         metadata = checkpoint / "metadata"

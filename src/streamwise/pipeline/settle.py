@@ -11,12 +11,15 @@ start of batch N + 1 (after the sinks), and at the end of a run for the last one
 settled batch id is kept beside the checkpoint; a batch whose progress this process never saw
 (a restart after a crash) is read again whatever it held, so nothing is skipped.
 
-Ledger appends are idempotent per batch (Delta ``txnVersion``); a dead letter written just before
-a crash may be written again on restart (``verify`` counts each dead-lettered record once).
+Both writes are exactly once, so a batch settled again after a crash changes nothing: ledger
+appends are idempotent per batch (Delta ``txnVersion``), and a batch's dead letters are produced in
+one Kafka transaction together with a marker of the batch (a committed group offset, as the Kafka
+sinks do), so a batch whose marker is past is not written again.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from streamwise.monitor.metrics import LATENCY_METRIC
 from streamwise.pipeline import steps
 from streamwise.pipeline.batches import BatchRange, batch_range, last_committed
 from streamwise.pipeline.ledger import STATEFUL, Ledger, late_entries
+from streamwise.sinks.kafka import Record, TransactionalLedger
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
     from streamwise.schemas.spark import SubjectSchemas
 
 log = logging.getLogger(__name__)
+
+DEAD_LETTER_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class Settlement:
         stateful = [i for i, step in enumerate(plan.spec.streaming_steps) if isinstance(step, STATEFUL)]
         self.stateful_at = stateful[0] if stateful else None
         self._ledger: Ledger | None = None
+        self._dead_letters: TransactionalLedger | None = None
         self._predates = self.predates_settling()  # asked before the query starts: batch 0 may commit at once
         self._query: str | None = None  # the checkpoint's query id, read once the query has started
         self._settled: int | None = None  # the marker's batch, read once: this process is its only writer
@@ -133,6 +140,13 @@ class Settlement:
             self._ledger = Ledger(self.plan.late_records_path, self.plan.layout.ledger_writer_id())
         return self._ledger
 
+    def dead_letter_writer(self) -> TransactionalLedger:
+        """The transactional producer of the dead-letter topic, with its batch marker."""
+        if self._dead_letters is None:
+            self._dead_letters = TransactionalLedger(self.plan.settings.kafka, self.plan.layout.dead_letter_writer_id(),
+                                                     self.plan.dlq_topic, timeout_s=DEAD_LETTER_TIMEOUT_S)  # fmt: skip
+        return self._dead_letters
+
     def after_batch(self, spark: SparkSession, batch_id: int) -> None:
         """In batch ``batch_id``'s ``foreachBatch``, after its sinks: settle the committed batches
         before it whose progress is known (or which ran before this process)."""
@@ -145,8 +159,13 @@ class Settlement:
     def finish(self, spark: SparkSession, progresses: Any) -> None:
         """After the main query stopped: settle every committed batch left, with its final progress."""
         committed = last_committed(self.plan.layout.main_checkpoint)
-        if committed is not None:
-            self._settle_up_to(spark, committed, evidence(progresses, since=self.settled() + 1), wait_for_progress=False)
+        try:
+            if committed is not None:
+                self._settle_up_to(spark, committed, evidence(progresses, since=self.settled() + 1), wait_for_progress=False)
+        finally:
+            if self._dead_letters is not None:
+                self._dead_letters.close()
+                self._dead_letters = None
 
     def _settle_up_to(self, spark: SparkSession, last: int, known: dict[int, Evidence], *, wait_for_progress: bool) -> None:
         self.adopt()
@@ -166,9 +185,7 @@ class Settlement:
         parsed = self.plan.parsed(spark, self.schemas, batch=batch).persist()
         try:
             if found.dead:
-                dead = steps.dead_letters(parsed)
-                out = dead.write.format("kafka").options(**self.plan.settings.kafka.spark_options())
-                out.option("topic", self.plan.dlq_topic).save()
+                self._write_dead_letters(steps.dead_letters(parsed), batch.batch_id)
             ledger = self.ledger()
             if found.dropped and ledger is not None:
                 entries = late_entries(self._at_stateful_step(steps.valid(parsed)), self._stateful_step, batch.late_watermark_ms)
@@ -183,6 +200,21 @@ class Settlement:
             log.info("pipeline %s: settled batch %d (%s)", self.plan.spec.name, batch.batch_id, why)
         finally:
             parsed.unpersist()
+
+    def _write_dead_letters(self, dead: DataFrame, batch_id: int) -> None:
+        """The batch's dead letters in one transaction with its marker, unless an earlier settling
+        of the batch committed them. They stream to the driver a partition at a time
+        (``toLocalIterator``): never more than one batch's bad records, and rarely many."""
+        writer = self.dead_letter_writer()
+        if writer.next_batch() > batch_id:
+            return
+        rows = dead.toLocalIterator()
+        first = next(rows, None)
+        if first is None:
+            return  # read again without evidence (a restart) and nothing was bad: no transaction
+        topic = self.plan.dlq_topic
+        writer.commit((Record(topic, row["key"], bytes(row["value"]), [(h["key"], bytes(h["value"])) for h in row["headers"]])
+                       for row in itertools.chain([first], rows)), batch_id)  # fmt: skip
 
     @property
     def _stateful_step(self) -> Any:
