@@ -1,4 +1,4 @@
-"""``bench overhead`` on the real broker and Spark: the clickstream pipeline and the hand-written
+"""``bench overhead`` and ``bench process`` on the real broker and Spark: the clickstream pipeline and the hand-written
 PySpark query write exactly the window counts an independent pandas model of the topic predicts, and
 the report holds every case's timings and ratios."""
 
@@ -78,3 +78,19 @@ def test_bench_overhead_outputs_agree_exactly_and_report_every_case(spark, setti
     assert written["checks"]["same window counts"]["passed"] is True
     assert [r["case"] for r in written["results"]] == ["streamwise", "no ledger", "hand-written", "floor"]
 
+
+
+def test_bench_process_counts_every_record_and_writes_the_pandas_windows(spark, settings: Settings, broker, tmp_path: Path) -> None:  # noqa: ANN001
+    """Setup: the ``process`` benchmark on the session's broker and Spark, 3,000 clickstream events
+    at 100 events/s of event time over 2 partitions, no warm-up.
+    Invariant: two cases, streamwise then the floor (whose count equals what was produced, else
+    the benchmark raises); streamwise wrote exactly as many windows as pandas counts closed over
+    the topic's records; the ratio agrees with the seconds; the JSON is written."""
+    report = get("process").run(BenchContext(settings, {"events": EVENTS, "event_rate": EVENT_RATE, "partitions": 2,
+                                                        "warmup": False, "spark": spark}))  # fmt: skip
+    rows = {r["case"]: r for r in report.rows}
+    assert list(rows) == ["streamwise", "floor"]
+    assert rows["streamwise"]["windows"] == len(expected_windows(spark, settings, report.config["topic"]))
+    assert rows["streamwise"]["ratio_to_floor"] == pytest.approx(rows["floor"]["median_s"] / rows["streamwise"]["median_s"], rel=1e-2)
+    assert report.config["events"] == EVENTS and set(report.goals) == {"streamwise ÷ Spark's Kafka read (events/s)"}
+    assert json.loads(report.write(tmp_path).read_text())["benchmark"] == "process"

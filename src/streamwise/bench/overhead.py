@@ -93,11 +93,9 @@ class OverheadBenchmark:
             records = produce_clickstream(settings, topic, events, partitions, event_rate)
             if warmup:
                 on_step(f"warm-up: both queries over {WARMUP_EVENTS:,} events, untimed")
-                warm = f"{topic}.warmup"
-                produce_clickstream(settings, warm, WARMUP_EVENTS, 1, WARMUP_EVENT_RATE)
-                run_streamwise(spark, settings, spec, warm, folder / "warmup_streamwise")
+                warm = warm_up(spark, settings, f"{topic}.warmup", folder / "warmup_streamwise")
                 _run_hand_written(spark, settings, spec, warm, folder / "warmup_hand_written")
-                _count_topic(spark, settings, warm)
+                count_topic(spark, settings, warm)
             seconds: dict[str, list[float]] = {case: [] for case in CASES}
             queries: dict[str, list[str]] = {FLOOR: []}
             load_before = os.getloadavg()[0]
@@ -343,7 +341,7 @@ def _one_repeat(spark: SparkSession, settings: Settings, spec: PipelineSpec, top
     theirs = _run_hand_written(spark, settings, spec, topic, folder / f"hand_written_{i}")
     on_step(f"floor{of}: {WHAT[FLOOR]}")
     started = time.monotonic()
-    counted = _count_topic(spark, settings, topic)
+    counted = count_topic(spark, settings, topic)
     floor_s = time.monotonic() - started
     if counted != records:
         raise BenchError(f"Spark counted {counted:,} records in {topic}, the producer sent {records:,}")
@@ -372,6 +370,14 @@ def run_streamwise(spark: SparkSession, settings: Settings, spec: PipelineSpec, 
     return Timed(table, time.monotonic() - started, [q.name for q in queries])
 
 
+def warm_up(spark: SparkSession, settings: Settings, topic: str, folder: Path) -> str:
+    """Produce a small clickstream ``topic`` and run the pipeline over it, untimed, so the timed
+    runs after it do not pay the JVM's first-use costs (class loading, JIT) alone. Returns the topic."""
+    produce_clickstream(settings, topic, WARMUP_EVENTS, 1, WARMUP_EVENT_RATE)
+    run_streamwise(spark, settings, clickstream_spec(), topic, folder)
+    return topic
+
+
 def _run_hand_written(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, folder: Path) -> Timed:
     table = folder / "table"
     started = time.monotonic()
@@ -383,7 +389,7 @@ def _run_hand_written(spark: SparkSession, settings: Settings, spec: PipelineSpe
     return Timed(table, seconds, [query.name])
 
 
-def _count_topic(spark: SparkSession, settings: Settings, topic: str) -> int:
+def count_topic(spark: SparkSession, settings: Settings, topic: str) -> int:
     """The floor: Spark's batch Kafka reader over the whole topic, counting records."""
     reader = spark.read.format("kafka").options(**settings.kafka.spark_options()).option("subscribe", topic)
     return reader.option("startingOffsets", "earliest").option("endingOffsets", "latest").load().count()

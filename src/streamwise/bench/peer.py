@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from streamwise.bench.exceptions import BenchError
-from streamwise.bench.overhead import WARMUP_EVENT_RATE, WARMUP_EVENTS, clickstream_spec, produce_clickstream, run_streamwise
+from streamwise.bench.overhead import WARMUP_EVENTS, clickstream_spec, produce_clickstream, run_streamwise, warm_up
 from streamwise.bench.registry import BenchContext, BenchReport, Column, register
 
 QUIX_VERSION = "3.28.1"
@@ -62,8 +62,7 @@ class PeerBenchmark:
             records = produce_clickstream(settings, topic, events, partitions, event_rate)
             spark = context.spark("peer")
             on_step(f"warm-up: streamwise over {WARMUP_EVENTS:,} events, untimed (JVM class loading, JIT)")
-            produce_clickstream(settings, f"{topic}.warmup", WARMUP_EVENTS, 1, WARMUP_EVENT_RATE)
-            run_streamwise(spark, settings, clickstream_spec(), f"{topic}.warmup", folder / "warmup")
+            warm_up(spark, settings, f"{topic}.warmup", folder / "warmup")
             runs = []
             for i in range(repeat):
                 on_step(f"streamwise ({i + 1}/{repeat}): pipelines/clickstream.yaml, as run --once")

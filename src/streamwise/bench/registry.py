@@ -115,6 +115,7 @@ def benchmarks() -> dict[str, type[Benchmark]]:
     import streamwise.bench.latency  # noqa: F401 - registers itself
     import streamwise.bench.overhead  # noqa: F401 - registers itself
     import streamwise.bench.peer  # noqa: F401 - registers itself
+    import streamwise.bench.process  # noqa: F401 - registers itself
     import streamwise.bench.scaling  # noqa: F401 - registers itself
 
     return dict(sorted(_REGISTRY.items()))
