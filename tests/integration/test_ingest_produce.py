@@ -195,8 +195,15 @@ def test_ctrl_c_stops_cleanly_with_everything_flushed(broker: KafkaBroker, setti
 
 def test_bench_ingest_writes_its_json(broker: KafkaBroker, settings: Settings, tmp_path: Path) -> None:
     """Setup: the ingest benchmark on the test broker for clickstream only, 20,000 events.
-    Invariant: ingest.json has one row with events, events/s, MB/s, the perf tool's records/s at
-    the same record size, and their ratio; the table shows the row."""
+    Invariant: ingest.json has one row with events, events/s, MB/s, the perf tool's records/s and
+    their ratio; the perf tool sent exactly 20,000 records, from a payload file of streamwise's own
+    encoded events: its payloads' mean size is streamwise's, measured here on the seeded sample and
+    on what streamwise sent, and its own byte count agrees (the check passed); what it wrote to its topic is unkeyed values of that
+    sample, of that mean size; the payload files are gone; the table shows the row."""
+    from streamwise.bench.ingest import record_size, sample_values
+    from streamwise.ingest.formats import Format
+    from streamwise.platform.topics import list_topics
+
     report = get("ingest").run(BenchContext(settings, {"events": 20_000, "scenarios": ["clickstream"], "partitions": 2}))
     data = json.loads(report.write(tmp_path).read_text())
     assert data["benchmark"] == "ingest" and data["config"]["events"] == 20_000
@@ -204,5 +211,17 @@ def test_bench_ingest_writes_its_json(broker: KafkaBroker, settings: Settings, t
     assert row["scenario"] == "clickstream" and row["events"] == 20_000 and row["failed"] == 0
     assert row["events_per_s"] > 0 and row["perf_events_per_s"] > 0 and row["mb_per_s"] > 0
     assert row["ratio"] == pytest.approx(row["events_per_s"] / row["perf_events_per_s"], rel=1e-2)
+    assert row["perf_records"] == 20_000
+    assert row["perf_payload"] == "sample file"
+    assert row["perf_record_bytes"] == row["record_bytes"] == record_size("clickstream", Format.JSON, 20_000)
+    assert row["sent_record_bytes"] == pytest.approx(row["record_bytes"], abs=1)
     assert 90 <= row["record_bytes"] <= 120  # a JSON page view
+    (check,) = data["checks"].values()
+    assert check["passed"], check["detail"]
+    (perf_topic,) = [t for t in list_topics(settings.kafka) if t.startswith("bench.clickstream.perf.")]
+    sent = consume_all(settings, perf_topic, 20_000, 2)
+    sample = set(sample_values("clickstream", Format.JSON, 20_000))
+    assert all(key is None and value in sample for _, key, value in sent)
+    assert sum(len(value) for _, _, value in sent) / len(sent) == pytest.approx(row["record_bytes"], abs=1)
+    assert not list((settings.state / "bench").glob("ingest-*"))
     assert report.table().row_count == 1
