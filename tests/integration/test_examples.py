@@ -20,18 +20,21 @@ from streamwise.sinks.config import KafkaAlertsSink, PostgresSink
 from streamwise.testing import collect, produce_events
 
 SCENARIO = {"clickstream": "clickstream", "clickstream_trending": "clickstream", "iot_anomalies": "iot",
-            "payments_fraud": "payments", "logs_error_rate": "logs", "social_trending": "social"}  # fmt: skip
+            "iot_threshold": "iot", "payments_fraud": "payments", "logs_error_rate": "logs", "social_trending": "social"}  # fmt: skip
 EVENTS = 4_000
+# Examples whose only sink is an alerts topic, with their filter written again in Python.
+ALERTS_ONLY = {"iot_threshold": lambda e: e["kind"] == "temperature" and e["value"] is not None and e["value"] > 30}
 T0 = 1_767_225_600_000
 
 
-# A small fleet, so each sensor has readings enough to pass the anomaly step's warm-up.
-SHAPES = {"iot": {"sensors": 20, "anomaly_rate": 0.01}}
+# A small fleet for the anomaly example, so each sensor has readings enough to pass the step's
+# warm-up; the threshold example keeps the default fleet, whose spread of sensors has some over 30 C.
+SHAPES = {"iot_anomalies": {"sensors": 20, "anomaly_rate": 0.01}}
 
 
-def scenario_events(name: str, n: int) -> list[bytes]:
-    """``n`` events of scenario ``name`` spread over 3 minutes, then one a minute later to close windows."""
-    gen = create(name, seed=5, **SHAPES.get(name, {}))
+def scenario_events(example: str, n: int) -> list[bytes]:
+    """``n`` events of ``example``'s scenario spread over 3 minutes, then one a minute later to close windows."""
+    gen = create(SCENARIO[example], seed=5, **SHAPES.get(example, {}))
     batches = [gen.batch(n // 6, T0 + (i + 1) * 30_000) for i in range(6)]
     encoder = Encoder(gen.schema, "json")
     return [value for batch in batches for value in encoder.encode(batch.data)]
@@ -52,7 +55,8 @@ def test_example_runs_to_completion(example: str, spark, settings, topic_name, p
     """Setup: the example pointed at a fresh topic (and fresh sink tables/paths/alert topic), fed
     4,000 events of its scenario over 3 simulated minutes plus one closing event; merchants seeded.
     Invariant: the run completes; every Delta sink holds rows; alert and PostgreSQL sinks hold the
-    same rows as Delta where both exist; no record was dead-lettered."""
+    same rows as Delta where both exist; an alerts-only example's topic holds exactly the events
+    its filter keeps (counted in Python); no record was dead-lettered."""
     spec = load_pipeline(resolve(example))
     sinks = []
     for sink in spec.sinks:
@@ -68,8 +72,9 @@ def test_example_runs_to_completion(example: str, spark, settings, topic_name, p
     seed_merchants(settings, seed=5)
     create_topic(settings.kafka, topic_name, partitions=2)
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
-    events = scenario_events(SCENARIO[example], EVENTS)
-    produce_events(settings, topic_name, [*events, closing_event(events[-1], T0 + 6 * 60_000)])
+    events = scenario_events(example, EVENTS)
+    sent = [*events, closing_event(events[-1], T0 + 6 * 60_000)]
+    produce_events(settings, topic_name, sent)
 
     plan = Pipeline(spec, settings)
     await_queries(plan.start(spark, once=True))
@@ -77,6 +82,10 @@ def test_example_runs_to_completion(example: str, spark, settings, topic_name, p
 
     assert run.dead_letters == []
     delta = [frame for frame in run.sinks.values()]
+    if example in ALERTS_ONLY:  # its only sink is the alerts topic: exactly the readings its filter keeps
+        wanted = sum(ALERTS_ONLY[example](json.loads(value)) for value in sent)
+        assert not delta and wanted > 0 and committed_records(settings, spec.sinks[0].topic) == wanted
+        return
     assert delta and all(len(frame) > 0 for frame in delta), f"{example}: a Delta sink is empty"
     for sink in spec.sinks:
         if isinstance(sink, PostgresSink):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 import numpy as np
 
-from streamwise.bench.latency import caught_up, goal_entry, weighted_median
+from streamwise.bench.latency import alert_figures, caught_up, goal_entry, source_timestamp_ms, weighted_median
 from streamwise.monitor.metrics import PartitionLag, QueryMetrics
 
 
@@ -39,5 +42,25 @@ def test_caught_up_reads_the_newest_batch_with_records() -> None:
 def test_a_latency_goal_is_met_at_or_under_its_budget() -> None:
     """Invariant: p99 1.5 s against a 1.5 s budget is met; 1.51 s is not; the entry says it is an upper bound."""
     rows = [{"rate": 20_000, "p99_s": 1.5}, {"rate": 2_000, "p99_s": 1.51}]
-    assert goal_entry(rows, 20_000, 1.5) == {"target": 1.5, "value": 1.5, "met": True, "at_most": True}
-    assert goal_entry(rows, 2_000, 1.5)["met"] is False
+    assert goal_entry(rows, 20_000, 1.5, "p99_s") == {"target": 1.5, "value": 1.5, "met": True, "at_most": True}
+    assert goal_entry(rows, 2_000, 1.5, "p99_s")["met"] is False
+
+
+def test_an_alert_carries_its_source_records_kafka_timestamp() -> None:
+    """The alert sink writes Spark's timestamps as ISO 8601; with or without an offset they are read
+    as the same instant (naive: local time, as pyspark hands them over); no stamp, no figure."""
+    aware = b'{"kafka_timestamp": "2026-01-01T00:00:01.250000+00:00", "sensor_id": "s1"}'
+    assert source_timestamp_ms(aware) == 1_767_225_601_250
+    naive = datetime(2026, 1, 1, 0, 0, 1, 250_000).isoformat()
+    assert source_timestamp_ms(json.dumps({"kafka_timestamp": naive}).encode()) == datetime(2026, 1, 1, 0, 0, 1, 250_000).timestamp() * 1000
+    assert source_timestamp_ms(b'{"sensor_id": "s1"}') is None
+    assert source_timestamp_ms(b"not json") is None
+
+
+def test_alert_figures_are_percentiles_of_what_was_seen() -> None:
+    seconds = np.arange(1, 101, dtype=float) / 100  # 0.01 .. 1.00 s
+    figures = alert_figures(seconds, watched=True)
+    assert figures["alerts"] == 100
+    assert (figures["alert_p50_s"], figures["alert_p99_s"]) == (np.percentile(seconds, 50), np.percentile(seconds, 99))
+    assert alert_figures(np.array([]), watched=True) == {"alerts": 0, "alert_p50_s": None, "alert_p95_s": None, "alert_p99_s": None}
+    assert alert_figures(np.array([]), watched=False) == {}

@@ -79,16 +79,20 @@ def bench_latency(
     rates: Annotated[list[float] | None, typer.Option("--rate", min=1, help="Offered events/s; repeat for several (default 2k, 5k, 20k, 50k)")] = None,
     warmup: Annotated[float, typer.Option(min=0, help="Seconds of running before the measured window")] = 30.0,
     measure: Annotated[float, typer.Option(min=10, help="Seconds measured per rate")] = 60.0,
+    pipeline: Annotated[str, typer.Option(help="The example pipeline the platform runs; one with a kafka_alerts sink (iot_threshold) has its alert path measured too")] = "clickstream",
 ) -> None:
-    """End-to-end latency (Kafka → sink commit) of the whole local platform at each offered rate.
+    """End-to-end latency (Kafka → sink commit, and → alerts topic) of the whole local platform at
+    each offered rate.
 
     For each rate: the platform comes up on its own broker, ports and state folder (a running
     `streamwise up` is left alone), warms up, is measured, and is removed. Also reports whether it
     keeps up (lag at the end) and the CPU each part used.
 
     Example: streamwise bench latency --rate 2000 --rate 20000 --output bench-results
+             streamwise bench latency --pipeline iot_threshold --rate 20000
     """
-    _run("latency", {"rates": rates, "warmup": warmup, "measure": measure}, bootstrap=None, output=output)
+    options = {"rates": rates, "warmup": warmup, "measure": measure, "pipeline": pipeline}
+    _run("latency", options, bootstrap=None, output=output)
 
 
 @bench_app.command("peer")
