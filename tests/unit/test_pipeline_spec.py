@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from streamwise.pipeline import SpecError, example_names, load_pipeline, parse_pipeline, resolve
 from streamwise.pipeline.spec import EventTime, KafkaSource, PipelineSpec, WindowStep, interval_ms
@@ -131,3 +132,16 @@ def test_yaml_boolean_key_is_explained() -> None:
         parse_pipeline(text, source="p.yaml")
     assert err.value.message == "p.yaml:11: key 'on' is read by YAML as a boolean"
     assert "a join's condition is 'condition'" in err.value.hint
+
+
+def test_realtime_mode_takes_stateless_steps_and_one_kafka_sink() -> None:
+    base = {"name": "rt", "source": {"topic": "iot", "schema": "v DOUBLE, event_time LONG"}, "mode": "realtime",
+            "steps": [{"type": "filter", "where": "v > 1"}, {"type": "with_columns", "columns": {"w": "v * 2"}}],
+            "sinks": [{"type": "kafka_alerts", "topic": "alerts"}]}  # fmt: skip
+    assert PipelineSpec.model_validate(base).mode == "realtime"
+    windowed = {**base, "steps": [{"type": "window", "duration": "10 seconds", "aggregates": {"n": "count(*)"}}]}
+    with pytest.raises(ValidationError, match=r"stateless steps only .* steps\[0\] is window: use mode: microbatch"):
+        PipelineSpec.model_validate(windowed)
+    two_sinks = {**base, "sinks": [*base["sinks"], {"type": "delta", "path": "x"}]}
+    with pytest.raises(ValidationError, match="one Kafka sink .* has kafka_alerts, delta: use mode: microbatch"):
+        PipelineSpec.model_validate(two_sinks)

@@ -25,8 +25,10 @@ def run(
     from streamwise.pipeline.plan import Pipeline
     from streamwise.platform.spark import spark_session
 
+    from streamwise.pipeline.realtime import with_task_slots
+
     spec = load_pipeline(resolve(pipeline))
-    cfg = settings()
+    cfg = settings() if once else with_task_slots(settings(), spec)
     plan = Pipeline(spec, cfg)
     spark = spark_session(cfg, app_name=f"streamwise-{spec.name}")
     from streamwise.monitor.listener import ProgressPublisher

@@ -121,6 +121,10 @@ class Pipeline:
         leaves unsettled are settled when :func:`~streamwise.pipeline.await_queries` sees it end."""
         self.layout.check_layout()
         self.check_topics()
+        if self.spec.mode == "realtime" and not once:
+            from streamwise.pipeline.realtime import start_realtime
+
+            return [start_realtime(self, spark)]
         trigger = {"availableNow": True} if once else {"processingTime": self.spec.trigger}
         schemas = self.subject_schemas()  # the query and the settling re-reads decode with the same versions
         settlement = Settlement(self, schemas)  # before the start: it looks at the checkpoint as it was

@@ -249,6 +249,9 @@ class LateRecords(_Model):
     path: str | None = Field(default=None, description="Delta table; default <pipeline>/late_records")
 
 
+REALTIME_STEPS = (FilterStep, SelectStep, WithColumnsStep)  # what Spark's real-time mode runs here
+
+
 class PipelineSpec(_Model):
     """A whole pipeline: source, event time, steps in order, sinks, trigger."""
 
@@ -259,10 +262,27 @@ class PipelineSpec(_Model):
     steps: list[Step] = Field(default_factory=list)
     sinks: list[Sink] = Field(min_length=1)
     trigger: Interval = "1 second"  # seconds of latency on 2 cores; see SparkSettings for the measurements
+    mode: Literal["microbatch", "realtime"] = Field(default="microbatch", description=(
+        "realtime: Spark's real-time mode (each record processed as it arrives, ~0.1 s instead of ~1 s), "
+        "for stateless steps (filter, select, with_columns) into one Kafka sink, written at least once; "
+        "the trigger is then how often it checkpoints. run --once always runs micro-batches"))
     output_mode: Literal["append", "update", "complete"] = "append"
     late_records: LateRecords = Field(default_factory=LateRecords)
 
     _check = field_validator("trigger")(lambda cls, v: _interval(v))
+
+    @model_validator(mode="after")
+    def _realtime_fits(self) -> PipelineSpec:
+        if self.mode != "realtime":
+            return self
+        for i, step in enumerate(self.steps):
+            if not isinstance(step, REALTIME_STEPS):
+                raise ValueError(f"mode: realtime runs stateless steps only (filter, select, with_columns); "
+                                 f"steps[{i}] is {step.type}: use mode: microbatch")  # fmt: skip
+        if len(self.sinks) != 1 or self.sinks[0].type not in ("kafka", "kafka_alerts"):
+            raise ValueError(f"mode: realtime writes one Kafka sink (kafka or kafka_alerts); this pipeline has "
+                             f"{', '.join(sink.type for sink in self.sinks)}: use mode: microbatch")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _batch_steps_last(self) -> PipelineSpec:

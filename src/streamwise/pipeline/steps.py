@@ -114,17 +114,21 @@ def valid(parsed: DataFrame) -> DataFrame:
 def dead_letters(parsed: DataFrame) -> DataFrame:
     """Records that did not decode, shaped for Kafka's sink: original key and bytes, the reason and the
     source coordinates in headers."""
+    key, value, headers = dead_letter_columns()
+    return parsed.where(F.col("dead_letter_reason").isNotNull()).select(key.alias("key"), value.alias("value"), headers.alias("headers"))
+
+
+def dead_letter_columns() -> tuple[Column, Column, Column]:
+    """A decoded record's dead letter as Kafka's sink takes it: its original key and bytes, and
+    headers with the reason and the source coordinates."""
     header = lambda name, col: F.struct(F.lit(name).alias("key"), col.cast("string").cast("binary").alias("value"))  # noqa: E731
-    return parsed.where(F.col("dead_letter_reason").isNotNull()).select(
-        F.col("kafka_key").alias("key"),
-        F.coalesce(F.col("kafka_value"), F.lit(b"").cast("binary")).alias("value"),
-        F.array(
-            header("dlq.reason", F.col("dead_letter_reason")),
-            header("dlq.source.topic", F.col("kafka_topic")),
-            header("dlq.source.partition", F.col("kafka_partition")),
-            header("dlq.source.offset", F.col("kafka_offset")),
-        ).alias("headers"),
+    headers = F.array(
+        header("dlq.reason", F.col("dead_letter_reason")),
+        header("dlq.source.topic", F.col("kafka_topic")),
+        header("dlq.source.partition", F.col("kafka_partition")),
+        header("dlq.source.offset", F.col("kafka_offset")),
     )
+    return F.col("kafka_key"), F.coalesce(F.col("kafka_value"), F.lit(b"").cast("binary")), headers
 
 
 def filter_rows(df: DataFrame, step: FilterStep) -> DataFrame:
