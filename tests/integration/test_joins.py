@@ -85,16 +85,7 @@ def test_enrichment_from_postgres_picks_up_a_changed_reference_row(spark, settin
     import psycopg
 
     table = f"{topic_name}_merchants"
-    with psycopg.connect(**settings.postgres.conninfo()) as conn:
-        conn.execute(f"CREATE TABLE {table} (merchant_id TEXT PRIMARY KEY, risk_tier TEXT)")
-        conn.execute(f"INSERT INTO {table} VALUES ('m1', 'low'), ('m2', 'medium')")
-    spec = PipelineSpec(
-        name=topic_name,
-        source=KafkaSource(topic=topic_name, schema="payment_id STRING, merchant_id STRING, event_time LONG"),
-        steps=[JoinStep(type="join", right=JdbcSide(kind="jdbc", table=table), condition="l.merchant_id = r.merchant_id",
-                        how="left", prefix="merchant_", columns=["risk_tier"])],  # fmt: skip
-        sinks=[DeltaSink(type="delta", path=f"{topic_name}/enriched")],
-    )
+    spec = merchant_enrichment(settings, topic_name, table, "('m1', 'low'), ('m2', 'medium')")
     run_phases(spark, settings, spec, [[{"payment_id": "p1", "merchant_id": "m1", "event_time": T0},
                                         {"payment_id": "p2", "merchant_id": "m9", "event_time": T0}]])  # fmt: skip
     with psycopg.connect(**settings.postgres.conninfo()) as conn:
@@ -117,16 +108,7 @@ def test_a_running_query_uses_a_reference_row_changed_in_postgres_from_its_next_
     from streamwise.verify import readers
 
     table = f"{topic_name}_merchants"
-    with psycopg.connect(**settings.postgres.conninfo()) as conn:
-        conn.execute(f"CREATE TABLE {table} (merchant_id TEXT PRIMARY KEY, risk_tier TEXT)")
-        conn.execute(f"INSERT INTO {table} VALUES ('m1', 'low')")
-    spec = PipelineSpec(
-        name=topic_name,
-        source=KafkaSource(topic=topic_name, schema="payment_id STRING, merchant_id STRING, event_time LONG"),
-        steps=[JoinStep(type="join", right=JdbcSide(kind="jdbc", table=table), condition="l.merchant_id = r.merchant_id",
-                        how="left", prefix="merchant_", columns=["risk_tier"])],  # fmt: skip
-        sinks=[DeltaSink(type="delta", path=f"{topic_name}/enriched")],
-    )
+    spec = merchant_enrichment(settings, topic_name, table, "('m1', 'low')")
     create_topic(settings.kafka, topic_name, partitions=1)
     plan = Pipeline(spec, settings)
     (query,) = plan.start(spark)
@@ -147,3 +129,20 @@ def test_a_running_query_uses_a_reference_row_changed_in_postgres_from_its_next_
         query.stop()
     assert tiers() == {"p1": "low", "p2": "high"}
     assert run_ids == {str(query.runId)}
+
+
+def merchant_enrichment(settings, topic: str, table: str, merchants: str) -> PipelineSpec:  # noqa: ANN001
+    """A PostgreSQL table of merchants' risk tiers holding ``merchants`` (SQL VALUES), and a pipeline
+    left-joining payments on ``topic`` to it over JDBC into a Delta table."""
+    import psycopg
+
+    with psycopg.connect(**settings.postgres.conninfo()) as conn:
+        conn.execute(f"CREATE TABLE {table} (merchant_id TEXT PRIMARY KEY, risk_tier TEXT)")
+        conn.execute(f"INSERT INTO {table} VALUES {merchants}")
+    return PipelineSpec(
+        name=topic,
+        source=KafkaSource(topic=topic, schema="payment_id STRING, merchant_id STRING, event_time LONG"),
+        steps=[JoinStep(type="join", right=JdbcSide(kind="jdbc", table=table), condition="l.merchant_id = r.merchant_id",
+                        how="left", prefix="merchant_", columns=["risk_tier"])],  # fmt: skip
+        sinks=[DeltaSink(type="delta", path=f"{topic}/enriched")],
+    )

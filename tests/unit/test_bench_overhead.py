@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
-from streamwise.bench import BenchReport, Column
+from streamwise.bench import BenchError, BenchReport, Column
 from streamwise.bench.overhead import (
     GOAL_RATIO_TO_FLOOR,
     GOAL_RATIO_TO_HAND_WRITTEN,
     StampedAt,
     _output_columns,
     agrees,
+    clickstream_options,
     clickstream_spec,
     goals,
     summarize,
@@ -126,3 +128,10 @@ def test_the_shipped_clickstream_pipeline_is_what_the_hand_written_query_repeats
     spec = clickstream_spec()
     assert (spec.source.format, spec.event_time.watermark, spec.steps[0].duration) == ("json", "5 seconds", "10 seconds")
     assert _output_columns(spec) == ["window_start", "window_end", "page", "views"]
+
+
+def test_clickstream_options_default_and_refuse_what_cannot_run() -> None:
+    events, repeat, partitions, rate, _ = clickstream_options("process", {}, events=4_000_000)
+    assert (events, repeat, partitions, rate) == (4_000_000, 1, 3, 2_000.0)
+    with pytest.raises(BenchError, match=r"bench process needs .* \(got 10, 1, 0, 2000\)"):
+        clickstream_options("process", {"events": 10, "partitions": 0}, events=1)

@@ -72,15 +72,8 @@ class OverheadBenchmark:
 
     def run(self, context: BenchContext) -> BenchReport:
         options = context.options
-        events = int(options.get("events", 1_000_000))
-        repeat = int(options.get("repeat", 1))
-        partitions = int(options.get("partitions", 3))
-        event_rate = float(options.get("event_rate", 2_000.0))
+        events, repeat, partitions, event_rate, on_step = clickstream_options(self.name, options, events=1_000_000)
         warmup = bool(options.get("warmup", True))
-        on_step: Callable[[str], None] = options.get("on_step") or (lambda _msg: None)
-        if events < 1 or repeat < 1 or partitions < 1 or event_rate <= 0:
-            raise BenchError(f"bench overhead needs events, repeat and partitions ≥ 1 and event_rate > 0 "
-                             f"(got {events}, {repeat}, {partitions}, {event_rate:g})")  # fmt: skip
         settings = context.settings
         run_id = f"{int(time.time())}_{os.getpid()}"
         topic = f"bench.overhead.{run_id}"
@@ -160,7 +153,18 @@ class OverheadBenchmark:
         )
 
 
-# Pure logic: the summary, the ratios, the goals, the event clock.
+# Pure logic: the options, the summary, the ratios, the goals, the event clock.
+
+
+def clickstream_options(bench: str, options: Mapping[str, Any], *, events: int) -> tuple[int, int, int, float, Callable[[str], None]]:
+    """The options the clickstream benchmarks share, checked: events (default ``events``), repeat,
+    partitions, event_rate (event times stamped as if sent at that many per second) and on_step."""
+    count, repeat = int(options.get("events", events)), int(options.get("repeat", 1))
+    partitions, event_rate = int(options.get("partitions", 3)), float(options.get("event_rate", 2_000.0))
+    if count < 1 or repeat < 1 or partitions < 1 or event_rate <= 0:
+        raise BenchError(f"bench {bench} needs events, repeat and partitions ≥ 1 and event_rate > 0 "
+                         f"(got {count}, {repeat}, {partitions}, {event_rate:g})")  # fmt: skip
+    return count, repeat, partitions, event_rate, options.get("on_step") or (lambda _msg: None)
 
 
 def throughput_ratio(baseline_s: float | None, case_s: float | None) -> float | None:

@@ -21,6 +21,7 @@ from streamwise.bench.overhead import (
     FLOOR,
     STREAMWISE,
     WHAT,
+    clickstream_options,
     clickstream_spec,
     count_topic,
     goals,
@@ -41,14 +42,7 @@ class ProcessBenchmark:
 
     def run(self, context: BenchContext) -> BenchReport:
         options = context.options
-        events = int(options.get("events", 4_000_000))
-        repeat = int(options.get("repeat", 1))
-        partitions = int(options.get("partitions", 3))
-        event_rate = float(options.get("event_rate", 2_000.0))
-        on_step = options.get("on_step") or (lambda _msg: None)
-        if events < 1 or repeat < 1 or partitions < 1 or event_rate <= 0:
-            raise BenchError(f"bench process needs events, repeat and partitions ≥ 1 and event_rate > 0 "
-                             f"(got {events}, {repeat}, {partitions}, {event_rate:g})")  # fmt: skip
+        events, repeat, partitions, event_rate, on_step = clickstream_options(self.name, options, events=4_000_000)
         settings = context.settings
         run_id = f"{int(time.time())}_{os.getpid()}"
         topic = f"bench.process.{run_id}"

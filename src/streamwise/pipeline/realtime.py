@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from confluent_kafka import KafkaException
+
 from streamwise.pipeline import steps
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.platform.topics import create_topic, partition_count
@@ -100,7 +102,11 @@ def with_task_slots(settings: Settings, spec: PipelineSpec) -> Settings:
     micro-batch pipelines, are left as they are."""
     if spec.mode != "realtime" or settings.spark.master != "local[*]":
         return settings
-    slots = max(os.cpu_count() or 1, partition_count(settings.kafka, spec.source.topic))
+    try:
+        partitions = partition_count(settings.kafka, spec.source.topic)
+    except KafkaException:
+        return settings  # the pipeline's start says what is wrong with the broker or the topic
+    slots = max(os.cpu_count() or 1, partitions)
     return settings.model_copy(update={"spark": settings.spark.model_copy(update={"master": f"local[{slots}]"})})
 
 

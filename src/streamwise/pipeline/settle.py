@@ -213,7 +213,8 @@ class Settlement:
         if first is None:
             return  # read again without evidence (a restart) and nothing was bad: no transaction
         topic = self.plan.dlq_topic
-        writer.commit((Record(topic, row["key"], bytes(row["value"]), [(h["key"], bytes(h["value"])) for h in row["headers"]])
+        writer.commit((Record(topic, None if row["key"] is None else bytes(row["key"]), bytes(row["value"]),
+                              [(h["key"], bytes(h["value"])) for h in row["headers"]])
                        for row in itertools.chain([first], rows)), batch_id)  # fmt: skip
 
     @property
