@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
-from confluent_kafka import Consumer, TopicPartition
 
-from streamwise.config import QUIET, Settings
+from streamwise.config import Settings
 from streamwise.ingest.producer import EventProducer
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.runner import await_queries
 from streamwise.pipeline.spec import PipelineSpec
 from streamwise.sinks import DeltaSink
-from streamwise.platform.topics import create_topic, end_offsets
+from streamwise.verify.readers import topic_records
+from streamwise.platform.topics import create_topic
 
 T = TypeVar("T")
 
@@ -104,20 +104,10 @@ def collect(spark: SparkSession, plan: Pipeline) -> PipelineRun:
 
 
 def read_topic(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, str]]]:
-    """Every record now in ``topic``: (value, headers), in offset order per partition."""
-    ends = end_offsets(settings.kafka, topic, [0])
-    consumer = Consumer(settings.kafka.client_config(**QUIET, **{"group.id": f"scenario-{topic}", "enable.auto.commit": False}))
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    out = []
-    try:
-        while len(out) < ends[0]:
-            msg = consumer.poll(10)
-            if msg is None:
-                break
-            out.append((msg.value(), {k: v.decode() for k, v in (msg.headers() or [])}))
-    finally:
-        consumer.close()
-    return out
+    """Every committed record now in ``topic``, all partitions: (value, headers), in offset order per
+    partition (:func:`streamwise.verify.readers.topic_records`: a clear error when the end cannot be
+    reached)."""
+    return [(msg.value(), {k: v.decode() for k, v in (msg.headers() or [])}) for msg in topic_records(settings.kafka, topic)]
 
 
 def _delta(spark: SparkSession, path: str) -> pd.DataFrame:
