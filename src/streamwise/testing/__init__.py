@@ -1,6 +1,8 @@
 """Testing helpers for streamwise pipelines: pytest fixtures with a real broker and Spark
-(``pytest_plugins = ["streamwise.testing.fixtures"]``) and scripted scenario runs."""
+(``pytest_plugins = ["streamwise.testing.fixtures"]``), scripted scenario runs, and a pipeline's
+steps over rows given in Python, without a broker (:func:`run_batch`)."""
 
+from streamwise.testing.batch import BatchRun, run_batch
 from streamwise.testing.scenarios import PipelineRun, collect, produce_events, read_topic, run_phases, wait_for
 
-__all__ = ["PipelineRun", "collect", "produce_events", "read_topic", "run_phases", "wait_for"]
+__all__ = ["BatchRun", "PipelineRun", "collect", "produce_events", "read_topic", "run_batch", "run_phases", "wait_for"]
