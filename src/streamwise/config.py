@@ -231,3 +231,16 @@ def _describe(exc: ValidationError) -> str:
         field = ".".join(str(p) for p in err["loc"]) or "(root)"
         parts.append(f"{title}.{field}: {err['msg']} (got {err.get('input')!r})")
     return "invalid configuration: " + "; ".join(parts)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process see exactly these settings."""
+    env = {"STREAMWISE_STATE_DIR": str(settings.state), "STREAMWISE_CACHE_DIR": str(settings.cache)}
+    for prefix, section in settings.sections().items():
+        for name in type(section).model_fields:
+            value = getattr(section, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()  # str() would hand the child '**********'
+            if value is not None:  # unset stays unset (str(None) would be read back as a value)
+                env[f"STREAMWISE_{prefix.upper()}_{name.upper()}"] = str(value)
+    return env

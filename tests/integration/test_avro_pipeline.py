@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql import functions as F
-from streamwise.config import Settings
+from streamwise.config import Settings, settings_env
 from streamwise.ingest.disorder import RateProfile
 from streamwise.ingest.encoding import Encoder
 from streamwise.ingest.producer import EventProducer
@@ -27,7 +27,6 @@ from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import KafkaSource, PipelineSpec
 from streamwise.sinks import DeltaSink
 from streamwise.platform.kafka import KafkaBroker
-from streamwise.platform.local import settings_env
 from streamwise.platform.ports import free_port
 from streamwise.platform.topics import create_topic, end_offsets
 from streamwise.schemas import RegistryClient, frame

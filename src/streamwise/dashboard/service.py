@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from streamwise.config import Settings
+from streamwise.config import Settings, settings_env
 from streamwise.dashboard.server import answers
 from streamwise.dashboard.settings import DashboardSettings, dashboard_settings
 from streamwise.platform.ports import ensure_port_free
@@ -24,8 +24,6 @@ def dashboard_env(dashboard: DashboardSettings) -> dict[str, str]:
 
 def start_dashboard(settings: Settings, dashboard: DashboardSettings | None = None) -> int:
     """Start ``streamwise dashboard serve`` detached; ready once GET / answers 200. Returns the pid."""
-    from streamwise.platform.local import settings_env
-
     dash = dashboard or dashboard_settings(settings)
     service = dashboard_service(settings)
     running = service.process()

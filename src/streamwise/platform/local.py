@@ -13,11 +13,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import SecretStr
 
 from typing import TYPE_CHECKING
 
-from streamwise.config import DashboardSettings, Settings
+from streamwise.config import DashboardSettings, Settings, settings_env
 from streamwise.platform import jars
 from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.exceptions import PlatformError
@@ -31,19 +30,6 @@ log = logging.getLogger(__name__)
 
 # Stopped in this order by `down`: consumers before producers before the broker.
 SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka", "redis", "postgres")
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a child process see exactly these settings."""
-    env = {"STREAMWISE_STATE_DIR": str(settings.state), "STREAMWISE_CACHE_DIR": str(settings.cache)}
-    for prefix, section in settings.sections().items():
-        for name in type(section).model_fields:
-            value = getattr(section, name)
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()  # str() would hand the child '**********'
-            if value is not None:  # unset stays unset (str(None) would be read back as a value)
-                env[f"STREAMWISE_{prefix.upper()}_{name.upper()}"] = str(value)
-    return env
 
 
 def _streamwise(*args: str) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from streamwise.config import Settings
+from streamwise.config import Settings, settings_env
 from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.ports import ensure_port_free
 from streamwise.platform.process import Service, ServiceStatus
@@ -47,8 +47,6 @@ def answers(url: str, timeout_s: float = 2.0) -> bool:
 
 def start_registry(settings: Settings, *, timeout_s: float = 60.0) -> int:
     """Start the registry unless it runs already (Kafka must be up); return its pid once it answers."""
-    from streamwise.platform.local import settings_env  # the one place that turns settings into STREAMWISE_*
-
     service = registry_service(settings)
     running = service.process()
     if running is not None:
