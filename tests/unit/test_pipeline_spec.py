@@ -145,3 +145,13 @@ def test_realtime_mode_takes_stateless_steps_and_one_kafka_sink() -> None:
     two_sinks = {**base, "sinks": [*base["sinks"], {"type": "delta", "path": "x"}]}
     with pytest.raises(ValidationError, match="one Kafka sink .* has kafka_alerts, delta: use mode: microbatch"):
         PipelineSpec.model_validate(two_sinks)
+
+
+def test_examples_ship_inside_the_package_and_the_source_trees_folder_is_the_same() -> None:
+    """An installed streamwise resolves example names from its own package data; ``pipelines/`` in
+    the source tree is a link to that folder, not a copy that could drift."""
+    from importlib import resources
+
+    shipped = {p.name for p in resources.files("streamwise.examples").iterdir() if p.name.endswith(".yaml")}
+    assert shipped == {f"{name}.yaml" for name in example_names()} and "clickstream.yaml" in shipped
+    assert resolve("clickstream").resolve() == (Path(__file__).resolve().parents[2] / "pipelines" / "clickstream.yaml").resolve()

@@ -1,12 +1,15 @@
-"""Finds pipeline files: a path, or the name of an example in the repository's ``pipelines/`` folder."""
+"""Finds pipeline files: a path, or the name of an example shipped in ``streamwise.examples`` (the
+source tree's ``pipelines/`` links there)."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from streamwise.pipeline.loader import SpecError
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "pipelines"
+# Installed packages are folders on disk (never zipped here), so the examples are plain paths.
+EXAMPLES = Path(str(resources.files("streamwise.examples")))
 
 
 def example_names() -> list[str]:
@@ -14,7 +17,7 @@ def example_names() -> list[str]:
 
 
 def resolve(pipeline: str) -> Path:
-    """``pipeline`` as a file path if it is one, else ``pipelines/<pipeline>.yaml``."""
+    """``pipeline`` as a file path if it is one, else the example ``<pipeline>.yaml``."""
     path = Path(pipeline)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
