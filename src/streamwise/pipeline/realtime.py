@@ -111,8 +111,9 @@ def with_task_slots(settings: Settings, spec: PipelineSpec) -> Settings:
 
 
 def check_task_slots(spark: SparkSession, partitions: int, topic: str) -> None:
-    """Real-time mode runs one long-lived task per source partition at once: with fewer task slots
-    than partitions the query would wait for slots that never free up."""
+    """Real-time mode runs its tasks (one per source partition) all at once and for the whole
+    checkpoint interval, so it needs a task slot for each; refuse to start without them rather
+    than leave partitions unread."""
     slots = spark.sparkContext.defaultParallelism
     if partitions > slots:
         raise PipelineError(f"mode: realtime needs a task slot per partition of {topic} ({partitions}), and Spark has {slots}",
