@@ -18,7 +18,7 @@ import pytest
 from streamwise.ingest import scenario as registry
 from streamwise.ingest.disorder import Disorder
 from streamwise.ingest.encoding import Encoder, varints
-from streamwise.ingest.exceptions import SchemaError
+from streamwise.ingest.exceptions import EventSchemaError
 from streamwise.ingest.truth import GroundTruthWriter, read_ground_truth
 
 NOW = 1_800_000_000_000
@@ -119,11 +119,11 @@ def test_varints_match_avro_zigzag() -> None:
 
 def test_missing_column_and_unexpected_nulls_are_schema_errors() -> None:
     schema = {"type": "record", "name": "S", "fields": [{"name": "x", "type": "long"}]}
-    with pytest.raises(SchemaError, match="the batch has no column 'x'"):
+    with pytest.raises(EventSchemaError, match="the batch has no column 'x'"):
         Encoder(schema, "avro").encode(pa.RecordBatch.from_pydict({"y": [1]}))
-    with pytest.raises(SchemaError, match="field 'x' is not nullable"):
+    with pytest.raises(EventSchemaError, match="field 'x' is not nullable"):
         Encoder(schema, "avro").encode(pa.RecordBatch.from_pydict({"x": pa.array([1, None])}))
-    with pytest.raises(SchemaError, match="only flat records"):
+    with pytest.raises(EventSchemaError, match="only flat records"):
         Encoder({"type": "record", "name": "N", "fields": [{"name": "m", "type": {"type": "map", "values": "long"}}]}, "json")
 
 

@@ -101,3 +101,10 @@ def test_cli_prints_one_red_line_and_exits_1(tmp_path: Path, args: list[str], li
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines()[0] == line
     assert "Traceback" not in result.stderr
+
+
+def test_every_lazy_export_of_ingest_resolves() -> None:
+    """``streamwise.ingest`` imports its modules on first use; each exported name must reach one."""
+    import streamwise.ingest as ingest
+
+    assert ingest.__all__ and all(getattr(ingest, name) is not None for name in ingest.__all__)

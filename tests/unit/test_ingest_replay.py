@@ -17,7 +17,7 @@ import pytest
 
 from streamwise.ingest.avro import infer_schema
 from streamwise.ingest.encoding import Encoder
-from streamwise.ingest.exceptions import ReplayError, SchemaError
+from streamwise.ingest.exceptions import ReplayError, EventSchemaError
 from streamwise.ingest.replay import FileReplay
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -54,7 +54,7 @@ def test_infer_schema_maps_arrow_types() -> None:
     ],
 )
 def test_infer_schema_names_the_column_it_cannot_map(arrow_type: pa.DataType, column: str, message: str) -> None:
-    with pytest.raises(SchemaError, match=message):
+    with pytest.raises(EventSchemaError, match=message):
         infer_schema(pa.schema([("ok", pa.int64()), (column, arrow_type)]), name="f")
 
 
@@ -62,7 +62,7 @@ def test_unmappable_column_in_a_file_is_named(tmp_path: Path) -> None:
     """Setup: a Parquet file with a list column. Invariant: the replay refuses it, naming the column."""
     path = tmp_path / "events.parquet"
     pq.write_table(pa.table({"id": [1, 2], "tags": [["a"], ["b", "c"]]}), path)
-    with pytest.raises(SchemaError, match="column 'tags' has type list<element: string>") as err:
+    with pytest.raises(EventSchemaError, match="column 'tags' has type list<element: string>") as err:
         FileReplay(path)
     assert "cast it" in (err.value.hint or "")
 
@@ -147,5 +147,5 @@ def test_unknown_suffix_and_decimal_parquet(tmp_path: Path) -> None:
         FileReplay(tmp_path / "a.xlsx")
     path = tmp_path / "money.parquet"
     pq.write_table(pa.table({"amount": pa.array([decimal.Decimal("1.10")], pa.decimal128(5, 2))}), path)
-    with pytest.raises(SchemaError, match="column 'amount' has type decimal128"):
+    with pytest.raises(EventSchemaError, match="column 'amount' has type decimal128"):
         FileReplay(path)

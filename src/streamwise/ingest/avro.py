@@ -17,7 +17,7 @@ from typing import Any
 import fastavro
 import pyarrow as pa
 
-from streamwise.ingest.exceptions import SchemaError
+from streamwise.ingest.exceptions import EventSchemaError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 PRIMITIVES = ("boolean", "int", "long", "float", "double", "string", "bytes")
@@ -41,26 +41,26 @@ def load_schema(name: str, directory: Path = SCHEMA_DIR) -> dict[str, Any]:
     try:
         schema = json.loads(path.read_text())
     except FileNotFoundError:
-        raise SchemaError(f"no schema file {path}") from None
+        raise EventSchemaError(f"no schema file {path}") from None
     except json.JSONDecodeError as exc:
-        raise SchemaError(f"{path} is not valid JSON: {exc}") from None
+        raise EventSchemaError(f"{path} is not valid JSON: {exc}") from None
     check(schema, where=str(path))
     return schema
 
 
 def check(schema: dict[str, Any], *, where: str = "schema") -> None:
-    """Raise SchemaError unless ``schema`` is a valid Avro schema that :func:`fields` can read."""
+    """Raise EventSchemaError unless ``schema`` is a valid Avro schema that :func:`fields` can read."""
     try:
         fastavro.parse_schema(schema)
     except Exception as exc:  # noqa: BLE001 - fastavro raises several types for bad schemas
-        raise SchemaError(f"{where} is not a valid Avro schema: {exc}") from None
+        raise EventSchemaError(f"{where} is not a valid Avro schema: {exc}") from None
     fields(schema)
 
 
 def fields(schema: dict[str, Any]) -> list[Field]:
-    """The fields of a flat record schema; SchemaError for nested or complex types."""
+    """The fields of a flat record schema; EventSchemaError for nested or complex types."""
     if schema.get("type") != "record":
-        raise SchemaError(f"schema {schema.get('name')!r} must be a record")
+        raise EventSchemaError(f"schema {schema.get('name')!r} must be a record")
     return [_field(f) for f in schema["fields"]]
 
 
@@ -70,13 +70,13 @@ def _field(spec: dict[str, Any]) -> Field:
     if isinstance(kind, list):
         others = [t for t in kind if t != "null"]
         if len(kind) != 2 or len(others) != 1:
-            raise SchemaError(f"field {name!r}: only unions of null and one type are supported (got {kind})")
+            raise EventSchemaError(f"field {name!r}: only unions of null and one type are supported (got {kind})")
         nullable, null_branch, kind = True, kind.index("null"), others[0]
     logical = None
     if isinstance(kind, dict):
         logical, kind = kind.get("logicalType"), kind.get("type")
     if kind not in PRIMITIVES:
-        raise SchemaError(f"field {name!r} has type {kind!r}; only flat records of {', '.join(PRIMITIVES)} are supported")
+        raise EventSchemaError(f"field {name!r} has type {kind!r}; only flat records of {', '.join(PRIMITIVES)} are supported")
     return Field(name, kind, logical, nullable, null_branch)
 
 
@@ -85,9 +85,9 @@ def event_time_field(schema: dict[str, Any]) -> str:
     for field in fields(schema):
         if field.name == "event_time":
             if field.kind != "long" or field.logical != "timestamp-millis" or field.nullable:
-                raise SchemaError(f"schema {schema['name']}: event_time must be a long with logicalType timestamp-millis")
+                raise EventSchemaError(f"schema {schema['name']}: event_time must be a long with logicalType timestamp-millis")
             return field.name
-    raise SchemaError(f"schema {schema['name']} has no event_time field")
+    raise EventSchemaError(f"schema {schema['name']} has no event_time field")
 
 
 def infer_schema(arrow: pa.Schema, *, name: str, event_time: str | None = None, nullable: set[str] | None = None) -> dict[str, Any]:
@@ -95,13 +95,13 @@ def infer_schema(arrow: pa.Schema, *, name: str, event_time: str | None = None, 
 
     ``event_time`` names the column that becomes a long timestamp-millis; ``nullable`` names the
     columns that hold nulls (they become ``["null", T]`` unions). A column without an Avro
-    counterpart raises SchemaError naming it.
+    counterpart raises EventSchemaError naming it.
     """
     nullable = nullable or set()
     out = []
     for column in arrow:
         if not _NAME.match(column.name):
-            raise SchemaError(
+            raise EventSchemaError(
                 f"column {column.name!r} is not a valid Avro field name",
                 hint="rename it to letters, digits and underscores (not starting with a digit)",
             )
@@ -140,7 +140,7 @@ def _avro_type(column: pa.Field) -> str | dict[str, str]:
     hint = "cast it to a string or a number in the file, or drop it"
     if pa.types.is_uint64(t):
         hint = "its values may not fit Avro's signed long; cast it to int64 or string"
-    raise SchemaError(f"column {column.name!r} has type {t}, which has no Avro mapping", hint=hint)
+    raise EventSchemaError(f"column {column.name!r} has type {t}, which has no Avro mapping", hint=hint)
 
 
 def _record_name(name: str) -> str:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamwise.ingest.avro import Field, fields
-from streamwise.ingest.exceptions import SchemaError
+from streamwise.ingest.exceptions import EventSchemaError
 from streamwise.ingest.formats import Format
 
 _BINARY = pa.binary()
@@ -61,7 +61,7 @@ class Encoder:
             try:
                 columns.append(batch.column(field.name))
             except KeyError:
-                raise SchemaError(f"the batch has no column {field.name!r} for schema {self.schema['name']}") from None
+                raise EventSchemaError(f"the batch has no column {field.name!r} for schema {self.schema['name']}") from None
         parts: list[Part] = [self.header] if self.header else []
         i, count = 0, len(self.fields)
         while i < count:
@@ -143,7 +143,7 @@ class Encoder:
         if pa.types.is_dictionary(column.type):
             column = column.dictionary.take(column.indices)
         if column.null_count and not field.nullable:
-            raise SchemaError(f"field {field.name!r} is not nullable in schema {self.schema['name']} but has nulls")
+            raise EventSchemaError(f"field {field.name!r} is not nullable in schema {self.schema['name']} but has nulls")
         return [_avro_union([_avro_value(field, column)], field, column)] if field.nullable else [_avro_value(field, column)]
 
 

@@ -21,8 +21,10 @@ class UnknownScenarioError(IngestOptionError):
     """No scenario is registered under the name asked for."""
 
 
-class SchemaError(IngestError):
-    """An Avro schema is malformed, or a column has a type that cannot be mapped to Avro."""
+class EventSchemaError(IngestError):
+    """The schema of the events being produced: an Avro schema file that is malformed, or a column
+    with a type that cannot be mapped to Avro. (The registry's own errors are
+    :class:`streamwise.schemas.exceptions.SchemaError`.)"""
 
 
 class RegistrationError(IngestError):
