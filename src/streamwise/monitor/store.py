@@ -4,37 +4,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-from streamwise.config import QUIET, KafkaSettings
+from streamwise.config import KafkaSettings
 from streamwise.monitor.listener import PROGRESS_TOPIC
 from streamwise.monitor.metrics import QueryMetrics
+from streamwise.platform.exceptions import TopicError
+from streamwise.platform.topics import read_to_end
 
 
 def recent_metrics(kafka: KafkaSettings, *, last: int = 600) -> dict[str, list[QueryMetrics]]:
-    """The last ``last`` progress records, grouped by query, oldest first. Empty if none was published."""
-    consumer = Consumer(kafka.client_config(**QUIET, **{"group.id": "streamwise-status", "enable.auto.commit": False}))
-    history: dict[str, list[QueryMetrics]] = defaultdict(list)
+    """The last ``last`` progress records, grouped by query, oldest first. Empty if none was
+    published, or Kafka cannot be read (status and the dashboard show that on their own)."""
     try:
-        try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(PROGRESS_TOPIC, 0), timeout=5)
-        except KafkaException:
-            return {}
-        if high <= low:
-            return {}
-        consumer.assign([TopicPartition(PROGRESS_TOPIC, 0, max(low, high - last))])
-        position = max(low, high - last)
-        while position < high:
-            batch = consumer.consume(min(500, high - position), timeout=5)  # a full 500 would wait out the timeout
-            if not batch:
-                break
-            for msg in batch:
-                if msg.error() is None:
-                    metrics = QueryMetrics.from_json(msg.value())
-                    history[metrics.query].append(metrics)
-                position = msg.offset() + 1
-    finally:
-        consumer.close()
+        records = read_to_end(kafka, PROGRESS_TOPIC, committed=False, tail=last, timeout_s=10)
+    except TopicError:
+        return {}
+    history: dict[str, list[QueryMetrics]] = defaultdict(list)
+    for msg in records:
+        metrics = QueryMetrics.from_json(msg.value())
+        history[metrics.query].append(metrics)
     return dict(history)
 
 

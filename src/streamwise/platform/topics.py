@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from streamwise.config import QUIET, KafkaSettings
@@ -161,3 +162,42 @@ def _log_end(consumer: Consumer, partition: TopicPartition) -> int:
                 raise TopicError(f"cannot read the end offset of {partition.topic}[{partition.partition}]: "
                                  f"{exc.args[0].str()}") from None  # fmt: skip
             time.sleep(0.2)
+
+
+def read_to_end(kafka: KafkaSettings, topic: str, *, committed: bool = True, tail: int | None = None,
+                timeout_s: float = 30.0) -> list[Message]:  # fmt: skip
+    """Every record of ``topic`` up to its end now, all partitions, in offset order per partition;
+    with ``tail``, only the last ``tail`` offsets of each partition. ``committed`` reads with
+    ``isolation.level=read_committed`` (records of aborted or open transactions are never seen). An
+    absent topic holds nothing, and is not created. The end is reached by position, not by count:
+    transaction markers and compacted-away records take offsets too. A TopicError when Kafka
+    cannot be read, or the end is not reached within ``timeout_s`` (a transaction still open)."""
+    consumer = Consumer(kafka.client_config(**QUIET, **{
+        "group.id": f"streamwise-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_committed" if committed else "read_uncommitted",
+        "fetch.wait.max.ms": 50,  # reading to an end: don't let the broker hold a fetch for more data
+    }))  # fmt: skip
+    try:
+        # All topics' metadata, not this one's: asking for one topic by name can create it.
+        meta = consumer.list_topics(timeout=_TIMEOUT_S).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            return []
+        marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S) for p in sorted(meta.partitions)}
+        start = {p: max(low, high - tail) if tail is not None else low for p, (low, high) in marks.items()}
+        todo = {p for p, (_, high) in marks.items() if high > start[p]}
+        consumer.assign([TopicPartition(topic, p, start[p]) for p in sorted(todo)])
+        records: list[Message] = []
+        deadline = time.monotonic() + timeout_s
+        while todo:
+            records += [msg for msg in consumer.consume(500, timeout=0.2) if msg.error() is None]
+            positions = consumer.position([TopicPartition(topic, p) for p in todo])
+            todo -= {tp.partition for tp in positions if tp.offset >= marks[tp.partition][1]}
+            if todo and time.monotonic() > deadline:
+                raise TopicError(f"{topic}: the records up to its end offsets were not all readable in {timeout_s:.0f}s",
+                                 hint="a transaction may still be open; let its producer finish or stop it")  # fmt: skip
+        return records
+    except KafkaException as exc:
+        raise TopicError(f"cannot read topic {topic} on {kafka.bootstrap_servers}: {exc.args[0].str()}",
+                         hint="is Kafka running? try `streamwise kafka status`") from None  # fmt: skip
+    finally:
+        consumer.close()

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import re
 import string
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from streamwise.config import QUIET, KafkaSettings, PostgresSettings, RedisSettings
+from streamwise.config import KafkaSettings, PostgresSettings, RedisSettings
+from streamwise.platform.exceptions import TopicError
+from streamwise.platform.topics import read_to_end
 from streamwise.sinks.config import key_columns
 from streamwise.verify.exceptions import VerifyError
 
@@ -108,37 +108,10 @@ def topic_records(kafka: KafkaSettings, topic: str, *, timeout_s: float = _KAFKA
     """Every committed record of ``topic`` (all partitions, from the start to the end now), read
     with ``isolation.level=read_committed``: records of aborted transactions are never seen. An
     absent topic holds nothing."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    consumer = Consumer(kafka.client_config(**QUIET, **{
-        "group.id": f"streamwise-verify-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-    }))  # fmt: skip
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            return []
-        parts = sorted(meta.partitions)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-        todo = {p for p in parts if ends[p] > 0}
-        consumer.assign([TopicPartition(topic, p, 0) for p in todo])
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while todo:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                records.append(msg)
-            # Positions pass transaction markers and aborted records too, so they reach the end.
-            positions = consumer.position([TopicPartition(topic, p) for p in todo])
-            todo -= {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
-            if todo and time.monotonic() > deadline:
-                raise VerifyError(f"{topic}: not all records up to the end offsets {ends} were readable in {timeout_s:.0f}s",
-                                  hint="a transaction may still be open; let the pipeline finish or stop it")  # fmt: skip
-        return records
-    except KafkaException as exc:
-        raise VerifyError(f"cannot read topic {topic} on {kafka.bootstrap_servers}: {exc.args[0].str()}") from None
-    finally:
-        consumer.close()
+        return read_to_end(kafka, topic, timeout_s=timeout_s)
+    except TopicError as exc:
+        raise VerifyError(exc.message, hint=exc.hint) from None
 
 
 def json_rows(records: list[Any], columns: list[str], *, query: str | None = None) -> pd.DataFrame:
