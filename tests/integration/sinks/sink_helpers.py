@@ -10,9 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
-from streamwise.config import QUIET, Settings
+from streamwise.config import Settings
+from streamwise.platform.topics import read_to_end
 
 EVENT_SCHEMA = "user_id STRING, seq BIGINT, amount DOUBLE, page STRING, event_time BIGINT"
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -65,30 +64,9 @@ def forget_last_commit(checkpoint: Path) -> int:
     return int(last.name)
 
 
-def read_topic(settings: Settings, topic: str, *, isolation: str = "read_committed",
-               timeout_s: float = 30) -> list[Any]:  # fmt: skip
-    """Every record of a one-partition topic up to its end, as a consumer with ``isolation`` sees it."""
-    consumer = Consumer(settings.kafka.client_config(**QUIET, **{
-        "group.id": f"reader-{time.monotonic_ns()}", "enable.auto.commit": False,
-        "isolation.level": isolation, "auto.offset.reset": "earliest",
-    }))  # fmt: skip
-    try:
-        _, end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-        if end == 0:
-            return []
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                records.append(msg)
-            position = consumer.position([TopicPartition(topic, 0)])[0].offset
-            if msg is None and position >= end:
-                return records
-        raise AssertionError(f"{topic}: reached offset {position} of {end} in {timeout_s}s")
-    finally:
-        consumer.close()
+def read_topic(settings: Settings, topic: str, *, isolation: str = "read_committed", timeout_s: float = 30) -> list[Any]:
+    """Every record of ``topic`` up to its end, as a consumer with ``isolation`` sees it."""
+    return read_to_end(settings.kafka, topic, committed=isolation == "read_committed", timeout_s=timeout_s)
 
 
 class Receiver:
