@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.csv as csv
 import pyarrow.parquet as pq
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from streamwise.bench import BenchContext, get
 from streamwise.config import Settings
@@ -31,26 +30,17 @@ from streamwise.ingest.run import ensure_topic, produce
 from streamwise.ingest.scenario import create, names
 from streamwise.ingest.truth import GroundTruthWriter, read_ground_truth
 from streamwise.platform.kafka import KafkaBroker
-from streamwise.platform.topics import end_offsets
+from streamwise.platform.topics import end_offsets, partition_count, read_to_end
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def consume_all(settings: Settings, topic: str, expected: int, partitions: int) -> list[tuple[int, bytes | None, bytes]]:
-    """Every record of ``topic`` as (partition, key, value), reading each partition from offset 0."""
-    consumer = Consumer(settings.kafka.client_config(**{"group.id": topic, "enable.auto.commit": False}))
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    records = []
-    try:
-        while len(records) < expected:
-            batch = consumer.consume(min(10_000, expected - len(records)), timeout=10)
-            assert batch, f"only {len(records)} of {expected} records came back from {topic}"
-            for msg in batch:
-                assert msg.error() is None, msg.error()
-                records.append((msg.partition(), msg.key(), msg.value()))
-        assert not consumer.consume(1, timeout=1), "more records than were produced"
-    finally:
-        consumer.close()
+    """Every record of ``topic`` as (partition, key, value), from offset 0 to the end; checks that it
+    has ``partitions`` partitions and ``expected`` records, no more, no fewer."""
+    records = [(msg.partition(), msg.key(), msg.value()) for msg in read_to_end(settings.kafka, topic, committed=False)]
+    assert {p for p, _, _ in records} <= set(range(partitions)) and partition_count(settings.kafka, topic) == partitions
+    assert len(records) == expected, f"{len(records)} records came back from {topic}, {expected} were produced"
     return records
 
 
