@@ -8,7 +8,6 @@ import json
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np

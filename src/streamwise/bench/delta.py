@@ -45,9 +45,7 @@ class DeltaBenchmark:
         partitions = int(options.get("partitions", 2))
         reads = int(options.get("reads", 3))
         on_step: Callable[[str], None] = options.get("on_step") or (lambda _msg: None)
-        run_id = f"{int(time.time())}_{os.getpid()}"
-        topic = f"bench.delta.{run_id}"
-        folder = context.settings.state / "bench" / f"delta-{run_id}"
+        topic, folder = context.scratch("delta")
         spark = context.spark("delta")
         on_step(f"producing {events:,} clickstream events into {topic} ({partitions} partitions)")
         _produce(context.settings, topic, events, partitions)

@@ -75,9 +75,7 @@ class OverheadBenchmark:
         events, repeat, partitions, event_rate, on_step = clickstream_options(self.name, options, events=1_000_000)
         warmup = bool(options.get("warmup", True))
         settings = context.settings
-        run_id = f"{int(time.time())}_{os.getpid()}"
-        topic = f"bench.overhead.{run_id}"
-        folder = settings.state / "bench" / f"overhead-{run_id}"
+        topic, folder = context.scratch(self.name)
         spec = clickstream_spec()
         spark = context.spark("overhead")
         try:

@@ -20,11 +20,9 @@ in ``bench overhead``: a running platform's JVM is warm. The ratio is streamwise
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,9 +50,7 @@ class PeerBenchmark:
         repeat = int(options.get("repeat", 3))  # streamwise's runs (fresh checkpoints): seconds each, Quix's one run a minute
         on_step = options.get("on_step") or (lambda _msg: None)
         settings = context.settings
-        run_id = f"{int(time.time())}_{os.getpid()}"
-        topic = f"bench.peer.{run_id}"
-        folder = settings.state / "bench" / f"peer-{run_id}"
+        topic, folder = context.scratch(self.name)
         try:
             on_step(f"Quix Streams {QUIX_VERSION}: its own virtualenv in the cache (first run only)")
             python = quix_python(settings.cache)

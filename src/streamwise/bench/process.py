@@ -11,7 +11,6 @@ this benchmark is the throughput figure on its own, at a size where start-up cos
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from typing import ClassVar
@@ -44,9 +43,7 @@ class ProcessBenchmark:
         options = context.options
         events, repeat, partitions, event_rate, on_step = clickstream_options(self.name, options, events=4_000_000)
         settings = context.settings
-        run_id = f"{int(time.time())}_{os.getpid()}"
-        topic = f"bench.process.{run_id}"
-        folder = settings.state / "bench" / f"process-{run_id}"
+        topic, folder = context.scratch(self.name)
         spec = clickstream_spec()
         spark = context.spark("process")
         seconds: dict[str, list[float]] = {STREAMWISE: [], FLOOR: []}

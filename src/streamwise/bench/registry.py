@@ -92,6 +92,12 @@ class BenchContext:
         spark = self.settings.spark.model_copy(update={"ui": False})
         return spark_session(self.settings.model_copy(update={"spark": spark}), app_name=f"streamwise-bench-{benchmark}")
 
+    def scratch(self, benchmark: str) -> tuple[str, Path]:
+        """A run's own names, fresh even on a shared ``--bootstrap`` broker: the topic name
+        ``bench.<benchmark>.<time>_<pid>`` and the folder ``STATE/bench/<benchmark>-<time>_<pid>``."""
+        run_id = f"{int(time.time())}_{os.getpid()}"
+        return f"bench.{benchmark}.{run_id}", self.settings.state / "bench" / f"{benchmark}-{run_id}"
+
 
 class Benchmark(Protocol):
     """One member of the family."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from typing import Any, ClassVar
 
 from streamwise.bench.overhead import WARMUP_EVENT_RATE, WARMUP_EVENTS, clickstream_spec, produce_clickstream, run_streamwise
@@ -35,14 +34,13 @@ class ScalingBenchmark:
         cases = [tuple(case) for case in options.get("cases") or CASES]
         on_step = options.get("on_step") or (lambda _msg: None)
         settings = context.settings
-        run_id = f"{int(time.time())}_{os.getpid()}"
-        folder = settings.state / "bench" / f"scaling-{run_id}"
+        prefix, folder = context.scratch(self.name)
         topics = {}
         for partitions in sorted({p for _, p in cases}):
-            topics[partitions] = f"bench.scaling.{run_id}.p{partitions}"
+            topics[partitions] = f"{prefix}.p{partitions}"
             on_step(f"producing {events:,} clickstream events into {topics[partitions]} ({partitions} partitions)")
             produce_clickstream(settings, topics[partitions], events, partitions, 2_000.0)
-        warm = f"bench.scaling.{run_id}.warmup"
+        warm = f"{prefix}.warmup"
         produce_clickstream(settings, warm, WARMUP_EVENTS, 1, WARMUP_EVENT_RATE)
         rows: list[dict[str, Any]] = []
         try:
