@@ -41,9 +41,9 @@ def read_alerts(kafka: KafkaSettings, topic: str, *, last: int) -> AlertFeed:
     auto-create topics, and the reader never asks for one by name).
     """
     try:
-        if topic not in list_topics(kafka):
-            return AlertFeed(topic=topic, exists=False, items=[])
         records = read_to_end(kafka, topic, tail=last, timeout_s=_READ_TIMEOUT_S)
+        if not records and topic not in list_topics(kafka):  # asked only when there is nothing to show
+            return AlertFeed(topic=topic, exists=False, items=[])
     except TopicError as exc:
         return AlertFeed(topic=topic, exists=True, items=[], error=exc.message)
     alerts = [Alert(partition=msg.partition(), offset=msg.offset(), timestamp_ms=msg.timestamp()[1],

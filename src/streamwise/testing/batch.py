@@ -5,18 +5,20 @@ steps over rows given in Python, as one batch, and returns what its sinks would 
         {"user_id": "u1", "page": "/home", "event_time": 1_767_225_600_000}, ...])
     assert out.rows.to_dict("records") == [...]
 
-The rows are decoded with the source's schema and checked as the stream checks records (a required
-field missing, an event time Spark cannot trust): those come back in ``dead`` with their reason,
-as the dead-letter topic would hold them. There is no Kafka record behind a row, so the Kafka
-coordinates a stream carries (``kafka_partition``, ...) are absent. Windows close over the whole batch (there is no
+The rows become the JSON records a producer would send, and are decoded and checked by the
+stream's own code (a required field missing, an event time Spark cannot trust): those come back in
+``dead`` with their reason, as the dead-letter topic would hold them. Their Kafka coordinates are
+stand-ins: the source topic, partition 0, the row's index as offset, now as timestamp. Windows close over the whole batch (there is no
 watermark to wait for, so every window is final); the anomaly step keeps Spark state across
 micro-batches and runs only in a stream: use :func:`~streamwise.testing.run_phases` for it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -29,21 +31,22 @@ from streamwise.pipeline.spec import AnomalyStep, PipelineSpec, interval_ms
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# Spark's Kafka source columns, which the stream's decoding reads.
+RAW_SCHEMA = "key BINARY, value BINARY, topic STRING, partition INT, offset LONG, timestamp TIMESTAMP"
+
 
 @dataclass(frozen=True)
 class BatchRun:
     """What a batch run gave: the rows the sinks receive, and the rows that would be dead letters."""
 
     rows: pd.DataFrame
-    dead: pd.DataFrame  # the input fields and dead_letter_reason
+    dead: pd.DataFrame  # the decoded fields, the stand-in Kafka coordinates and dead_letter_reason
 
 
 def run_batch(spark: SparkSession, spec: PipelineSpec, rows: Iterable[Mapping[str, Any]], settings: Settings | None = None) -> BatchRun:
     """Run ``spec``'s steps over ``rows`` (dicts with the source schema's fields; the event time in
     epoch ms) as one batch. ``settings`` is needed by join and score steps (the platform's)."""
     from pyspark.sql import functions as F
-
-    from streamwise.pipeline import ddl
 
     if spec.source.format != "json" or spec.source.schema_ddl is None:
         raise PipelineError(f"run_batch needs a JSON source with a schema; {spec.name} reads {spec.source.format}",
@@ -52,21 +55,15 @@ def run_batch(spark: SparkSession, spec: PipelineSpec, rows: Iterable[Mapping[st
     if stateful:
         raise PipelineError(f"steps[{stateful[0]}] of {spec.name} is an anomaly step, which keeps state across "
                             "micro-batches and runs only in a stream", hint="use streamwise.testing.run_phases")  # fmt: skip
-    schema = ddl.spark_schema(spec.source.schema_ddl)
-    records = [tuple(row.get(field.name) for field in schema.fields) for row in rows]
-    time_field = spec.event_time.field
-    decoded = spark.createDataFrame(records, schema).select(
-        *[F.col(f"`{name}`") for name in schema.fieldNames() if name != time_field],
-        steps.millis_to_timestamp(F.col(f"`{time_field}`")).alias("event_time"),
-        F.current_timestamp().alias("kafka_timestamp"),  # the clock max_future is measured from, as if sent now
-    )  # fmt: skip
-    reason = F.lit(None).cast("string")
-    for name in [time_field, *spec.source.required]:
-        column = "event_time" if name == time_field else f"`{name}`"
-        reason = F.when(reason.isNull() & F.col(column).isNull(), F.lit(f"missing or mistyped field '{name}'")).otherwise(reason)
-    checked = steps.check_event_time(decoded.withColumn("dead_letter_reason", reason), interval_ms(spec.event_time.max_future))
-    dead = checked.where(F.col("dead_letter_reason").isNotNull()).drop("kafka_timestamp")
-    out = checked.where(F.col("dead_letter_reason").isNull()).drop("dead_letter_reason", "kafka_timestamp")
+    # The rows as the Kafka records a producer would send (JSON values, stamped now), decoded and
+    # checked by the stream's own code.
+    now = datetime.now(timezone.utc)
+    raw = spark.createDataFrame([(None, json.dumps(dict(row)).encode(), spec.source.topic, 0, offset, now)
+                                 for offset, row in enumerate(rows)], RAW_SCHEMA)  # fmt: skip
+    parsed = steps.parse_json(raw, spec.source.schema_ddl, required=spec.source.required, time_field=spec.event_time.field)
+    checked = steps.check_event_time(parsed, interval_ms(spec.event_time.max_future))
+    dead = checked.where(F.col("dead_letter_reason").isNotNull()).drop("kafka_key", "kafka_value")
+    out = steps.valid(checked)
     for step in spec.steps:
         out = steps.apply(out, step, settings)
     return BatchRun(rows=out.toPandas(), dead=dead.toPandas())
