@@ -12,7 +12,7 @@ from streamwise.ingest.encoding import Encoder
 from streamwise.pipeline import await_queries, example_names, load_pipeline, resolve
 from streamwise.pipeline.plan import Pipeline
 from streamwise.sinks import DeltaSink
-from streamwise.platform.reference import seed_merchants
+from streamwise.app.reference import seed_merchants
 from streamwise.platform.topics import create_topic, read_to_end
 from streamwise.sinks.config import KafkaAlertsSink, PostgresSink
 from streamwise.testing import collect, produce_events

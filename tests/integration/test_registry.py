@@ -20,15 +20,14 @@ from confluent_kafka.schema_registry.avro import AvroSerializer as ConfluentSeri
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from streamwise.config import Settings
-from streamwise.pipeline import await_queries, steps
-from streamwise.pipeline.steps import KAFKA_COLUMNS
+from streamwise.pipeline import await_queries, decode
+from streamwise.pipeline.avro import SubjectSchemas, decode_avro
+from streamwise.pipeline.decode import KAFKA_COLUMNS
 from streamwise.platform.topics import create_topic, describe_topic
 from streamwise.schemas import (
     AvroDeserializer,
     AvroSerializer,
     RegistryClient,
-    SubjectSchemas,
-    decode_avro,
     frame,
     start_registry,
     stop_registry,
@@ -215,7 +214,7 @@ def test_spark_reads_v1_and_v2_as_one_evolved_table(spark, registry_settings: Se
                               "referrer", "duration_ms", "event_time", "dead_letter_reason"]  # fmt: skip
     from pyspark.sql import functions as F
 
-    got = (steps.valid(parsed).select("user_id", "page", F.unix_millis("event_time").alias("event_time"),
+    got = (decode.valid(parsed).select("user_id", "page", F.unix_millis("event_time").alias("event_time"),
                                       "referrer", "duration_ms").toPandas())  # fmt: skip
     want = pd.DataFrame(expected)[["user_id", "page", "event_time", "referrer", "duration_ms"]]
     assert len(got) == 600
@@ -223,7 +222,7 @@ def test_spark_reads_v1_and_v2_as_one_evolved_table(spark, registry_settings: Se
         got.sort_values("user_id").reset_index(drop=True), want.sort_values("user_id").reset_index(drop=True),
         check_dtype=False,
     )  # fmt: skip
-    assert steps.dead_letters(parsed).count() == 0
+    assert decode.dead_letters(parsed).count() == 0
 
 
 def corrupt(kind: int, good: bytes, subject: str, schema_id: int) -> tuple[bytes, str]:
@@ -266,9 +265,9 @@ def test_corrupted_records_reach_the_dead_letter_topic(spark, registry_settings:
               .option("subscribe", topic_name).option("startingOffsets", "earliest").load())  # fmt: skip
     parsed = decode_avro(source, SubjectSchemas.from_registry(registry, subject))
     root = registry_settings.state / "registry-tests" / topic_name
-    rows = (steps.valid(parsed).writeStream.format("parquet").option("checkpointLocation", str(root / "cp-rows"))
+    rows = (decode.valid(parsed).writeStream.format("parquet").option("checkpointLocation", str(root / "cp-rows"))
             .trigger(availableNow=True).start(str(root / "rows")))  # fmt: skip
-    letters = (steps.dead_letters(parsed).writeStream.format("kafka").options(**kafka.spark_options())
+    letters = (decode.dead_letters(parsed).writeStream.format("kafka").options(**kafka.spark_options())
                .option("topic", f"{topic_name}.dlq").option("checkpointLocation", str(root / "cp-dlq"))
                .trigger(availableNow=True).start())  # fmt: skip
     await_queries([rows, letters])

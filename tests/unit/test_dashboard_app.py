@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streamwise.config import Settings, load_settings
 from streamwise.dashboard import Alert, AlertFeed, BackgroundServer, DashboardSettings, Sources, create_app
 from streamwise.monitor.metrics import QueryMetrics
-from streamwise.platform.local import SERVICES
+from streamwise.platform.process import SERVICES
 from streamwise.platform.ports import free_ports
 
 PROGRESS = json.loads((Path(__file__).parent / "fixtures" / "progress_kafka_window.json").read_text())

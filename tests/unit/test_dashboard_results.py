@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamwise.config import Settings
 from streamwise.pipeline import load_pipeline, resolve
-from streamwise.platform.local import dashboard_for
+from streamwise.app.local import dashboard_for
 
 
 def test_up_points_the_dashboard_at_the_running_pipelines_table(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from streamwise.bench.registry import BenchContext, BenchReport, Column, registe
 from streamwise.config import QUIET, Settings
 from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.store import recent_metrics
-from streamwise.platform import local
+from streamwise.app import local
 from streamwise.platform.ports import free_port
 from streamwise.platform.process import Service
 

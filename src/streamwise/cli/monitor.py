@@ -25,7 +25,7 @@ def status_view(cfg: Settings) -> Group:
     """Tables of services, topics and queries, read live from the state folder and Kafka."""
     from streamwise.monitor.store import latest_metrics
     from streamwise.platform.kafka import KafkaBroker
-    from streamwise.platform.local import SERVICES
+    from streamwise.platform.process import SERVICES
     from streamwise.platform.process import Service
     from streamwise.platform.topics import describe_topic, list_topics
 

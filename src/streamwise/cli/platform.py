@@ -144,7 +144,7 @@ def up(
     Example: streamwise up --pipeline iot_anomalies --rate 5000
     """
     from streamwise.sinks import DeltaSink, warehouse_path
-    from streamwise.platform import local
+    from streamwise.app import local
 
     cfg = settings(port=port, controller_port=controller_port)
     started = time.monotonic()
@@ -237,7 +237,7 @@ def down(
 
     Example: streamwise down --purge
     """
-    from streamwise.platform import local
+    from streamwise.app import local
 
     cfg = settings()
     stopped = local.down(cfg, purge=purge)

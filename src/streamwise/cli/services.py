@@ -111,7 +111,7 @@ def seed(seed_value: Annotated[int, typer.Option("--seed", help="Population seed
 
     Example: streamwise services seed
     """
-    from streamwise.platform.reference import seed_merchants
+    from streamwise.app.reference import seed_merchants
 
     count = seed_merchants(settings(), seed=seed_value)
     console.print(f"[green]✓[/] {count:,} merchants upserted into PostgreSQL table merchants")

@@ -135,7 +135,7 @@ class Sources:
     def live(cls, settings: Settings, dashboard: DashboardSettings) -> Sources:
         from streamwise.monitor.windows import latest_windows
         from streamwise.platform.kafka import KafkaBroker
-        from streamwise.platform.local import SERVICES
+        from streamwise.platform.process import SERVICES
 
         table = results_table(settings, dashboard)
         broker = KafkaBroker(settings)

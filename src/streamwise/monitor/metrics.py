@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-LATENCY_METRIC = "latency"  # name of the observation the pipeline plan attaches to each query
+from streamwise.pipeline.layout import LATENCY_METRIC
+
 
 
 @dataclass(frozen=True)

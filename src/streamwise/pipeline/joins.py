@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from streamwise.config import Settings
-from streamwise.pipeline import steps
+from streamwise.pipeline import decode
 from streamwise.pipeline.spec import DeltaSide, JdbcSide, JoinStep, StreamSide
 from streamwise.sinks import warehouse_path
 
@@ -23,7 +23,7 @@ def other_side(df: DataFrame, step: JoinStep, settings: Settings) -> DataFrame:
     if isinstance(right, StreamSide):
         reader = spark.readStream.format("kafka").options(**settings.kafka.spark_options())
         raw = reader.option("subscribe", right.topic).option("startingOffsets", right.starting_offsets).load()
-        parsed = steps.valid(steps.parse_json(raw, right.schema_ddl, required=right.required))
+        parsed = decode.valid(decode.parse_json(raw, right.schema_ddl, required=right.required))
         return parsed.withWatermark("event_time", right.watermark)
     if isinstance(right, DeltaSide):
         return spark.read.format("delta").load(str(warehouse_path(right.path, settings.state)))

@@ -23,6 +23,9 @@ from streamwise.sinks.config import writer_id
 MAIN = "main"
 SIDE = "side"  # the side query of earlier versions: its checkpoint is no longer read, and harmless
 SETTLED = "settled.json"
+# The observation (Dataset.observe) the plan attaches to each query: percentiles of batch time minus
+# Kafka timestamp, read back by the monitor from the query progress.
+LATENCY_METRIC = "latency"
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,12 @@ from confluent_kafka import KafkaException
 from pyspark.sql import functions as F
 
 from streamwise.config import Settings
-from streamwise.monitor.metrics import LATENCY_METRIC
-from streamwise.pipeline import steps
+from streamwise.pipeline import decode, steps
+from streamwise.pipeline.avro import SubjectSchemas, decode_avro
 from streamwise.pipeline.batches import spark_offsets
 from streamwise.pipeline.exceptions import PipelineError
-from streamwise.pipeline.layout import PipelineLayout
+from streamwise.pipeline.layout import LATENCY_METRIC, PipelineLayout
+from streamwise.pipeline.realtime import start_realtime
 from streamwise.pipeline.runner import on_finish
 from streamwise.pipeline.settle import Settlement
 from streamwise.pipeline.spec import PipelineSpec, interval_ms
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
     from streamwise.pipeline.batches import BatchRange
-    from streamwise.schemas.spark import SubjectSchemas
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,7 @@ class Pipeline:
         src = self.spec.source
         if src.format != "avro":
             return None
-        from streamwise.schemas.spark import SubjectSchemas
-
+    
         return SubjectSchemas.from_registry(self.settings.registry.url, src.subject or f"{src.topic}-value")
 
     def parsed(self, spark: SparkSession, schemas: SubjectSchemas | None = None, *, batch: BatchRange | None = None) -> DataFrame:
@@ -98,19 +97,17 @@ class Pipeline:
         writer versions registered later are dead letters until a restart."""
         src = self.spec.source
         if src.format == "avro":
-            from streamwise.schemas.spark import decode_avro
-
             schemas = schemas or self.subject_schemas()
             decoded = decode_avro(self.source(spark, batch), schemas, required=src.required, time_field=self.spec.event_time.field)
         else:
             assert src.schema_ddl is not None  # the spec's validator requires it for json
-            decoded = steps.parse_json(self.source(spark, batch), src.schema_ddl, required=src.required,
+            decoded = decode.parse_json(self.source(spark, batch), src.schema_ddl, required=src.required,
                                        time_field=self.spec.event_time.field)  # fmt: skip
-        return steps.check_event_time(decoded, interval_ms(self.spec.event_time.max_future))
+        return decode.check_event_time(decoded, interval_ms(self.spec.event_time.max_future))
 
     def output(self, spark: SparkSession, schemas: SubjectSchemas | None = None) -> DataFrame:
         """Decoded records, watermarked on event time, through every streaming step in order."""
-        df = steps.valid(observe_batch(self.parsed(spark, schemas)))
+        df = decode.valid(observe_batch(self.parsed(spark, schemas)))
         df = df.withWatermark("event_time", self.spec.event_time.watermark)
         for step in self.spec.streaming_steps:
             df = steps.apply(df, step, self.settings)
@@ -122,8 +119,6 @@ class Pipeline:
         self.layout.check_layout()
         self.check_topics()
         if self.spec.mode == "realtime" and not once:
-            from streamwise.pipeline.realtime import start_realtime
-
             return [start_realtime(self, spark)]
         trigger = {"availableNow": True} if once else {"processingTime": self.spec.trigger}
         schemas = self.subject_schemas()  # the query and the settling re-reads decode with the same versions

@@ -18,9 +18,11 @@ import os
 from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
+from pyspark.sql import functions as F
 
-from streamwise.pipeline import steps
+from streamwise.pipeline import decode
 from streamwise.pipeline.exceptions import PipelineError
+from streamwise.pipeline.spec import FilterStep, PipelineSpec, SelectStep, WithColumnsStep
 from streamwise.platform.topics import create_topic, partition_count
 
 if TYPE_CHECKING:
@@ -29,13 +31,10 @@ if TYPE_CHECKING:
 
     from streamwise.config import Settings
     from streamwise.pipeline.plan import Pipeline
-    from streamwise.pipeline.spec import PipelineSpec
 
 
 def start_realtime(plan: Pipeline, spark: SparkSession) -> StreamingQuery:
     """Start ``plan`` (a spec with ``mode: realtime``) as one real-time query into Kafka."""
-    from pyspark.sql import functions as F
-
     spec, kafka = plan.spec, plan.settings.kafka
     (sink,) = spec.sinks  # the spec's validator allows one Kafka sink
     check_task_slots(spark, partition_count(kafka, spec.source.topic), spec.source.topic)
@@ -73,11 +72,7 @@ def through_steps(parsed: DataFrame, spec: PipelineSpec) -> tuple[DataFrame, lis
     a projection carries their raw bytes and reason along. Real-time mode cannot read the source
     twice in one query (no union of the valid and the dead), so both leave in one row stream.
     Returns the rows and the names of the columns a valid row carries out."""
-    from pyspark.sql import functions as F
-
-    from streamwise.pipeline.spec import FilterStep, SelectStep, WithColumnsStep
-
-    key, value, headers = steps.dead_letter_columns()
+    key, value, headers = decode.dead_letter_columns()
     letter = F.when(F.col("dead_letter_reason").isNotNull(), F.struct(key.alias("key"), value.alias("value"), headers.alias("headers")))
     rows = parsed.withColumn(DEAD, letter).drop("kafka_key", "kafka_value", "dead_letter_reason")  # what valid() drops
     columns = [name for name in rows.columns if name != DEAD]

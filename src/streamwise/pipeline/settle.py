@@ -25,9 +25,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from streamwise.monitor.metrics import LATENCY_METRIC
-from streamwise.pipeline import steps
+from streamwise.pipeline import decode, steps
 from streamwise.pipeline.batches import BatchRange, batch_range, last_committed
+from streamwise.pipeline.layout import LATENCY_METRIC
 from streamwise.pipeline.ledger import STATEFUL, Ledger, late_entries
 from streamwise.sinks.kafka import Record, TransactionalLedger
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from streamwise.pipeline.plan import Pipeline
-    from streamwise.schemas.spark import SubjectSchemas
+    from streamwise.pipeline.avro import SubjectSchemas
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +185,10 @@ class Settlement:
         parsed = self.plan.parsed(spark, self.schemas, batch=batch).persist()
         try:
             if found.dead:
-                self._write_dead_letters(steps.dead_letters(parsed), batch.batch_id)
+                self._write_dead_letters(decode.dead_letters(parsed), batch.batch_id)
             ledger = self.ledger()
             if found.dropped and ledger is not None:
-                entries = late_entries(self._at_stateful_step(steps.valid(parsed)), self._stateful_step, batch.late_watermark_ms)
+                entries = late_entries(self._at_stateful_step(decode.valid(parsed)), self._stateful_step, batch.late_watermark_ms)
                 entries = entries.persist()
                 try:
                     if entries.count():

@@ -22,6 +22,10 @@ import psutil
 
 from streamwise.platform.exceptions import ServiceStartError
 
+# The services of the local platform by name, in the order `down` stops them: consumers before
+# producers before the broker. The dashboard lists their state in this order too.
+SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka", "redis", "postgres")
+
 
 @dataclass(frozen=True)
 class ServiceStatus:

@@ -1,10 +1,9 @@
-"""Schemas: a Confluent-compatible registry, Avro compatibility rules, the wire format, Spark decoding.
+"""Schemas: a Confluent-compatible registry, Avro compatibility rules and the wire format.
 
 - :func:`start_registry` / :func:`stop_registry` run the registry (``streamwise registry start``);
   :func:`create_app` and :class:`SchemaStore` are its REST API and state.
 - :func:`check_compatibility` and :func:`incompatibilities` apply Avro's reader/writer rules.
 - :class:`AvroSerializer` / :class:`AvroDeserializer` frame records as magic byte + id + body.
-- :func:`decode_avro` decodes every writer version of a subject in Spark into the latest shape.
 """
 
 from streamwise.schemas.app import create_app
@@ -28,7 +27,6 @@ from streamwise.schemas.exceptions import (
     WireFormatError,
 )
 from streamwise.schemas.service import RegistryStatus, registry_status, start_registry, stop_registry
-from streamwise.schemas.spark import SubjectSchemas, decode_avro
 from streamwise.schemas.store import MemoryLog, RegisteredSchema, SchemaStore
 from streamwise.schemas.wire import AvroDeserializer, AvroSerializer, frame, unframe
 
@@ -50,12 +48,10 @@ __all__ = [
     "RegistryUnavailableError",
     "SchemaError",
     "SchemaStore",
-    "SubjectSchemas",
     "WireFormatError",
     "can_read",
     "check_compatibility",
     "create_app",
-    "decode_avro",
     "diff_fields",
     "frame",
     "incompatibilities",

@@ -1,7 +1,7 @@
 """The Confluent wire format: magic byte 0, the schema id as 4 bytes big-endian, then the Avro body.
 
 Records framed here are read by confluent-kafka's ``AvroDeserializer`` and by Spark
-(:mod:`streamwise.schemas.spark`), and records framed by ``AvroSerializer`` are read here.
+(:mod:`streamwise.pipeline.avro`), and records framed by ``AvroSerializer`` are read here.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from streamwise.config import Settings
-from streamwise.pipeline import steps
+from streamwise.pipeline import decode, steps
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.spec import AnomalyStep, PipelineSpec, interval_ms
 
@@ -60,10 +60,10 @@ def run_batch(spark: SparkSession, spec: PipelineSpec, rows: Iterable[Mapping[st
     now = datetime.now(timezone.utc)
     raw = spark.createDataFrame([(None, json.dumps(dict(row)).encode(), spec.source.topic, 0, offset, now)
                                  for offset, row in enumerate(rows)], RAW_SCHEMA)  # fmt: skip
-    parsed = steps.parse_json(raw, spec.source.schema_ddl, required=spec.source.required, time_field=spec.event_time.field)
-    checked = steps.check_event_time(parsed, interval_ms(spec.event_time.max_future))
+    parsed = decode.parse_json(raw, spec.source.schema_ddl, required=spec.source.required, time_field=spec.event_time.field)
+    checked = decode.check_event_time(parsed, interval_ms(spec.event_time.max_future))
     dead = checked.where(F.col("dead_letter_reason").isNotNull()).drop("kafka_key", "kafka_value")
-    out = steps.valid(checked)
+    out = decode.valid(checked)
     for step in spec.steps:
         out = steps.apply(out, step, settings)
     return BatchRun(rows=out.toPandas(), dead=dead.toPandas())

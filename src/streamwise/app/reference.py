@@ -10,6 +10,7 @@ from __future__ import annotations
 import psycopg
 
 from streamwise.config import Settings
+from streamwise.ingest.scenario import create
 
 MERCHANTS_DDL = """
 CREATE TABLE IF NOT EXISTS merchants (
@@ -22,8 +23,6 @@ CREATE TABLE IF NOT EXISTS merchants (
 
 def seed_merchants(settings: Settings, *, seed: int = 7) -> int:
     """Upsert the payments scenario's merchants (seed ``seed``); returns the number of rows."""
-    from streamwise.ingest.scenario import create
-
     merchants = create("payments", seed=seed).merchants()
     rows = list(zip(*merchants.values(), strict=True))
     with psycopg.connect(**settings.postgres.conninfo()) as conn, conn.cursor() as cur:

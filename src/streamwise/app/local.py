@@ -13,23 +13,24 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-
-from typing import TYPE_CHECKING
-
+from streamwise.app.reference import seed_merchants
 from streamwise.config import DashboardSettings, Settings, settings_env
+from streamwise.dashboard import start_dashboard
+from streamwise.dashboard.settings import pipeline_results_table
+from streamwise.ingest.scenario import names as scenarios
+from streamwise.pipeline import load_pipeline, resolve
+from streamwise.pipeline.layout import PipelineLayout
+from streamwise.pipeline.spec import JdbcSide, JoinStep, PipelineSpec
 from streamwise.platform import jars
-from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.exceptions import PlatformError
-from streamwise.platform.process import Service
+from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.process import SERVICES, Service
+from streamwise.platform.services import PostgresServer, RedisServer
 from streamwise.platform.topics import create_topic, end_offsets, partition_count
-
-if TYPE_CHECKING:
-    from streamwise.pipeline.spec import PipelineSpec
+from streamwise.schemas import start_registry
+from streamwise.sinks import PostgresSink, RedisSink
 
 log = logging.getLogger(__name__)
-
-# Stopped in this order by `down`: consumers before producers before the broker.
-SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka", "redis", "postgres")
 
 
 def _streamwise(*args: str) -> list[str]:
@@ -63,9 +64,6 @@ def start_pipeline(settings: Settings, pipeline: str, checkpoint: Path) -> int:
 
 def needs_database(spec: PipelineSpec) -> bool:
     """True when the pipeline reads or writes PostgreSQL or Redis (so `up` starts and seeds them)."""
-    from streamwise.pipeline.spec import JdbcSide, JoinStep
-    from streamwise.sinks import PostgresSink, RedisSink
-
     joins = [s for s in spec.steps if isinstance(s, JoinStep) and isinstance(s.right, JdbcSide)]
     return bool(joins) or any(isinstance(sink, PostgresSink | RedisSink) for sink in spec.sinks)
 
@@ -80,12 +78,6 @@ def up(
 ) -> PipelineSpec:
     """Bring everything up for ``pipeline`` (an example name or file), reporting each stage through
     ``step``; already-running parts are kept. The generator is the scenario named like the topic."""
-    from streamwise.dashboard import start_dashboard
-    from streamwise.ingest.scenario import names as scenarios
-    from streamwise.pipeline import load_pipeline, resolve
-    from streamwise.pipeline.layout import PipelineLayout
-    from streamwise.schemas import start_registry
-
     spec = load_pipeline(resolve(pipeline))
     topic = spec.source.topic
     if topic not in scenarios():
@@ -100,9 +92,6 @@ def up(
     step(f"starting the dashboard on {settings.dashboard.url}")
     start_dashboard(settings, dashboard_for(spec, settings))
     if needs_database(spec):
-        from streamwise.platform.reference import seed_merchants
-        from streamwise.platform.services import PostgresServer, RedisServer
-
         step(f"starting PostgreSQL on port {settings.postgres.port} and Redis on {settings.redis.port}")
         PostgresServer(settings).start()
         RedisServer(settings).start()
@@ -117,8 +106,6 @@ def up(
 def dashboard_for(spec: PipelineSpec, settings: Settings) -> DashboardSettings:
     """The dashboard's settings for the pipeline ``up`` runs: its windows come from that pipeline's
     Delta table (unless a results table is set explicitly)."""
-    from streamwise.dashboard.settings import pipeline_results_table
-
     dash = settings.dashboard
     table = pipeline_results_table(spec, settings)
     return dash.model_copy(update={"results_table": table}) if dash.results_table is None and table is not None else dash
@@ -136,8 +123,6 @@ def down(settings: Settings, *, purge: bool = False) -> list[str]:
 
 
 def _stop(name: str, settings: Settings) -> bool:
-    from streamwise.platform.services import PostgresServer, RedisServer
-
     servers = {"kafka": KafkaBroker, "postgres": PostgresServer, "redis": RedisServer}
     if name in servers:  # each knows its own clean shutdown (PostgreSQL: fast shutdown, not TERM)
         return servers[name](settings).stop()

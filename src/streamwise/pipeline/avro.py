@@ -5,8 +5,8 @@ own ``from_avro(body, writerSchema, {"mode": "PERMISSIVE", "avroSchema": readerS
 branches are chosen per row by id, so v1 and v2 records interleaved on one topic come out as one
 table in the reader (latest) shape, v1 rows with v2's defaults. No Python UDF runs per record.
 
-The output has the shape of :func:`streamwise.pipeline.steps.parse_json`, so ``steps.valid`` and
-``steps.dead_letters`` apply unchanged: a record that cannot be decoded keeps its bytes and gets a
+The output has the shape of :func:`streamwise.pipeline.decode.parse_json`, so ``decode.valid`` and
+``decode.dead_letters`` apply unchanged: a record that cannot be decoded keeps its bytes and gets a
 ``dead_letter_reason`` instead of failing the query.
 """
 
@@ -17,6 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
+from pyspark.sql.avro.functions import from_avro
+from pyspark.sql.types import LongType, TimestampNTZType, TimestampType
+
+from streamwise.pipeline.decode import KAFKA_COLUMNS, kafka_record, millis_to_timestamp
 from streamwise.schemas.avro import parse_avro
 from streamwise.schemas.client import RegistryClient
 from streamwise.schemas.exceptions import RegistryError, SchemaError
@@ -78,12 +83,6 @@ def decode_avro(
     Writer schemas registered after the query started are unknown to it: their records go to the
     dead letters as "unknown schema id N"; restart the query to pick them up.
     """
-    from pyspark.sql import functions as F
-    from pyspark.sql.avro.functions import from_avro
-    from pyspark.sql.types import LongType, TimestampNTZType, TimestampType
-
-    from streamwise.pipeline.steps import KAFKA_COLUMNS, kafka_record, millis_to_timestamp
-
     fields = [f["name"] for f in parse_avro(schemas.reader).record_fields]
     if not fields:
         raise SchemaError(f"the latest schema of {schemas.subject} is not an Avro record; Spark decoding needs one")
@@ -135,8 +134,6 @@ def _flagged(reader: str) -> str:
 
 def _reason(schemas: SubjectSchemas, required: Sequence[str], time_field: str | None) -> Column:
     """Why a record cannot be used, in the words of :func:`streamwise.schemas.wire.unframe`."""
-    from pyspark.sql import functions as F
-
     value, schema_id = F.col("kafka_value"), F.col("_schema_id")
     reason = F.when(value.isNull(), F.lit("empty value"))
     reason = reason.when(

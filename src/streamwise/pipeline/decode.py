@@ -1,0 +1,119 @@
+"""Decoding Kafka records for a pipeline: JSON values into columns, and which records are dead letters.
+
+Every decoder (this one for JSON, :mod:`streamwise.pipeline.avro` for Confluent Avro) answers the same
+shape: the Kafka coordinates under ``kafka_`` names, the event's fields, ``event_time`` and
+``dead_letter_reason`` (null for a good record). :func:`valid` and :func:`dead_letters` then split it,
+so a record that cannot be used keeps its bytes and its reason instead of failing the query.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from streamwise.pipeline import ddl
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+CORRUPT = "_corrupt_record"
+# Kafka's own columns, renamed so that an event field called value, key, topic or offset never clashes.
+KAFKA_COLUMNS = ("kafka_key", "kafka_value", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
+
+
+def kafka_record(raw: DataFrame) -> DataFrame:
+    """Spark's Kafka source columns under their ``kafka_`` names (see :data:`KAFKA_COLUMNS`)."""
+    return raw.select(*[F.col(name.removeprefix("kafka_")).alias(name) for name in KAFKA_COLUMNS])
+
+
+def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_field: str = "event_time") -> DataFrame:
+    """Decode Kafka ``value`` bytes as JSON with ``schema_ddl`` (parsed by Spark, so any Spark DDL works:
+    ``DECIMAL(10,2)``, ``MAP<…>``, ``STRUCT<…>``, backticked names, comments); keep the Kafka coordinates.
+
+    ``time_field`` holds epoch milliseconds on the wire and becomes the ``event_time`` timestamp.
+    Adds ``dead_letter_reason``: null for a good record, else why it cannot be used (see
+    :func:`dead_letters` and :func:`valid`).
+    """
+    schema = ddl.spark_schema(schema_ddl)
+    parsed = F.from_json(
+        F.col("kafka_value").cast("string"),
+        StructType([*schema.fields, StructField(CORRUPT, StringType())]),
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT},
+    )
+    decoded = kafka_record(raw).select(*KAFKA_COLUMNS, parsed.alias("v"))
+    return decoded.select(
+        *KAFKA_COLUMNS,
+        *[_field(name).alias(name) for name in schema.fieldNames() if name != time_field],
+        millis_to_timestamp(_field(time_field)).alias("event_time"),
+        _reason(required, time_field).alias("dead_letter_reason"),
+    )  # fmt: skip
+
+
+# Spark keeps a timestamp as microseconds in a long: epoch milliseconds beyond this overflow it.
+MAX_EPOCH_MS = 9_223_372_036_854_775
+
+
+def millis_to_timestamp(ms: Column) -> Column:
+    """Epoch milliseconds as a timestamp, null where Spark's timestamp cannot hold them (instead of
+    an overflow error that would fail the query on every retry of the batch)."""
+    return F.when(ms.between(-MAX_EPOCH_MS, MAX_EPOCH_MS), F.timestamp_millis(ms))
+
+
+def check_event_time(parsed: DataFrame, max_future_ms: int) -> DataFrame:
+    """Make a dead letter of a decoded record whose event time would corrupt the watermark: one
+    Spark cannot hold, one before 1970, or one more than ``max_future_ms`` after the record's Kafka
+    timestamp. A single such record would move the watermark (the newest event time seen) far
+    ahead and every on-time record after it would be dropped as late. The Kafka timestamp is the
+    clock, not the driver's: a batch read again later must classify its records the same way."""
+    event_ms, kafka_ms = F.unix_millis(F.col("event_time")), F.unix_millis(F.col("kafka_timestamp"))
+    reason = F.when(F.col("dead_letter_reason").isNotNull(), F.col("dead_letter_reason"))
+    reason = reason.when(F.col("event_time").isNull(), F.lit(f"event time out of range: beyond ±{MAX_EPOCH_MS} epoch milliseconds"))
+    reason = reason.when(event_ms < 0, F.concat(F.lit("event time "), event_ms.cast("string"),
+                                                F.lit(" ms is before 1970-01-01 (negative epoch milliseconds)")))  # fmt: skip
+    reason = reason.when(
+        event_ms > kafka_ms + F.lit(max_future_ms),
+        F.concat(F.lit("event time "), F.date_format("event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSX"), F.lit(" is "),
+                 ((event_ms - kafka_ms) / 1000).cast("long").cast("string"),
+                 F.lit(f" s after its Kafka timestamp, more than event_time.max_future ({max_future_ms // 1000} s)")),
+    )  # fmt: skip
+    return parsed.withColumn("dead_letter_reason", reason)
+
+
+def _field(name: str) -> Column:
+    """A decoded field by its exact name (which may hold dots or spaces)."""
+    return F.col("v").getField(name)
+
+
+def _reason(required: list[str], time_field: str) -> Column:
+    reason = F.when(F.col("kafka_value").isNull(), F.lit("empty value"))
+    reason = reason.when(_field(CORRUPT).isNotNull(), F.lit("not valid JSON for the schema"))
+    for name in [time_field, *required]:
+        reason = reason.when(_field(name).isNull(), F.lit(f"missing or mistyped field '{name}'"))
+    return reason
+
+
+def valid(parsed: DataFrame) -> DataFrame:
+    """The records that decoded, without Kafka's raw bytes (their coordinates stay, for lineage)."""
+    return parsed.where(F.col("dead_letter_reason").isNull()).drop("kafka_key", "kafka_value", "dead_letter_reason")
+
+
+def dead_letters(parsed: DataFrame) -> DataFrame:
+    """Records that did not decode, shaped for Kafka's sink: original key and bytes, the reason and the
+    source coordinates in headers."""
+    key, value, headers = dead_letter_columns()
+    return parsed.where(F.col("dead_letter_reason").isNotNull()).select(key.alias("key"), value.alias("value"), headers.alias("headers"))
+
+
+def dead_letter_columns() -> tuple[Column, Column, Column]:
+    """A decoded record's dead letter as Kafka's sink takes it: its original key and bytes, and
+    headers with the reason and the source coordinates."""
+    header = lambda name, col: F.struct(F.lit(name).alias("key"), col.cast("string").cast("binary").alias("value"))  # noqa: E731
+    headers = F.array(
+        header("dlq.reason", F.col("dead_letter_reason")),
+        header("dlq.source.topic", F.col("kafka_topic")),
+        header("dlq.source.partition", F.col("kafka_partition")),
+        header("dlq.source.offset", F.col("kafka_offset")),
+    )
+    return F.col("kafka_key"), F.coalesce(F.col("kafka_value"), F.lit(b"").cast("binary")), headers
