@@ -112,7 +112,7 @@ def report() -> dict[str, object]:
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
         seen_local: set[int] = set()
-        for target, local in imports_of(tree, name, path.name == "__init__.py"):
+        for target, _local in imports_of(tree, name, path.name == "__init__.py"):
             internal = target in modules
             if internal and target != name:
                 module_graph[name].add(target)
@@ -156,7 +156,9 @@ def main() -> None:
     print(f"function-local imports: {data['function_local_imports']} {data['function_local_imports_by_target']}")
     module_cycles = data["module_cycles"]
     assert isinstance(module_cycles, list)
-    print(f"module import cycles: {len(module_cycles)} (largest {max((len(c) for c in module_cycles), default=0)} modules)")
+    print(
+        f"module import cycles: {len(module_cycles)} (largest {max((len(c) for c in module_cycles), default=0)} modules)"
+    )
     print(f"package import cycles: {data['package_cycles']}")
     print(f"functions over 60 lines: {data['functions_over_60_lines']}")
     for entry in data["longest_functions"]:  # type: ignore[attr-defined]

@@ -6,13 +6,12 @@ Defaults work on a laptop with nothing set; ``streamwise config show`` prints ev
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamwise.errors import ConfigError
-
 
 # For short-lived admin/probe clients: connection-refused retries while a broker starts are expected,
 # and librdkafka would print each one to stderr.
@@ -65,7 +64,8 @@ class SparkSettings(BaseSettings):
     # cluster, raise the partitions to the cores. A checkpoint keeps the values it was started with.
     shuffle_partitions: int = Field(default=2, ge=1, description="state stores and shuffle tasks per stateful step")
     state_store: Literal["rocksdb", "hdfs"] = Field(
-        default="hdfs", description="streaming state: hdfs = Spark's in-memory store (small state, fastest), rocksdb = large state, off-heap"
+        default="hdfs",
+        description="streaming state: hdfs = Spark's in-memory store (small state, fastest), rocksdb = large state, off-heap",
     )
     ui: bool = Field(default=True, description="serve the Spark UI on loopback")
     ui_port: int = Field(default=4040, ge=1, le=65535)
@@ -109,7 +109,6 @@ class DashboardSettings(BaseSettings):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
 
 
 class PostgresSettings(BaseSettings):

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,9 @@ from streamwise.platform.topics import create_topic, list_topics
 if TYPE_CHECKING:  # playwright is optional: without it the browser fixture skips
     from playwright.sync_api import Browser, Page
 
-PROGRESS = json.loads((Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "progress_kafka_window.json").read_text())
+PROGRESS = json.loads(
+    (Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "progress_kafka_window.json").read_text()
+)
 PAGES = ["/home", "/products", "/cart", "/search", "/checkout", "/blog", "/help", "/pricing"]
 BACKLOG = 40  # batches already published when the page opens (one per second), so the charts have a past
 WAIT_MS = 20_000
@@ -53,11 +55,16 @@ class ProgressFeed:
         base = 650 + 220 * math.sin(i / 9 + 1)
         event = json.loads(json.dumps(PROGRESS))
         event.update(
-            name=self.query, batchId=i, timestamp=_iso(at_ms), numInputRows=int(rate * 2),
-            inputRowsPerSecond=rate, processedRowsPerSecond=rate * (1.08 + 0.05 * math.cos(i / 4)),
-            batchDuration=400, eventTime={"watermark": _iso(at_ms - 9_000 - 40 * (i % 25))},
+            name=self.query,
+            batchId=i,
+            timestamp=_iso(at_ms),
+            numInputRows=int(rate * 2),
+            inputRowsPerSecond=rate,
+            processedRowsPerSecond=rate * (1.08 + 0.05 * math.cos(i / 4)),
+            batchDuration=400,
+            eventTime={"watermark": _iso(at_ms - 9_000 - 40 * (i % 25))},
             observedMetrics={"latency": {"p": [base, base * 1.7, base * 2.4], "n": 1000}},
-        )  # fmt: skip
+        )
         processed = {str(p): 10_000 * (p + 1) + 5_000 * i for p in range(3)}
         behind = {"0": 0, "1": int(900 + 600 * math.sin(i / 3)), "2": int(350 + 300 * math.cos(i / 5))}
         event["sources"][0]["endOffset"] = {"clickstream": processed}
@@ -84,7 +91,7 @@ class ProgressFeed:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def window_counts(first: datetime, windows: int) -> pd.DataFrame:
@@ -94,7 +101,9 @@ def window_counts(first: datetime, windows: int) -> pd.DataFrame:
         start = first + timedelta(seconds=10 * w)
         for rank, page in enumerate(PAGES):
             views = int(900 / (rank + 1) + 40 * math.sin(w + rank)) + 30 * w * (page == "/pricing")
-            rows.append({"window_start": start, "window_end": start + timedelta(seconds=10), "page": page, "views": views})
+            rows.append(
+                {"window_start": start, "window_end": start + timedelta(seconds=10), "page": page, "views": views}
+            )
     return pd.DataFrame(rows)
 
 
@@ -104,9 +113,13 @@ def dashboard(
 ) -> Iterator[tuple[BackgroundServer, DashboardSettings]]:
     """The dashboard app on a free port, reading the session broker and a Delta table of its own."""
     dash = DashboardSettings(
-        port=free_ports(1)[0], push_interval_s=1.0, alerts_topic=f"alerts_{uuid.uuid4().hex[:8]}",
-        results_table=tmp_path / "page_view_counts", top_n=5, per_window=4,
-    )  # fmt: skip
+        port=free_ports(1)[0],
+        push_interval_s=1.0,
+        alerts_topic=f"alerts_{uuid.uuid4().hex[:8]}",
+        results_table=tmp_path / "page_view_counts",
+        top_n=5,
+        per_window=4,
+    )
     with BackgroundServer(create_app(streamwise_settings, dash), dash.host, dash.port) as server:
         yield server, dash
 
@@ -137,7 +150,7 @@ def test_dashboard_in_chromium(
     server, dash = dashboard
     settings = streamwise_settings
     query = f"{topic_name}_clickstream_0"
-    first_window = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=60)
+    first_window = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=60)
     write_deltalake(str(dash.results_table), window_counts(first_window, 3))
     feed = ProgressFeed(settings, query).start()
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
@@ -152,8 +165,9 @@ def test_dashboard_in_chromium(
         page.wait_for_function(
             """([card, seq, thr]) => +document.querySelector('[data-testid="last-update"]').dataset.seq >= seq + 2
                  && +document.querySelector(card + ' [data-testid="chart-throughput"]').dataset.points > thr""",
-            arg=[card, seq, thr], timeout=WAIT_MS,
-        )  # fmt: skip
+            arg=[card, seq, thr],
+            timeout=WAIT_MS,
+        )
         assert _points(page, query, "chart-latency") > lat
         assert page.locator(f'{card} [data-testid="chart-throughput"] path[data-series="processed"]').count() == 1
         assert page.locator(f'{card} [data-testid="chart-latency"] path[data-series="p99"]').count() == 1
@@ -169,22 +183,34 @@ def test_dashboard_in_chromium(
         assert rows.count() == 3 * dash.per_window
         assert page.locator('[data-testid="recommendation"]').nth(0).inner_text().split("\n")[1] == "/home"
         write_deltalake(str(dash.results_table), window_counts(first_window + timedelta(seconds=30), 1), mode="append")
-        newest = window_counts(first_window + timedelta(seconds=30), 1).sort_values(["views", "page"], ascending=[False, True])
+        newest = window_counts(first_window + timedelta(seconds=30), 1).sort_values(
+            ["views", "page"], ascending=[False, True]
+        )
         expected_top = newest.page.tolist()[: dash.top_n]
         page.wait_for_function(
             """(want) => [...document.querySelectorAll('[data-testid="recommendation"] .rec-name')]
                  .map((n) => n.textContent).join('|') === want""",
-            arg="|".join(expected_top), timeout=WAIT_MS,
-        )  # fmt: skip
+            arg="|".join(expected_top),
+            timeout=WAIT_MS,
+        )
 
         # Alerts: empty, and the dashboard created nothing.
         assert page.locator('[data-testid="alerts-empty"]').count() == 1
         assert dash.alerts_topic not in list_topics(settings.kafka)
         create_topic(settings.kafka, dash.alerts_topic, partitions=2)
-        alert = {"type": "anomaly", "severity": "critical", "entity": "sensor-42", "metric": "temperature",
-                 "value": 98.6, "zscore": 6.2, "message": "temperature 98.6 °C is 6.2σ above its rolling mean",
-                 "event_time": _iso(int(time.time() * 1000))}  # fmt: skip
-        producer = Producer(settings.kafka.client_config(**QUIET, **{"transactional.id": f"e2e-{uuid.uuid4().hex[:8]}"}))
+        alert = {
+            "type": "anomaly",
+            "severity": "critical",
+            "entity": "sensor-42",
+            "metric": "temperature",
+            "value": 98.6,
+            "zscore": 6.2,
+            "message": "temperature 98.6 °C is 6.2σ above its rolling mean",
+            "event_time": _iso(int(time.time() * 1000)),
+        }
+        producer = Producer(
+            settings.kafka.client_config(**QUIET, **{"transactional.id": f"e2e-{uuid.uuid4().hex[:8]}"})
+        )
         producer.init_transactions(10)
         producer.begin_transaction()
         producer.produce(dash.alerts_topic, json.dumps(alert).encode(), b"sensor-42")

@@ -53,8 +53,10 @@ class LiveEvents:
         while not self._stop.wait(0.1):
             now = int(time.time() * 1000)
             pages = self._rng.choice(PAGES, size=RATE // 10, p=self._weights)
-            self.producer.send_many((None, json.dumps({"user_id": f"u{i}", "page": str(page), "event_time": now}).encode(), None)
-                                    for i, page in enumerate(pages))  # fmt: skip
+            self.producer.send_many(
+                (None, json.dumps({"user_id": f"u{i}", "page": str(page), "event_time": now}).encode(), None)
+                for i, page in enumerate(pages)
+            )
             self.producer.flush()
 
     def stop(self) -> None:
@@ -62,8 +64,9 @@ class LiveEvents:
         self._thread.join(timeout=30)
 
 
-def test_dashboard_follows_a_live_pipeline(browser: Browser, spark, streamwise_settings: Settings,  # noqa: ANN001
-                                           kafka_broker: KafkaBroker, topic_name: str) -> None:  # fmt: skip
+def test_dashboard_follows_a_live_pipeline(
+    browser: Browser, spark, streamwise_settings: Settings, kafka_broker: KafkaBroker, topic_name: str
+) -> None:
     """Setup: the shipped clickstream pipeline (10 s windows per page, 5 s watermark, 1 s trigger)
     on a 3-partition topic, started as a running query with the progress listener; events produced
     at 400/s with event time now; the dashboard pointed at the pipeline's Delta table, as ``up``
@@ -74,15 +77,24 @@ def test_dashboard_follows_a_live_pipeline(browser: Browser, spark, streamwise_s
     pipeline's Delta table and the windows table shows that window first."""
     settings = streamwise_settings
     shipped = load_pipeline(resolve("clickstream"))
-    spec = shipped.model_copy(update={
-        "name": f"live_{topic_name}", "source": shipped.source.model_copy(update={"topic": topic_name}),
-        "sinks": [shipped.sinks[0].model_copy(update={"path": f"{topic_name}/page_view_counts"})],
-    })  # fmt: skip
+    spec = shipped.model_copy(
+        update={
+            "name": f"live_{topic_name}",
+            "source": shipped.source.model_copy(update={"topic": topic_name}),
+            "sinks": [shipped.sinks[0].model_copy(update={"path": f"{topic_name}/page_view_counts"})],
+        }
+    )
     create_topic(settings.kafka, topic_name, partitions=3)
     plan = Pipeline(spec, settings)
     table = plan.sink_path(spec.sinks[0])
-    dash = DashboardSettings(port=free_ports(1)[0], push_interval_s=1.0, alerts_topic=f"alerts_{uuid.uuid4().hex[:8]}",
-                             results_table=table, top_n=5, per_window=4)  # fmt: skip
+    dash = DashboardSettings(
+        port=free_ports(1)[0],
+        push_interval_s=1.0,
+        alerts_topic=f"alerts_{uuid.uuid4().hex[:8]}",
+        results_table=table,
+        top_n=5,
+        per_window=4,
+    )
     listener = ProgressPublisher(settings.kafka)
     spark.streams.addListener(listener)
     events = LiveEvents(settings, topic_name).start()
@@ -94,30 +106,41 @@ def test_dashboard_follows_a_live_pipeline(browser: Browser, spark, streamwise_s
             card = f'[data-testid="query"][data-query="{query.name}"]'
             page.wait_for_function(
                 """(card) => +(document.querySelector(card + ' [data-testid="chart-throughput"]')?.dataset.points || 0) >= 3""",
-                arg=card, timeout=WAIT_MS,
-            )  # fmt: skip
+                arg=card,
+                timeout=WAIT_MS,
+            )
             points = int(page.get_attribute(f'{card} [data-testid="chart-throughput"]', "data-points") or 0)
             page.wait_for_function(
                 """([card, n]) => +document.querySelector(card + ' [data-testid="chart-throughput"]').dataset.points > n""",
-                arg=[card, points], timeout=WAIT_MS,
-            )  # fmt: skip
+                arg=[card, points],
+                timeout=WAIT_MS,
+            )
             assert page.locator(f'{card} [data-testid="lag-partition"]').count() == 3
 
             def windows() -> pd.DataFrame:
                 return readers.delta_rows(table, ["window_start", "page", "views"])
 
-            wait_for(lambda: windows()["window_start"].nunique() >= 2, bound_s=WAIT_MS / 1000, what="two closed windows")
+            wait_for(
+                lambda: windows()["window_start"].nunique() >= 2, bound_s=WAIT_MS / 1000, what="two closed windows"
+            )
             events.stop()
-            wait_for(lambda: (query.lastProgress or {}).get("numInputRows") == 0, bound_s=WAIT_MS / 1000, what="an idle batch")
+            wait_for(
+                lambda: (query.lastProgress or {}).get("numInputRows") == 0,
+                bound_s=WAIT_MS / 1000,
+                what="an idle batch",
+            )
 
             def top(frame: pd.DataFrame) -> list[str]:
                 newest = frame[frame["window_start"] == frame["window_start"].max()]
                 return newest.sort_values(["views", "page"], ascending=[False, True])["page"].tolist()[: dash.top_n]
 
-            shown = lambda: page.locator('[data-testid="recommendation"] .rec-name').all_inner_texts()  # noqa: E731
+            shown = lambda: page.locator('[data-testid="recommendation"] .rec-name').all_inner_texts()
             # the table and the page agree once the last window the watermark could close is pushed
-            expected_top = wait_for(lambda: (t := top(windows())) == shown() and t, bound_s=WAIT_MS / 1000,
-                                    what="the page's top-N equal to the Delta table's")  # fmt: skip
+            expected_top = wait_for(
+                lambda: (t := top(windows())) == shown() and t,
+                bound_s=WAIT_MS / 1000,
+                what="the page's top-N equal to the Delta table's",
+            )
             assert len(expected_top) == dash.top_n
             assert expected_top[0] in page.locator('[data-testid="window-row"]').nth(0).inner_text()
     finally:

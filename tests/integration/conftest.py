@@ -6,6 +6,7 @@ import pytest
 
 from streamwise.config import Settings
 from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.services import PostgresServer, RedisServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,3 +25,9 @@ def settings(streamwise_settings: Settings) -> Settings:
 def broker(kafka_broker: KafkaBroker) -> KafkaBroker:
     """The session's broker."""
     return kafka_broker
+
+
+@pytest.fixture(scope="session")
+def services(postgres: PostgresServer, redis_server: RedisServer) -> tuple[PostgresServer, RedisServer]:
+    """PostgreSQL and Redis on the session's free ports (streamwise.testing's fixtures)."""
+    return postgres, redis_server

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql import functions as F
+
 from streamwise.config import Settings, settings_env
 from streamwise.ingest.disorder import RateProfile
 from streamwise.ingest.encoding import Encoder
@@ -25,15 +26,26 @@ from streamwise.ingest.truth import read_ground_truth
 from streamwise.pipeline import await_queries
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import KafkaSource, PipelineSpec
-from streamwise.sinks import DeltaSink
 from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.ports import free_port
 from streamwise.platform.topics import create_topic, end_offsets
 from streamwise.schemas import RegistryClient, frame
+from streamwise.sinks import DeltaSink
 from streamwise.testing import produce_events, read_topic
 
 AUTH_METHODS = ("chip", "contactless", "3ds")
-COLUMNS = ["event_id", "card_id", "merchant_id", "category", "amount", "currency", "country", "channel", "auth_method", "event_time"]
+COLUMNS = [
+    "event_id",
+    "card_id",
+    "merchant_id",
+    "category",
+    "amount",
+    "currency",
+    "country",
+    "channel",
+    "auth_method",
+    "event_time",
+]
 
 
 def payments_v2() -> dict[str, Any]:
@@ -71,7 +83,9 @@ class RecordedPayments:
     def expected(self) -> pd.DataFrame:
         table = pa.Table.from_batches(self.sent)
         # Categorical (dictionary) columns come back from the sink as plain strings.
-        plain = [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema]
+        plain = [
+            pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema
+        ]
         rows = table.cast(pa.schema(plain)).to_pandas()
         if not self.v2:
             rows["auth_method"] = "unknown"  # v2's default, which v1 rows must be read with
@@ -80,8 +94,9 @@ class RecordedPayments:
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **settings_env(settings), "COLUMNS": "250", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "streamwise", *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "streamwise", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
 
 
 def corrupted(good: list[bytes], subject: str, v1_id: int) -> dict[bytes, str]:
@@ -101,7 +116,7 @@ def corrupted(good: list[bytes], subject: str, v1_id: int) -> dict[bytes, str]:
 
 
 def test_v1_and_v2_producers_through_the_registry_into_one_avro_pipeline(
-    spark, settings: Settings, schema_registry: str, topic_name: str  # noqa: ANN001
+    spark, settings: Settings, schema_registry: str, topic_name: str
 ) -> None:
     """Setup: on a 2-partition topic, `streamwise produce payments --format avro` (300 events, v1),
     then the ingest API interleaving a v2 producer (one added field with a default), a v1 producer
@@ -111,14 +126,41 @@ def test_v1_and_v2_producers_through_the_registry_into_one_avro_pipeline(
     the Delta sink holds exactly the 1,200 produced events in the v2 shape, v1 rows with the default;
     the DLQ holds exactly the 8 corrupted records, each with its reason."""
     subject = f"{topic_name}-value"
-    first = cli(settings, "produce", "payments", "--format", "avro", "--count", "300", "--rate", "0", "--seed", "3",
-                "--late-fraction", "0", "--partitions", "2", "--topic", topic_name, "--quiet")  # fmt: skip
+    first = cli(
+        settings,
+        "produce",
+        "payments",
+        "--format",
+        "avro",
+        "--count",
+        "300",
+        "--rate",
+        "0",
+        "--seed",
+        "3",
+        "--late-fraction",
+        "0",
+        "--partitions",
+        "2",
+        "--topic",
+        topic_name,
+        "--quiet",
+    )
     assert first.returncode == 0, first.stdout + first.stderr
-    sources = [RecordedPayments(4, 1_000_000, v2=True), RecordedPayments(5, 2_000_000, v2=False),
-               RecordedPayments(6, 3_000_000, v2=True)]  # fmt: skip
+    sources = [
+        RecordedPayments(4, 1_000_000, v2=True),
+        RecordedPayments(5, 2_000_000, v2=False),
+        RecordedPayments(6, 3_000_000, v2=True),
+    ]
     for source in sources:
-        report = produce(EventProducer(settings.kafka, topic_name), source, pace=RateProfile(0), fmt="avro",
-                         count=300, registry=schema_registry)  # fmt: skip
+        report = produce(
+            EventProducer(settings.kafka, topic_name),
+            source,
+            pace=RateProfile(0),
+            fmt="avro",
+            count=300,
+            registry=schema_registry,
+        )
         assert report.stats.delivered == 300
     with RegistryClient(schema_registry) as client:
         assert client.versions(subject) == [1, 2]
@@ -133,23 +175,35 @@ def test_v1_and_v2_producers_through_the_registry_into_one_avro_pipeline(
     assert framed == {header: 600, frame(v2_id, b""): 600}
 
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
-    spec = PipelineSpec(name=f"avro_{topic_name}", source=KafkaSource(topic=topic_name, format="avro"),
-                        sinks=[DeltaSink(type="delta", path=f"avro-tests/{topic_name}")])  # fmt: skip
+    spec = PipelineSpec(
+        name=f"avro_{topic_name}",
+        source=KafkaSource(topic=topic_name, format="avro"),
+        sinks=[DeltaSink(type="delta", path=f"avro-tests/{topic_name}")],
+    )
     assert spec.source.subject == subject
     plan = Pipeline(spec, settings)
     await_queries(plan.start(spark, once=True))
 
     table = spark.read.format("delta").load(str(plan.sink_path(spec.sinks[0])))
-    assert table.columns[-len(COLUMNS):] == COLUMNS  # the v2 shape, after the Kafka coordinates
+    assert table.columns[-len(COLUMNS) :] == COLUMNS  # the v2 shape, after the Kafka coordinates
     got = table.select(*COLUMNS[:-1], F.unix_millis("event_time").alias("event_time")).toPandas()
     assert len(got) == 1200 and got["event_id"].is_unique
 
     truth = read_ground_truth(settings.state, topic_name)  # what the CLI sent
-    sent = pd.DataFrame({"event_id": truth.column("event_id").to_numpy(), "card_id": truth.column("key").to_pylist(),
-                         "auth_method": "unknown", "event_time": truth.column("event_time").cast(pa.int64()).to_numpy()})  # fmt: skip
+    sent = pd.DataFrame(
+        {
+            "event_id": truth.column("event_id").to_numpy(),
+            "card_id": truth.column("key").to_pylist(),
+            "auth_method": "unknown",
+            "event_time": truth.column("event_time").cast(pa.int64()).to_numpy(),
+        }
+    )
     from_cli = got[got["event_id"] < 1_000_000][list(sent.columns)]
-    pd.testing.assert_frame_equal(from_cli.sort_values("event_id").reset_index(drop=True),
-                                  sent.sort_values("event_id").reset_index(drop=True), check_dtype=False)  # fmt: skip
+    pd.testing.assert_frame_equal(
+        from_cli.sort_values("event_id").reset_index(drop=True),
+        sent.sort_values("event_id").reset_index(drop=True),
+        check_dtype=False,
+    )
 
     want = pd.concat([s.expected() for s in sources]).sort_values("event_id").reset_index(drop=True)
     from_api = got[got["event_id"] >= 1_000_000].sort_values("event_id").reset_index(drop=True)
@@ -159,16 +213,30 @@ def test_v1_and_v2_producers_through_the_registry_into_one_avro_pipeline(
     assert {value: meta["dlq.reason"] for value, meta in letters} == bad and len(letters) == 8
 
 
-def test_produce_avro_names_a_registry_that_does_not_answer(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_produce_avro_names_a_registry_that_does_not_answer(
+    broker: KafkaBroker, settings: Settings, topic_name: str
+) -> None:
     """Setup: `streamwise produce payments --format avro --registry URL` where nothing listens at URL.
     Invariant: exit 1, one line naming the URL and `streamwise registry start`; no record reached
     the topic (nothing is produced unframed)."""
     url = f"http://127.0.0.1:{free_port()}"
-    result = cli(settings, "produce", "payments", "--format", "avro", "--count", "10", "--registry", url,
-                 "--topic", topic_name, "--quiet", "--no-ground-truth")  # fmt: skip
+    result = cli(
+        settings,
+        "produce",
+        "payments",
+        "--format",
+        "avro",
+        "--count",
+        "10",
+        "--registry",
+        url,
+        "--topic",
+        topic_name,
+        "--quiet",
+        "--no-ground-truth",
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     output = result.stdout + result.stderr
     assert f"the schema registry at {url}, which does not answer" in output
     assert "streamwise registry start" in output and "Traceback" not in output
     assert sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) == 0
-

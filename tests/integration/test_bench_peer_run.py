@@ -14,7 +14,9 @@ from streamwise.config import Settings
 EVENTS = 3_000
 
 
-def test_bench_peer_counts_the_same_views_as_pandas_with_both(spark, settings: Settings, broker, tmp_path: Path) -> None:  # noqa: ANN001
+def test_bench_peer_counts_the_same_views_as_pandas_with_both(
+    spark, settings: Settings, broker, tmp_path: Path
+) -> None:
     """Setup: the ``peer`` benchmark on the session's broker and Spark: 3,000 clickstream events at
     100 events/s of event time on one partition; Quix Streams in its own virtualenv (made in the
     cache on first use).

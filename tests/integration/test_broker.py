@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from streamwise.config import Settings
 from streamwise.ingest.producer import EventProducer
+from streamwise.platform.exceptions import TopicError
 from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.topics import create_topic, describe_topic, end_offsets, list_topics
-from streamwise.platform.exceptions import TopicError
-
-import pytest
 
 
 def test_create_and_describe_topic_with_settings(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
-    assert create_topic(settings.kafka, topic_name, partitions=4, retention_ms=3_600_000, cleanup_policy="compact,delete")
+    assert create_topic(
+        settings.kafka, topic_name, partitions=4, retention_ms=3_600_000, cleanup_policy="compact,delete"
+    )
     assert create_topic(settings.kafka, topic_name, partitions=4, exist_ok=True) is False
     assert topic_name in list_topics(settings.kafka)
     info = describe_topic(settings.kafka, topic_name)

@@ -17,7 +17,9 @@ from streamwise.sinks.delta_compaction import Compaction, DeltaCompactor, table_
 T0_MS = 1_767_225_600_000
 
 
-def test_compaction_every_2_batches_bounds_files_keeps_rows_and_is_idempotent(spark, settings: Settings, tmp_path: Path) -> None:  # noqa: ANN001
+def test_compaction_every_2_batches_bounds_files_keeps_rows_and_is_idempotent(
+    spark, settings: Settings, tmp_path: Path
+) -> None:
     """Setup: the plan's Delta sink writer (its idempotent append), then DeltaCompactor(every=2), called for batches 0-4 of 10 rows each (one file each),
     then batch 3 again, as Spark replays the last batch after a crash.
     Invariant: OPTIMIZE ran after batches 1 and 3 (2, then 3 files into 1); the table ends with 2
@@ -27,7 +29,10 @@ def test_compaction_every_2_batches_bounds_files_keeps_rows_and_is_idempotent(sp
     source = KafkaSource(topic="unused", schema="event_id BIGINT, page STRING, event_time LONG")
     sink = DeltaSink(type="delta", path=str(tmp_path / "table"))
     plan = Pipeline(PipelineSpec(name="compaction", source=source, sinks=[sink]), settings)
-    append, compactor = sink_writer(sink, settings, "compaction.0.delta"), DeltaCompactor(plan.sink_path(sink), "compaction.0.delta", every=2)
+    append, compactor = (
+        sink_writer(sink, settings, "compaction.0.delta"),
+        DeltaCompactor(plan.sink_path(sink), "compaction.0.delta", every=2),
+    )
 
     def write(batch_id: int) -> Compaction | None:
         rows = [(batch_id * 10 + i, "/a", T0_MS + i) for i in range(10)]
@@ -47,14 +52,19 @@ def test_compaction_every_2_batches_bounds_files_keeps_rows_and_is_idempotent(sp
     assert [c["operation"] for c in table.history()].count("OPTIMIZE") == 2
 
 
-def test_bench_delta_reports_files_with_and_without_compaction(spark, settings: Settings, broker, tmp_path: Path) -> None:  # noqa: ANN001
+def test_bench_delta_reports_files_with_and_without_compaction(
+    spark, settings: Settings, broker, tmp_path: Path
+) -> None:
     """Setup: the ``delta`` benchmark on the session's broker and Spark: 40 events in one partition,
     4 batches of 10, compaction every 2, one timed read.
     Invariant: without compaction 4 files are read (peak 4); with it 1 (peak 3: the compacted file
     and 2 new ones before the second OPTIMIZE); both runs read all 40 rows; the report is written."""
     options = {"events": 40, "batches": 4, "compact_every": 2, "partitions": 1, "reads": 1, "spark": spark}
     report = get("delta").run(BenchContext(settings, options))
-    figures = [(r["mode"], r["batches"], r["compactions"], r["files_active"], r["peak_files_active"], r["rows"]) for r in report.rows]
+    figures = [
+        (r["mode"], r["batches"], r["compactions"], r["files_active"], r["peak_files_active"], r["rows"])
+        for r in report.rows
+    ]
     assert figures == [("no compaction", 4, 0, 4, 4, 40), ("compact every 2", 4, 2, 1, 3, 40)]
     assert all(r["spark_read_ms"] > 0 and r["deltalake_read_ms"] > 0 for r in report.rows)
     assert report.write(tmp_path).name == "delta.json"

@@ -36,12 +36,21 @@ def disordered_events(seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame({"event_id": np.arange(EVENTS), "event_time": times})
 
 
-def run_in_two_parts(spark, plan: Pipeline, producer: EventProducer, events: pd.DataFrame) -> None:  # noqa: ANN001
+def run_in_two_parts(spark, plan: Pipeline, producer: EventProducer, events: pd.DataFrame) -> None:
     """Produce the first FIRST_RUN events and run the pipeline to completion; then the rest, and again."""
     for part in (events.iloc[:FIRST_RUN], events.iloc[FIRST_RUN:]):
-        producer.send_many([(None, json.dumps({"event_id": int(r.event_id), "user": int(r.event_id) % 3,
-                                               "event_time": int(r.event_time)}).encode(), None)
-                            for r in part.itertuples()])  # fmt: skip
+        producer.send_many(
+            [
+                (
+                    None,
+                    json.dumps(
+                        {"event_id": int(r.event_id), "user": int(r.event_id) % 3, "event_time": int(r.event_time)}
+                    ).encode(),
+                    None,
+                )
+                for r in part.itertuples()
+            ]
+        )
         producer.flush()
         await_queries(plan.start(spark, once=True))
 
@@ -80,7 +89,9 @@ def spark_sessions(events: pd.DataFrame, gap_ms: int) -> list[tuple[int, int, in
         late = watermark[b - 1] if b else 0
         rows = events[(batch_of == b) & (events["event_time"] + gap_ms > late)]
         for user in set(open_sessions) | set(rows["user"]):
-            spans = open_sessions.get(user, []) + [[t, t + gap_ms, 1] for t in rows.loc[rows["user"] == user, "event_time"]]
+            spans = open_sessions.get(user, []) + [
+                [t, t + gap_ms, 1] for t in rows.loc[rows["user"] == user, "event_time"]
+            ]
             merged: list[list[int]] = []
             for start, end, n in sorted(spans):
                 if merged and start < merged[-1][1]:
@@ -97,12 +108,16 @@ def spark_rule(events: pd.DataFrame, slide_ms: int | None) -> tuple[pd.Series, s
     dropped when the window's end is at or before the row's batch's late-row watermark. Returns the
     count per window start among the windows the final watermark closed, and the dropped
     (event id, window start) pairs."""
-    batch_of, late = batches_and_watermarks(events)
+    _batch_of, late = batches_and_watermarks(events)
     events = events.assign(late=late)
     final = max(int(late.max()), int(events["event_time"].max()) - DELAY_MS)  # the last no-data batch's
     slide = slide_ms or DURATION_MS
-    pairs = pd.concat([events.assign(start=events["event_time"] - events["event_time"] % slide - k * slide)
-                       for k in range(DURATION_MS // slide)])  # fmt: skip
+    pairs = pd.concat(
+        [
+            events.assign(start=events["event_time"] - events["event_time"] % slide - k * slide)
+            for k in range(DURATION_MS // slide)
+        ]
+    )
     pairs = pairs[pairs["event_time"] < pairs["start"] + DURATION_MS]
     dropped = pairs["start"] + DURATION_MS <= pairs["late"]
     counted = pairs[~dropped]
@@ -111,7 +126,7 @@ def spark_rule(events: pd.DataFrame, slide_ms: int | None) -> tuple[pd.Series, s
 
 
 @pytest.mark.parametrize("kind", ["tumbling", "sliding"])
-def test_windows_and_ledger_split_every_record_exactly(spark, settings: Settings, topic_name: str, kind: str) -> None:  # noqa: ANN001
+def test_windows_and_ledger_split_every_record_exactly(spark, settings: Settings, topic_name: str, kind: str) -> None:
     """Setup: 1,200 events on one partition, 100 ms apart in arrival order, one in eight carrying an
     event time 3-30 s earlier (seeded); 5 s windows (sliding: every 2.5 s) with a 2 s watermark,
     150 offsets per batch. The first 600 are produced and the pipeline runs to completion
@@ -127,10 +142,19 @@ def test_windows_and_ledger_split_every_record_exactly(spark, settings: Settings
     slide = f"{SLIDE_MS} milliseconds" if kind == "sliding" else None
     spec = PipelineSpec(
         name=name,
-        source=KafkaSource(topic=topic_name, schema="event_id LONG, event_time LONG", max_offsets_per_trigger=PER_BATCH),
+        source=KafkaSource(
+            topic=topic_name, schema="event_id LONG, event_time LONG", max_offsets_per_trigger=PER_BATCH
+        ),
         event_time=EventTime(watermark=f"{DELAY_MS} milliseconds"),
-        steps=[WindowStep(type="window", kind=kind, duration=f"{DURATION_MS} milliseconds", slide=slide,
-                          aggregates={"n": "count(*)"})],  # fmt: skip
+        steps=[
+            WindowStep(
+                type="window",
+                kind=kind,
+                duration=f"{DURATION_MS} milliseconds",
+                slide=slide,
+                aggregates={"n": "count(*)"},
+            )
+        ],
         sinks=[{"type": "delta", "path": f"{name}/windows"}],
     )
     plan = Pipeline(spec, settings)
@@ -143,7 +167,9 @@ def test_windows_and_ledger_split_every_record_exactly(spark, settings: Settings
     counts = windows.groupby(to_epoch_ms(windows["window_start"]))["n"].sum().sort_index()
     assert counts.to_dict() == expected_counts.sort_index().to_dict()
 
-    ledger = readers.delta_rows(plan.late_records_path, ["event_id", "window_start", "event_time", "watermark", "lateness_ms"])
+    ledger = readers.delta_rows(
+        plan.late_records_path, ["event_id", "window_start", "event_time", "watermark", "lateness_ms"]
+    )
     entries = list(zip(ledger["event_id"].astype(int), to_epoch_ms(ledger["window_start"]), strict=True))
     assert len(entries) == len(set(entries))  # each dropped pair once, across the restart
     assert set(entries) == expected_dropped
@@ -152,7 +178,9 @@ def test_windows_and_ledger_split_every_record_exactly(spark, settings: Settings
 
 
 @pytest.mark.parametrize("step", ["deduplicate", "session"])
-def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(spark, settings: Settings, topic_name: str, step: str) -> None:  # noqa: ANN001
+def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(
+    spark, settings: Settings, topic_name: str, step: str
+) -> None:
     """Setup: the same 1,200 disordered events (unique ids) in the same two runs, through a
     ``deduplicate`` on event_id, or session windows with a 1 s gap per user (event_id % 3).
     Invariants: the ledger holds exactly the rows Spark's rule drops: deduplicate, a row whose event
@@ -166,11 +194,18 @@ def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(spark, 
     producer = EventProducer(settings.kafka, topic_name)
     name = f"ledger_{step}_{topic_name}"
     gap_ms = 1_000
-    stateful = (DeduplicateStep(type="deduplicate", keys=["event_id"]) if step == "deduplicate" else
-                WindowStep(type="window", kind="session", gap=f"{gap_ms} milliseconds", by=["user"], aggregates={"n": "count(*)"}))  # fmt: skip
+    stateful = (
+        DeduplicateStep(type="deduplicate", keys=["event_id"])
+        if step == "deduplicate"
+        else WindowStep(
+            type="window", kind="session", gap=f"{gap_ms} milliseconds", by=["user"], aggregates={"n": "count(*)"}
+        )
+    )
     spec = PipelineSpec(
         name=name,
-        source=KafkaSource(topic=topic_name, schema="event_id LONG, user LONG, event_time LONG", max_offsets_per_trigger=PER_BATCH),
+        source=KafkaSource(
+            topic=topic_name, schema="event_id LONG, user LONG, event_time LONG", max_offsets_per_trigger=PER_BATCH
+        ),
         event_time=EventTime(watermark=f"{DELAY_MS} milliseconds"),
         steps=[stateful],
         sinks=[{"type": "delta", "path": f"{name}/out"}],
@@ -190,12 +225,21 @@ def test_rows_behind_the_watermark_are_ledgered_for_other_stateful_steps(spark, 
         assert sorted(kept["event_id"].astype(int)) == sorted(set(events["event_id"]) - dropped)
     else:
         sessions = readers.delta_rows(plan.sink_path(spec.sinks[0]), ["user", "window_start", "window_end", "n"])
-        got = sorted(zip(sessions["user"].astype(int), to_epoch_ms(sessions["window_start"]),
-                         to_epoch_ms(sessions["window_end"]), sessions["n"].astype(int), strict=True))  # fmt: skip
+        got = sorted(
+            zip(
+                sessions["user"].astype(int),
+                to_epoch_ms(sessions["window_start"]),
+                to_epoch_ms(sessions["window_end"]),
+                sessions["n"].astype(int),
+                strict=True,
+            )
+        )
         assert got == spark_sessions(events, gap_ms)
 
 
-def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
+def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(
+    spark, settings: Settings, topic_name: str
+) -> None:
     """Setup: 300 events on one partition (seeded disorder as above) and 2 records that are not JSON,
     100 offsets per batch, 5 s windows, 2 s watermark; run to completion. Then the settled marker is
     set back to batch 0, as if the driver died after batches 1.. committed but before they were
@@ -209,8 +253,13 @@ def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(spark, 
     create_topic(settings.kafka, topic_name, partitions=1)
     events = disordered_events().iloc[:300]
     producer = EventProducer(settings.kafka, topic_name)
-    producer.send_many([(None, json.dumps({"event_id": int(r.event_id), "event_time": int(r.event_time)}).encode(), None)
-                        for r in events.itertuples()] + [(None, b"{not json", None)] * 2)  # fmt: skip
+    producer.send_many(
+        [
+            (None, json.dumps({"event_id": int(r.event_id), "event_time": int(r.event_time)}).encode(), None)
+            for r in events.itertuples()
+        ]
+        + [(None, b"{not json", None)] * 2
+    )
     producer.flush()
     name = f"resume_{topic_name}"
     spec = PipelineSpec(
@@ -225,15 +274,22 @@ def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(spark, 
     dlq = f"{topic_name}.dlq"
 
     await_queries(plan.start(spark, once=True))
-    first = readers.delta_rows(plan.late_records_path, ledger_columns).sort_values(ledger_columns).reset_index(drop=True)
-    assert len(first) > 0 and len(readers.dead_letters(settings.kafka, dlq)) == len(readers.topic_records(settings.kafka, dlq)) == 2
+    first = (
+        readers.delta_rows(plan.late_records_path, ledger_columns).sort_values(ledger_columns).reset_index(drop=True)
+    )
+    assert (
+        len(first) > 0
+        and len(readers.dead_letters(settings.kafka, dlq)) == len(readers.topic_records(settings.kafka, dlq)) == 2
+    )
 
     marker = plan.layout.settled_marker
     state = json.loads(marker.read_text())
     assert state["batch"] >= 2
     marker.write_text(json.dumps({**state, "batch": 0}))
     await_queries(plan.start(spark, once=True))
-    again = readers.delta_rows(plan.late_records_path, ledger_columns).sort_values(ledger_columns).reset_index(drop=True)
+    again = (
+        readers.delta_rows(plan.late_records_path, ledger_columns).sort_values(ledger_columns).reset_index(drop=True)
+    )
     pd.testing.assert_frame_equal(again, first)
     assert len(readers.topic_records(settings.kafka, dlq)) == 2  # not written again: their transaction's marker
     assert json.loads(marker.read_text())["batch"] == state["batch"]
@@ -246,7 +302,9 @@ def test_settling_resumes_from_its_marker_and_adopts_an_older_checkpoint(spark, 
     assert len(readers.topic_records(settings.kafka, dlq)) == raw + 1
 
 
-def test_event_times_spark_cannot_trust_are_dead_letters_and_leave_the_watermark_alone(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
+def test_event_times_spark_cannot_trust_are_dead_letters_and_leave_the_watermark_alone(
+    spark, settings: Settings, topic_name: str
+) -> None:
     """Setup: one partition, 5 offsets per batch, 5 s windows with a 2 s watermark. Twenty events 1 s
     apart (in 2026-01, well before their Kafka timestamps), with four records among the first
     ones whose event time is a day after their Kafka timestamp, negative, past what a Spark
@@ -258,8 +316,12 @@ def test_event_times_spark_cannot_trust_are_dead_letters_and_leave_the_watermark
     and its watermark closes all four windows."""
     now_ms = int(time.time() * 1000)
     good = [{"n": i, "event_time": T0_MS + i * 1_000} for i in range(20)]
-    bad = [{"n": 100, "event_time": now_ms + 86_400_000}, {"n": 101, "event_time": -5_000},
-           {"n": 102, "event_time": 2**62}, {"n": 103, "event_time": 2**63 - 1}]  # fmt: skip
+    bad = [
+        {"n": 100, "event_time": now_ms + 86_400_000},
+        {"n": 101, "event_time": -5_000},
+        {"n": 102, "event_time": 2**62},
+        {"n": 103, "event_time": 2**63 - 1},
+    ]
     events = [*good[:3], *bad, *good[3:], {"n": 200, "event_time": now_ms + 1_800_000}]
     spec = PipelineSpec(
         name=topic_name,
@@ -277,5 +339,9 @@ def test_event_times_spark_cannot_trust_are_dead_letters_and_leave_the_watermark
     assert reasons[102].startswith("event time out of range") and reasons[103].startswith("event time out of range")
     windows = run.sinks[f"{topic_name}/windows"]
     assert sorted(zip(to_epoch_ms(windows["window_start"]) - T0_MS, windows["n"], strict=True)) == [
-        (0, 5), (5_000, 5), (10_000, 5), (15_000, 5)]
+        (0, 5),
+        (5_000, 5),
+        (10_000, 5),
+        (15_000, 5),
+    ]
     assert run.late_records.empty

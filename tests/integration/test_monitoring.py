@@ -15,18 +15,18 @@ from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.prometheus import render
 from streamwise.monitor.store import latest_metrics
 from streamwise.pipeline import await_queries
-from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.layout import PipelineLayout
+from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import KafkaSource, PipelineSpec
-from streamwise.sinks import ConsoleSink
 from streamwise.platform.kafka_tools import consumer_group_lag
 from streamwise.platform.topics import create_topic
+from streamwise.sinks import ConsoleSink
 
 EVENTS = 20_000
 PER_BATCH = 4_000
 
 
-def test_lag_latency_and_prometheus(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
+def test_lag_latency_and_prometheus(spark, settings: Settings, topic_name: str) -> None:
     """Setup: 20,000 events on 2 partitions, then a pipeline limited to 4,000 offsets per batch runs
     with availableNow; after its first batch the test asks Kafka's ConsumerGroupCommand for the lag.
     Invariants: the group named after the query shows lag > 0 mid-run and 0 at the end; every batch's
@@ -36,15 +36,17 @@ def test_lag_latency_and_prometheus(spark, settings: Settings, topic_name: str) 
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
     producer = EventProducer(settings.kafka, topic_name)
     first_send = time.time() * 1000
-    producer.send_many((b"k%d" % i, json.dumps({"n": i, "event_time": int(time.time() * 1000)}).encode(), None)
-                       for i in range(EVENTS))  # fmt: skip
+    producer.send_many(
+        (b"k%d" % i, json.dumps({"n": i, "event_time": int(time.time() * 1000)}).encode(), None) for i in range(EVENTS)
+    )
     producer.flush()
     last_send = time.time() * 1000
 
     spec = PipelineSpec(
         name=topic_name,
-        source=KafkaSource(topic=topic_name, schema="n INT, event_time LONG", required=["n"],
-                           max_offsets_per_trigger=PER_BATCH),  # fmt: skip
+        source=KafkaSource(
+            topic=topic_name, schema="n INT, event_time LONG", required=["n"], max_offsets_per_trigger=PER_BATCH
+        ),
         sinks=[ConsoleSink(type="console", rows=1)],
     )
     query_name = PipelineLayout(spec.name, settings.state).main_query
@@ -87,8 +89,12 @@ def test_lag_latency_and_prometheus(spark, settings: Settings, topic_name: str) 
     last = seen[-1]
     assert latest_metrics(settings.kafka)[query_name].batch_id == last.batch_id
     families = {f.name: f for f in text_string_to_metric_families(render([last]).decode())}
-    for name in ("streamwise_query_input_rows_per_second", "streamwise_query_end_to_end_latency_seconds",
-                 "streamwise_query_consumer_lag", "streamwise_query_batch_duration_seconds"):  # fmt: skip
+    for name in (
+        "streamwise_query_input_rows_per_second",
+        "streamwise_query_end_to_end_latency_seconds",
+        "streamwise_query_consumer_lag",
+        "streamwise_query_batch_duration_seconds",
+    ):
         assert name in families, name
     lag_samples = {s.labels["partition"]: s.value for s in families["streamwise_query_consumer_lag"].samples}
     assert lag_samples == {"0": 0.0, "1": 0.0}

@@ -7,7 +7,6 @@ import json
 
 import pandas as pd
 import pytest
-from verify_helpers import services  # noqa: F401 - a fixture
 
 from streamwise.config import Settings
 from streamwise.ingest.producer import EventProducer
@@ -25,7 +24,10 @@ BAD = 5  # records that are not JSON: dead letters
 
 
 def test_three_sinks_cost_one_main_read_and_hold_the_same_windows(
-    spark, settings: Settings, services, topic_name: str  # noqa: ANN001, F811
+    spark,
+    settings: Settings,
+    services,
+    topic_name: str,
 ) -> None:
     """Setup: 3,000 clickstream-like events (one per 10 ms of event time, pages /p0../p4 in turn) and
     5 records that are not JSON, on 2 partitions; a pipeline counting views per page in 1-second
@@ -39,8 +41,10 @@ def test_three_sinks_cost_one_main_read_and_hold_the_same_windows(
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
     events = [{"page": f"/p{i % 5}", "event_time": T0_MS + i * 10} for i in range(EVENTS)]
     producer = EventProducer(settings.kafka, topic_name)
-    producer.send_many([(str(i).encode(), json.dumps(e).encode(), None) for i, e in enumerate(events)]
-                       + [(b"bad", b"{not json", None)] * BAD)  # fmt: skip
+    producer.send_many(
+        [(str(i).encode(), json.dumps(e).encode(), None) for i, e in enumerate(events)]
+        + [(b"bad", b"{not json", None)] * BAD
+    )
     producer.flush()
     records = EVENTS + BAD
 
@@ -85,7 +89,9 @@ def rows(frame: pd.DataFrame) -> list[tuple[int, str, int]]:
     return sorted(zip(starts.astype(int), frame["page"].astype(str), frame["views"].astype(int), strict=True))
 
 
-def test_a_missing_source_topic_is_one_clear_error_and_the_dead_letter_topic_is_made(spark, settings: Settings, topic_name: str) -> None:  # noqa: ANN001
+def test_a_missing_source_topic_is_one_clear_error_and_the_dead_letter_topic_is_made(
+    spark, settings: Settings, topic_name: str
+) -> None:
     """Setup: a pipeline on a topic that does not exist; then the same topic created without its
     dead-letter topic, and the pipeline run once.
     Invariant: the first start raises PipelineError naming the topic and how to create it, and starts
@@ -93,8 +99,11 @@ def test_a_missing_source_topic_is_one_clear_error_and_the_dead_letter_topic_is_
     from streamwise.pipeline import PipelineError
     from streamwise.platform.topics import partition_count
 
-    spec = PipelineSpec(name=f"missing_{topic_name}", source=KafkaSource(topic=topic_name, schema="page STRING, event_time LONG"),
-                        sinks=[{"type": "console"}])  # fmt: skip
+    spec = PipelineSpec(
+        name=f"missing_{topic_name}",
+        source=KafkaSource(topic=topic_name, schema="page STRING, event_time LONG"),
+        sinks=[{"type": "console"}],
+    )
     with pytest.raises(PipelineError, match=f"reads topic '{topic_name}', which does not exist") as caught:
         Pipeline(spec, settings).start(spark, once=True)
     assert f"streamwise topics create {topic_name}" in caught.value.hint

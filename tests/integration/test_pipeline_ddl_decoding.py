@@ -17,7 +17,7 @@ CASES = json.loads((Path(__file__).parents[1] / "fixtures" / "ddl_schemas.json")
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
-def test_field_names_agree_with_sparks_parser(spark) -> None:  # noqa: ANN001
+def test_field_names_agree_with_sparks_parser(spark) -> None:
     """Setup: every schema of tests/fixtures/ddl_schemas.json (nested types with commas, backticks,
     COMMENT strings with escaped quotes, SQL comments, legacy 'a: int' and 'struct<…>' forms), parsed
     by Spark (DataType.fromDDL in the session's JVM) and by ``field_names`` (no JVM).
@@ -50,7 +50,7 @@ def as_dict(value: object) -> dict:
     return value.asDict() if hasattr(value, "asDict") else dict(value)  # type: ignore[call-overload]
 
 
-def test_decimal_map_and_struct_fields_decode_end_to_end(spark, settings, topic_name) -> None:  # noqa: ANN001
+def test_decimal_map_and_struct_fields_decode_end_to_end(spark, settings, topic_name) -> None:
     """Setup: a pass-through pipeline over a JSON topic whose schema has DECIMAL(10,2) (with a COMMENT
     holding a comma), MAP<STRING,INT>, STRUCT<lat, lon> and a backticked name; four records: two
     good ones, one without the required amount, one whose amount is not a number.
@@ -60,7 +60,14 @@ def test_decimal_map_and_struct_fields_decode_end_to_end(spark, settings, topic_
     'not valid JSON for the schema'."""
     spec = parse_pipeline(SPEC.format(name=topic_name))
     events = [
-        {"event_id": 1, "amount": 12.34, "tags": {"a": 1, "b": 2}, "loc": {"lat": 52.5, "lon": 13.4}, "device-id": "d1", "event_time": T0},
+        {
+            "event_id": 1,
+            "amount": 12.34,
+            "tags": {"a": 1, "b": 2},
+            "loc": {"lat": 52.5, "lon": 13.4},
+            "device-id": "d1",
+            "event_time": T0,
+        },
         {"event_id": 2, "amount": 0.5, "tags": {}, "loc": {"lat": -1.25}, "device-id": None, "event_time": T0 + 1000},
         {"event_id": 3, "tags": {"c": 3}, "loc": {"lat": 0.0, "lon": 0.0}, "device-id": "d3", "event_time": T0 + 2000},
         {"event_id": 4, "amount": "lots", "tags": {}, "loc": {}, "device-id": "d4", "event_time": T0 + 3000},
@@ -69,10 +76,14 @@ def test_decimal_map_and_struct_fields_decode_end_to_end(spark, settings, topic_
 
     rows = run.sinks[f"{topic_name}/decoded"].sort_values("event_id")
     assert {"event_id", "amount", "tags", "loc", "device-id", "event_time"} <= set(rows.columns), list(rows.columns)
-    decoded = [(r["event_id"], r["amount"], as_dict(r["tags"]), as_dict(r["loc"]), r["device-id"]) for _, r in rows.iterrows()]
+    decoded = [
+        (r["event_id"], r["amount"], as_dict(r["tags"]), as_dict(r["loc"]), r["device-id"]) for _, r in rows.iterrows()
+    ]
     assert decoded == [
         (1, Decimal("12.34"), {"a": 1, "b": 2}, {"lat": 52.5, "lon": 13.4}, "d1"),
         (2, Decimal("0.50"), {}, {"lat": -1.25, "lon": None}, None),
     ]
     assert [(json.loads(value)["event_id"], headers["dlq.reason"]) for value, headers in run.dead_letters] == [
-        (3, "missing or mistyped field 'amount'"), (4, "not valid JSON for the schema")]  # fmt: skip
+        (3, "missing or mistyped field 'amount'"),
+        (4, "not valid JSON for the schema"),
+    ]

@@ -42,14 +42,32 @@ def avro(*fields: tuple[str, object] | tuple[str, object, object]) -> str:
 
 
 V1 = avro(("user_id", "string"), ("page", "string"), ("event_time", "long"))
-V2 = avro(("user_id", "string"), ("page", "string"), ("event_time", "long"),
-          ("referrer", ["null", "string"], None), ("duration_ms", "long", -1))  # fmt: skip
-V3_NO_DEFAULT = avro(("user_id", "string"), ("page", "string"), ("event_time", "long"),
-                     ("referrer", ["null", "string"], None), ("duration_ms", "long", -1), ("email", "string"))  # fmt: skip
-V3_EMAIL_DEFAULT = avro(("user_id", "string"), ("page", "string"), ("event_time", "long"),
-                        ("referrer", ["null", "string"], None), ("duration_ms", "long", -1), ("email", "string", ""))  # fmt: skip
-V3_WITHOUT_PAGE = avro(("user_id", "string"), ("event_time", "long"),
-                       ("referrer", ["null", "string"], None), ("duration_ms", "long", -1))  # fmt: skip
+V2 = avro(
+    ("user_id", "string"),
+    ("page", "string"),
+    ("event_time", "long"),
+    ("referrer", ["null", "string"], None),
+    ("duration_ms", "long", -1),
+)
+V3_NO_DEFAULT = avro(
+    ("user_id", "string"),
+    ("page", "string"),
+    ("event_time", "long"),
+    ("referrer", ["null", "string"], None),
+    ("duration_ms", "long", -1),
+    ("email", "string"),
+)
+V3_EMAIL_DEFAULT = avro(
+    ("user_id", "string"),
+    ("page", "string"),
+    ("event_time", "long"),
+    ("referrer", ["null", "string"], None),
+    ("duration_ms", "long", -1),
+    ("email", "string", ""),
+)
+V3_WITHOUT_PAGE = avro(
+    ("user_id", "string"), ("event_time", "long"), ("referrer", ["null", "string"], None), ("duration_ms", "long", -1)
+)
 
 
 @pytest.fixture(scope="session")
@@ -82,14 +100,17 @@ def test_evolution_rules(registry: str, topic_name: str) -> None:
     assert second.json()["id"] == first.json()["id"] + 1
     added = register(registry, subject, V3_NO_DEFAULT)
     assert (added.status_code, added.json()["error_code"]) == (409, 409)
-    assert ("field 'email' was added without a default: readers of the new schema cannot read data written "
-            "with version 2") in added.json()["message"]  # fmt: skip
+    assert (
+        "field 'email' was added without a default: readers of the new schema cannot read data written with version 2"
+    ) in added.json()["message"]
     forward = httpx.put(f"{registry}/config/{subject}", json={"compatibility": "FORWARD"}, timeout=10)
     assert forward.json() == {"compatibility": "FORWARD"}
     removed = register(registry, subject, V3_WITHOUT_PAGE)
     assert removed.status_code == 409
-    assert ("field 'page' was removed, and version 2 has no default for it: readers of version 2 cannot read "
-            "data written with the new schema") in removed.json()["message"]  # fmt: skip
+    assert (
+        "field 'page' was removed, and version 2 has no default for it: readers of version 2 cannot read "
+        "data written with the new schema"
+    ) in removed.json()["message"]
     assert httpx.get(f"{registry}/subjects/{subject}/versions", timeout=10).json() == [1, 2]
 
 
@@ -132,13 +153,20 @@ def test_confluent_clients(registry: str, topic_name: str) -> None:
     assert sr.test_compatibility(subject, Schema(V3_NO_DEFAULT, "AVRO")) is False
     assert sr.get_subjects().count(subject) == 1
 
-    confluent_bytes = ConfluentSerializer(sr, V2)({"user_id": "u1", "page": "/a", "event_time": 1,
-                                                    "referrer": "ad", "duration_ms": 7}, ctx)  # fmt: skip
+    confluent_bytes = ConfluentSerializer(sr, V2)(
+        {"user_id": "u1", "page": "/a", "event_time": 1, "referrer": "ad", "duration_ms": 7}, ctx
+    )
     v2_id = sr.lookup_schema(subject, Schema(V2, "AVRO")).schema_id  # get_latest_version is cached
     assert confluent_bytes[:5] == b"\x00" + v2_id.to_bytes(4, "big")
     with RegistryClient(registry) as client:
         ours = AvroDeserializer(client.schema, reader=V2)
-        assert ours(confluent_bytes) == {"user_id": "u1", "page": "/a", "event_time": 1, "referrer": "ad", "duration_ms": 7}
+        assert ours(confluent_bytes) == {
+            "user_id": "u1",
+            "page": "/a",
+            "event_time": 1,
+            "referrer": "ad",
+            "duration_ms": 7,
+        }
     our_bytes = AvroSerializer(v1_id, V1)({"user_id": "u2", "page": "/b", "event_time": 2})
     assert ConfluentDeserializer(sr)(our_bytes, ctx) == {"user_id": "u2", "page": "/b", "event_time": 2}
     sr.set_compatibility(subject, "NONE")
@@ -162,8 +190,10 @@ def test_schema_check_cli_gate(registry: str, topic_name: str, tmp_path: Path) -
     failing = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert f"✗ {tmp_path / f'{bad}.avsc'}: incompatible with {bad} version 1 (BACKWARD)" in failing.stdout
-    assert ("field 'email' was added without a default: readers of the new schema cannot read data written with "
-            "version 1 [READER_FIELD_MISSING_DEFAULT_VALUE]") in failing.stdout  # fmt: skip
+    assert (
+        "field 'email' was added without a default: readers of the new schema cannot read data written with "
+        "version 1 [READER_FIELD_MISSING_DEFAULT_VALUE]"
+    ) in failing.stdout
     assert f"✓ {tmp_path / f'{good}.avsc'}: compatible with {good} version 1 (BACKWARD)" in failing.stdout
     assert f"{topic_name}-new is not registered yet (new subject)" in failing.stdout
     (tmp_path / f"{bad}.avsc").unlink()
@@ -183,7 +213,9 @@ def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
     assert producer.flush(30) == 0
 
 
-def test_spark_reads_v1_and_v2_as_one_evolved_table(spark, registry_settings: Settings, registry: str, topic_name: str) -> None:  # noqa: ANN001
+def test_spark_reads_v1_and_v2_as_one_evolved_table(
+    spark, registry_settings: Settings, registry: str, topic_name: str
+) -> None:
     """Setup: 600 records on a 2-partition topic, alternating v1 (confluent-kafka's AvroSerializer) and
     v2 (streamwise's serializer, adds 'referrer' default null and 'duration_ms' default -1); decoded by
     a batch Kafka read with the subject's schemas. Invariant: exactly 600 rows in the v2 shape, equal to
@@ -201,27 +233,49 @@ def test_spark_reads_v1_and_v2_as_one_evolved_table(spark, registry_settings: Se
     with RegistryClient(registry) as client:
         v2 = AvroSerializer(client.register(subject, V2), V2)
     for i in range(1, 600, 2):
-        row = {"user_id": f"u{i:03d}", "page": f"/p{i % 7}", "event_time": T0 + i,
-               "referrer": None if i % 3 else f"r{i}", "duration_ms": i * 10}  # fmt: skip
+        row = {
+            "user_id": f"u{i:03d}",
+            "page": f"/p{i % 7}",
+            "event_time": T0 + i,
+            "referrer": None if i % 3 else f"r{i}",
+            "duration_ms": i * 10,
+        }
         values.append(v2(row))
         expected.append(row)
     produce(registry_settings, topic_name, values)
 
-    raw = (spark.read.format("kafka").options(**registry_settings.kafka.spark_options())
-           .option("subscribe", topic_name).option("startingOffsets", "earliest").option("endingOffsets", "latest").load())  # fmt: skip
+    raw = (
+        spark.read.format("kafka")
+        .options(**registry_settings.kafka.spark_options())
+        .option("subscribe", topic_name)
+        .option("startingOffsets", "earliest")
+        .option("endingOffsets", "latest")
+        .load()
+    )
     parsed = decode_avro(raw, SubjectSchemas.from_registry(registry, subject))
-    assert parsed.columns == [*KAFKA_COLUMNS, "user_id", "page",
-                              "referrer", "duration_ms", "event_time", "dead_letter_reason"]  # fmt: skip
+    assert parsed.columns == [
+        *KAFKA_COLUMNS,
+        "user_id",
+        "page",
+        "referrer",
+        "duration_ms",
+        "event_time",
+        "dead_letter_reason",
+    ]
     from pyspark.sql import functions as F
 
-    got = (decode.valid(parsed).select("user_id", "page", F.unix_millis("event_time").alias("event_time"),
-                                      "referrer", "duration_ms").toPandas())  # fmt: skip
+    got = (
+        decode.valid(parsed)
+        .select("user_id", "page", F.unix_millis("event_time").alias("event_time"), "referrer", "duration_ms")
+        .toPandas()
+    )
     want = pd.DataFrame(expected)[["user_id", "page", "event_time", "referrer", "duration_ms"]]
     assert len(got) == 600
     pd.testing.assert_frame_equal(
-        got.sort_values("user_id").reset_index(drop=True), want.sort_values("user_id").reset_index(drop=True),
+        got.sort_values("user_id").reset_index(drop=True),
+        want.sort_values("user_id").reset_index(drop=True),
         check_dtype=False,
-    )  # fmt: skip
+    )
     assert decode.dead_letters(parsed).count() == 0
 
 
@@ -236,7 +290,9 @@ def corrupt(kind: int, good: bytes, subject: str, schema_id: int) -> tuple[bytes
     return good[:3], "truncated: 3 bytes, shorter than the 5-byte Confluent header"
 
 
-def test_corrupted_records_reach_the_dead_letter_topic(spark, registry_settings: Settings, registry: str, topic_name: str) -> None:  # noqa: ANN001
+def test_corrupted_records_reach_the_dead_letter_topic(
+    spark, registry_settings: Settings, registry: str, topic_name: str
+) -> None:
     """Setup: 2,000 records on one partition, valid v1 records interleaved with 1,000 corrupted ones
     (250 each: wrong magic byte, unknown schema id, body cut in half, 3-byte value); a streaming
     query (availableNow) writes decoded rows to Parquet and dead letters to <topic>.dlq.
@@ -261,15 +317,31 @@ def test_corrupted_records_reach_the_dead_letter_topic(spark, registry_settings:
             bad[offset] = (value, reason)
     produce(registry_settings, topic_name, values)
 
-    source = (spark.readStream.format("kafka").options(**kafka.spark_options())
-              .option("subscribe", topic_name).option("startingOffsets", "earliest").load())  # fmt: skip
+    source = (
+        spark.readStream.format("kafka")
+        .options(**kafka.spark_options())
+        .option("subscribe", topic_name)
+        .option("startingOffsets", "earliest")
+        .load()
+    )
     parsed = decode_avro(source, SubjectSchemas.from_registry(registry, subject))
     root = registry_settings.state / "registry-tests" / topic_name
-    rows = (decode.valid(parsed).writeStream.format("parquet").option("checkpointLocation", str(root / "cp-rows"))
-            .trigger(availableNow=True).start(str(root / "rows")))  # fmt: skip
-    letters = (decode.dead_letters(parsed).writeStream.format("kafka").options(**kafka.spark_options())
-               .option("topic", f"{topic_name}.dlq").option("checkpointLocation", str(root / "cp-dlq"))
-               .trigger(availableNow=True).start())  # fmt: skip
+    rows = (
+        decode.valid(parsed)
+        .writeStream.format("parquet")
+        .option("checkpointLocation", str(root / "cp-rows"))
+        .trigger(availableNow=True)
+        .start(str(root / "rows"))
+    )
+    letters = (
+        decode.dead_letters(parsed)
+        .writeStream.format("kafka")
+        .options(**kafka.spark_options())
+        .option("topic", f"{topic_name}.dlq")
+        .option("checkpointLocation", str(root / "cp-dlq"))
+        .trigger(availableNow=True)
+        .start()
+    )
     await_queries([rows, letters])
 
     out = spark.read.parquet(str(root / "rows")).select("kafka_offset", "user_id").toPandas()

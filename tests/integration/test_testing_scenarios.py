@@ -32,7 +32,7 @@ def order(order_id: str, amount: float, second: int) -> dict:
     return {"order_id": order_id, "amount": amount, "event_time": T0 + second * 1000}
 
 
-def test_duplicate_late_and_bad_records_across_a_restart(spark, settings, topic_name) -> None:  # noqa: ANN001
+def test_duplicate_late_and_bad_records_across_a_restart(spark, settings, topic_name) -> None:
     """Setup: phase 1 has a redelivered order and a malformed record; after a restart, phase 2 has an
     order at 5 s while the watermark stands at 65 s (75 s - 10 s), and events that close the minutes.
     Invariant: revenue per minute counts each order once, the late order is in the ledger with
@@ -46,4 +46,5 @@ def test_duplicate_late_and_bad_records_across_a_restart(spark, settings, topic_
     assert revenue[["orders", "revenue"]].values.tolist() == [[2, 30.5], [2, 6.25]]
     assert run.late_records[["order_id", "lateness_ms"]].values.tolist() == [["o4", 60_000]]
     assert [(value, headers["dlq.reason"]) for value, headers in run.dead_letters] == [
-        (b"not json", "not valid JSON for the schema")]
+        (b"not json", "not valid JSON for the schema")
+    ]

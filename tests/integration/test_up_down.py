@@ -61,8 +61,13 @@ def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
     }
     cmd = [sys.executable, "-m", "streamwise"]
     try:
-        up = subprocess.run([*cmd, "up", "--no-watch", "--rate", "3000", "--wait", "420"],
-                            capture_output=True, text=True, env=env, timeout=720)  # fmt: skip
+        up = subprocess.run(
+            [*cmd, "up", "--no-watch", "--rate", "3000", "--wait", "420"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=720,
+        )
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         assert "platform up in" in up.stdout
         assert str(state / "warehouse" / "clickstream" / "page_view_counts") in up.stdout
@@ -72,8 +77,9 @@ def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
         assert set(pids) == {"kafka", "registry", "dashboard", "generator", "pipeline"}
         assert httpx.get(f"http://127.0.0.1:{dashboard_port}/metrics", timeout=10).status_code == 200
         # A second `up` keeps what runs and watches the results, until the platform is stopped.
-        watcher = subprocess.Popen([*cmd, "up", "--rate", "3000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, env=env)  # fmt: skip
+        watcher = subprocess.Popen(
+            [*cmd, "up", "--rate", "3000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
         wait_for_line(watcher, "first results")
     finally:
         down = subprocess.run([*cmd, "down"], capture_output=True, text=True, env=env, timeout=180)
@@ -81,7 +87,8 @@ def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
     assert watcher.returncode == 0 and "the pipeline is no longer running" in watched, watched[-2000:]
     assert down.returncode == 0, down.stderr
     assert "stopped dashboard, pipeline, generator, registry, kafka" in down.stdout
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-                   for pid in pids.values())  # fmt: skip
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids.values()
+    )
     assert _processes_mentioning(str(state)) == []
     assert list((state / "run").glob("*.pid")) == []

@@ -14,7 +14,7 @@ import yaml
 from deltalake import DeltaTable, write_deltalake
 from typer import Typer
 from typer.testing import CliRunner
-from verify_helpers import SCHEMA, T0_MS, child_env, send_with_truth, services  # noqa: F401 - a fixture
+from verify_helpers import SCHEMA, T0_MS, child_env, send_with_truth
 
 from streamwise.config import Settings
 from streamwise.pipeline import await_queries, parse_pipeline
@@ -30,13 +30,18 @@ def pipeline_file(tmp_path: Path, spec: dict) -> Path:
     return path
 
 
-def figures(report, sink_type: str) -> tuple:  # noqa: ANN001
+def figures(report, sink_type: str) -> tuple:
     s = next(s for s in report.sinks if s.sink.startswith(sink_type + " "))
     return (s.sent, s.expected, s.found, s.lost, s.duplicated, s.late_ledgered, s.dead_lettered, s.open)
 
 
 def test_pass_through_sinks_hold_every_record_exactly_and_tampering_is_caught(
-    spark, settings: Settings, broker, services, topic_name: str, tmp_path: Path  # noqa: ANN001, F811
+    spark,
+    settings: Settings,
+    broker,
+    services,
+    topic_name: str,
+    tmp_path: Path,
 ) -> None:
     """Setup: 13 events (ids 0-12) as one ground-truth run; ids 3 and 7 sent twice (is_duplicate); id
     12 has no page, which the pipeline requires (dead-lettered); plus one undecodable record that no
@@ -47,8 +52,10 @@ def test_pass_through_sinks_hold_every_record_exactly_and_tampering_is_caught(
     one Delta row appended again: exactly 1 lost (id 5) and 1 duplicated (id 2), and the CLI exits 1."""
     create_topic(settings.kafka, topic_name, partitions=2)
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
-    events = [{"event_id": i, "user_id": f"u{i % 3}", "page": "/a" if i % 2 else "/b", "event_time": T0_MS + i * 1000}
-              for i in range(12)] + [{"event_id": 12, "user_id": "u0", "page": None, "event_time": T0_MS}]  # fmt: skip
+    events = [
+        {"event_id": i, "user_id": f"u{i % 3}", "page": "/a" if i % 2 else "/b", "event_time": T0_MS + i * 1000}
+        for i in range(12)
+    ] + [{"event_id": 12, "user_id": "u0", "page": None, "event_time": T0_MS}]
     send_with_truth(settings, topic_name, events, duplicates={3, 7})
     produce_events(settings, topic_name, [b"{not json"])
     spec = {
@@ -103,7 +110,12 @@ PHASE_2 = [("/a", 24), ("/b", 8), ("/b", 33), ("/a", 19), ("/a", 44)]
 
 
 def test_window_counts_match_the_truth_minus_the_ledger_and_open_windows_are_not_lost(
-    spark, settings: Settings, broker, services, topic_name: str, tmp_path: Path  # noqa: ANN001, F811
+    spark,
+    settings: Settings,
+    broker,
+    services,
+    topic_name: str,
+    tmp_path: Path,
 ) -> None:
     """Setup: 10 s tumbling windows by page, 5 s watermark, Delta and PostgreSQL (key window_start,
     page) sinks; phase 1 then phase 2, each its own ground-truth run, each run with availableNow.
@@ -114,17 +126,28 @@ def test_window_counts_match_the_truth_minus_the_ledger_and_open_windows_are_not
     each is 1 duplicated event."""
     create_topic(settings.kafka, topic_name, partitions=1)
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
-    spec = parse_pipeline(yaml.safe_dump({
-        "name": topic_name,
-        "source": {"topic": topic_name, "schema": SCHEMA},
-        "event_time": {"watermark": "5 seconds"},
-        "steps": [{"type": "window", "duration": "10 seconds", "by": ["page"], "aggregates": {"views": "count(*)"}}],
-        "sinks": [{"type": "delta", "path": f"{topic_name}/views"},
-                  {"type": "postgres", "table": topic_name, "key": ["window_start", "page"]}],
-    }))  # fmt: skip
+    spec = parse_pipeline(
+        yaml.safe_dump(
+            {
+                "name": topic_name,
+                "source": {"topic": topic_name, "schema": SCHEMA},
+                "event_time": {"watermark": "5 seconds"},
+                "steps": [
+                    {"type": "window", "duration": "10 seconds", "by": ["page"], "aggregates": {"views": "count(*)"}}
+                ],
+                "sinks": [
+                    {"type": "delta", "path": f"{topic_name}/views"},
+                    {"type": "postgres", "table": topic_name, "key": ["window_start", "page"]},
+                ],
+            }
+        )
+    )
     plan = Pipeline(spec, settings)
     for phase in (PHASE_1, PHASE_2):
-        events = [{"event_id": i, "user_id": "u1", "page": p, "event_time": T0_MS + s * 1000} for i, (p, s) in enumerate(phase)]
+        events = [
+            {"event_id": i, "user_id": "u1", "page": p, "event_time": T0_MS + s * 1000}
+            for i, (p, s) in enumerate(phase)
+        ]
         send_with_truth(settings, topic_name, events)
         await_queries(plan.start(spark, once=True))
 
@@ -135,8 +158,10 @@ def test_window_counts_match_the_truth_minus_the_ledger_and_open_windows_are_not
     assert report.sinks[0].note == "watermark 2026-01-01 00:00:39"
 
     with psycopg.connect(**settings.postgres.conninfo()) as conn:
-        conn.execute(f"UPDATE {topic_name} SET views = views + 1 WHERE page = '/b' AND window_start IN (%s, %s)",
-                     [datetime.fromtimestamp(t / 1000, UTC) for t in (T0_MS, T0_MS + 20_000)])
+        conn.execute(
+            f"UPDATE {topic_name} SET views = views + 1 WHERE page = '/b' AND window_start IN (%s, %s)",
+            [datetime.fromtimestamp(t / 1000, UTC) for t in (T0_MS, T0_MS + 20_000)],
+        )
     tampered = verify_pipeline(spec, settings)
     postgres = tampered.sinks[1]
     assert (postgres.expected, postgres.found, postgres.lost, postgres.duplicated) == (9, 11, 0, 2)
@@ -145,7 +170,7 @@ def test_window_counts_match_the_truth_minus_the_ledger_and_open_windows_are_not
 
 
 def test_nothing_checked_and_rows_it_cannot_classify_are_not_ok(
-    spark, settings: Settings, broker, topic_name: str, tmp_path: Path  # noqa: ANN001
+    spark, settings: Settings, broker, topic_name: str, tmp_path: Path
 ) -> None:
     """Setup: ids 0-2 sent as one ground-truth run; a pass-through pipeline writing a Delta table and a
     console, run once; then two rows appended to the table: id 99 (never sent) and one without an
@@ -157,11 +182,17 @@ def test_nothing_checked_and_rows_it_cannot_classify_are_not_ok(
 
     create_topic(settings.kafka, topic_name, partitions=1)
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
-    send_with_truth(settings, topic_name, [{"event_id": i, "user_id": "u1", "page": "/a", "event_time": T0_MS + i} for i in range(3)])
+    send_with_truth(
+        settings,
+        topic_name,
+        [{"event_id": i, "user_id": "u1", "page": "/a", "event_time": T0_MS + i} for i in range(3)],
+    )
     table = tmp_path / "events"
     source = {"topic": topic_name, "schema": SCHEMA}
-    both = pipeline_file(tmp_path, {"name": topic_name, "source": source,
-                                    "sinks": [{"type": "delta", "path": str(table)}, {"type": "console"}]})  # fmt: skip
+    both = pipeline_file(
+        tmp_path,
+        {"name": topic_name, "source": source, "sinks": [{"type": "delta", "path": str(table)}, {"type": "console"}]},
+    )
     spec = parse_pipeline(both.read_text())
     await_queries(Pipeline(spec, settings).start(spark, once=True))
     assert verify_pipeline(spec, settings).ok
@@ -172,7 +203,15 @@ def test_nothing_checked_and_rows_it_cannot_classify_are_not_ok(
     write_deltalake(str(table), strays, mode="append")
     report = verify_pipeline(spec, settings)
     delta, console = report.sinks
-    assert (delta.checked, delta.expected, delta.found, delta.lost, delta.duplicated, delta.unknown, delta.ok) == (True, 3, 5, 0, 0, 2, False)
+    assert (delta.checked, delta.expected, delta.found, delta.lost, delta.duplicated, delta.unknown, delta.ok) == (
+        True,
+        3,
+        5,
+        0,
+        0,
+        2,
+        False,
+    )
     assert (console.checked, console.note, console.ok) == (False, "a console sink keeps nothing", False)
     assert (report.checked, report.ok) == (True, False)
 

@@ -5,13 +5,13 @@ sinks of the one pipeline hold exactly the same rows."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
-from verify_helpers import REPO, child_env, services  # noqa: F401 - a fixture
+from verify_helpers import REPO, child_env
 
 from streamwise.config import Settings
 from streamwise.ingest.disorder import Disorder, RateProfile
@@ -51,7 +51,7 @@ class HoldingReceiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: HoldingReceiver
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.headers.get("X-Streamwise-Batch") == str(HELD_BATCH) and not self.server.held.is_set():
             self.server.held.set()
@@ -72,10 +72,8 @@ def kill_tree(proc: subprocess.Popen) -> None:
     """SIGKILL the run and its JVM, by pid: nothing gets to stop cleanly."""
     family = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
     for pid in reversed(family):  # the JVM first: it does the writing
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     proc.wait(timeout=30)
 
 
@@ -84,7 +82,13 @@ def kill_tree(proc: subprocess.Popen) -> None:
     [pytest.param(1_200, 300, id="5-batches"), pytest.param(4_000, 500, id="9-batches", marks=pytest.mark.slow)],
 )
 def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
-    settings: Settings, broker, services, topic_name: str, tmp_path: Path, events: int, per_batch: int  # noqa: ANN001, F811
+    settings: Settings,
+    broker,
+    services,
+    topic_name: str,
+    tmp_path: Path,
+    events: int,
+    per_batch: int,
 ) -> None:
     """Setup: ``events`` clickstream events (1,200; 4,000 in the slow variant), 2 % sent twice, into
     a 2-partition topic, with ground truth; a pass-through pipeline reading ``per_batch`` records per
@@ -101,9 +105,18 @@ def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
     create_topic(settings.kafka, topic_name, partitions=2)
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
     source = create("clickstream", seed=11)
-    truth = GroundTruthWriter(settings.state, topic_name, schema=source.schema, key_field=source.key_field, meta={"source": "clickstream"})
-    produce(EventProducer(settings.kafka, topic_name), source, pace=RateProfile(0), fmt=Format.JSON,
-            disorder=Disorder(duplicates=0.02, seed=11), count=events, truth=truth)  # fmt: skip
+    truth = GroundTruthWriter(
+        settings.state, topic_name, schema=source.schema, key_field=source.key_field, meta={"source": "clickstream"}
+    )
+    produce(
+        EventProducer(settings.kafka, topic_name),
+        source,
+        pace=RateProfile(0),
+        fmt=Format.JSON,
+        disorder=Disorder(duplicates=0.02, seed=11),
+        count=events,
+        truth=truth,
+    )
     sent = read_ground_truth(settings.state, topic_name)
     distinct = len(set(sent.column("event_id").to_pylist()))
     assert sent.num_rows > distinct  # some records were sent twice
@@ -112,17 +125,26 @@ def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     name = f"crash_{topic_name}"
     path = tmp_path / "pipeline.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": name,
-        "source": {"topic": topic_name, "schema": "event_id BIGINT, user_id STRING, page STRING, event_time LONG",
-                   "max_offsets_per_trigger": per_batch},
-        "sinks": [{"type": "delta", "path": f"{name}/events"},
-                  {"type": "webhook", "url": f"http://127.0.0.1:{receiver.server_port}/hook", "mode": "batch"},
-                  {"type": "postgres", "table": name, "key": ["event_id"], "order_by": "event_time"},
-                  {"type": "redis", "structure": "hash", "key": f"{name}:{{event_id}}"},
-                  {"type": "kafka_alerts", "topic": f"{name}_alerts", "key": "user_id"}],
-        "trigger": "1 second",
-    }))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "source": {
+                    "topic": topic_name,
+                    "schema": "event_id BIGINT, user_id STRING, page STRING, event_time LONG",
+                    "max_offsets_per_trigger": per_batch,
+                },
+                "sinks": [
+                    {"type": "delta", "path": f"{name}/events"},
+                    {"type": "webhook", "url": f"http://127.0.0.1:{receiver.server_port}/hook", "mode": "batch"},
+                    {"type": "postgres", "table": name, "key": ["event_id"], "order_by": "event_time"},
+                    {"type": "redis", "structure": "hash", "key": f"{name}:{{event_id}}"},
+                    {"type": "kafka_alerts", "topic": f"{name}_alerts", "key": "user_id"},
+                ],
+                "trigger": "1 second",
+            }
+        )
+    )
     spec = load_pipeline(path)
     checkpoint = PipelineLayout(name, settings.state).main_checkpoint
     cmd = [sys.executable, "-m", "streamwise", "run", str(path)]
@@ -141,17 +163,44 @@ def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
     at_kill = verify_pipeline(spec, settings)
     assert all(s.duplicated == 0 for s in at_kill.sinks) and any(s.lost > 0 for s in at_kill.sinks)
     delta_at_kill, _, _, _, alerts_at_kill = at_kill.sinks
-    assert (delta_at_kill.found, alerts_at_kill.found) == (records_through(checkpoint, HELD_BATCH), records_through(checkpoint, HELD_BATCH - 1))
+    assert (delta_at_kill.found, alerts_at_kill.found) == (
+        records_through(checkpoint, HELD_BATCH),
+        records_through(checkpoint, HELD_BATCH - 1),
+    )
 
     rerun = subprocess.run([*cmd, "--once"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
 
     report = verify_pipeline(spec, settings)
     delta, webhook, postgres, redis, alerts = report.sinks
-    assert (delta.checked, delta.expected, delta.found, delta.lost, delta.duplicated) == (True, sent.num_rows, sent.num_rows, 0, 0)
-    assert (postgres.checked, postgres.expected, postgres.found, postgres.lost, postgres.duplicated) == (True, distinct, distinct, 0, 0)
-    assert (redis.checked, redis.expected, redis.found, redis.lost, redis.duplicated) == (True, distinct, distinct, 0, 0)
-    assert (alerts.checked, alerts.expected, alerts.found, alerts.lost, alerts.duplicated) == (True, sent.num_rows, sent.num_rows, 0, 0)
+    assert (delta.checked, delta.expected, delta.found, delta.lost, delta.duplicated) == (
+        True,
+        sent.num_rows,
+        sent.num_rows,
+        0,
+        0,
+    )
+    assert (postgres.checked, postgres.expected, postgres.found, postgres.lost, postgres.duplicated) == (
+        True,
+        distinct,
+        distinct,
+        0,
+        0,
+    )
+    assert (redis.checked, redis.expected, redis.found, redis.lost, redis.duplicated) == (
+        True,
+        distinct,
+        distinct,
+        0,
+        0,
+    )
+    assert (alerts.checked, alerts.expected, alerts.found, alerts.lost, alerts.duplicated) == (
+        True,
+        sent.num_rows,
+        sent.num_rows,
+        0,
+        0,
+    )
     assert report.ok and not webhook.checked
 
     # One query, one batch sequence: the sinks agree row for row, not only in number.

@@ -10,30 +10,30 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 from streamwise.config import Settings
 from streamwise.ingest.producer import EventProducer
 from streamwise.ingest.scenario import EventBatch
 from streamwise.ingest.truth import GroundTruthWriter
-from streamwise.platform.services import PostgresServer, RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SCHEMA = "event_id BIGINT, user_id STRING, page STRING, event_time LONG"
-_AVRO = {"type": "record", "name": "Event", "fields": [
-    {"name": "event_id", "type": "long"}, {"name": "user_id", "type": "string"},
-    {"name": "page", "type": ["null", "string"]}, {"name": "event_time", "type": "long"},
-]}  # fmt: skip
+_AVRO = {
+    "type": "record",
+    "name": "Event",
+    "fields": [
+        {"name": "event_id", "type": "long"},
+        {"name": "user_id", "type": "string"},
+        {"name": "page", "type": ["null", "string"]},
+        {"name": "event_time", "type": "long"},
+    ],
+}
 
 
-@pytest.fixture(scope="session")
-def services(postgres: PostgresServer, redis_server: RedisServer) -> tuple[PostgresServer, RedisServer]:
-    """PostgreSQL and Redis on the session's free ports (streamwise.testing's fixtures)."""
-    return postgres, redis_server
-
-
-def send_with_truth(settings: Settings, topic: str, events: list[dict[str, Any]], *, duplicates: set[int] = frozenset()) -> None:
+def send_with_truth(
+    settings: Settings, topic: str, events: list[dict[str, Any]], *, duplicates: set[int] = frozenset()
+) -> None:
     """Produce ``events`` (JSON, keyed by user_id) and record them as one ground-truth run. Each
     event whose position is in ``duplicates`` is sent a second time right after itself, flagged
     ``is_duplicate`` as the generator's disorder does."""
@@ -45,12 +45,16 @@ def send_with_truth(settings: Settings, topic: str, events: list[dict[str, Any]]
             rows.append(event)
             flags.append(True)
     batch = EventBatch(
-        data=pa.RecordBatch.from_pylist(rows, schema=pa.schema([("event_id", pa.int64()), ("user_id", pa.string()),
-                                                               ("page", pa.string()), ("event_time", pa.int64())])),
+        data=pa.RecordBatch.from_pylist(
+            rows,
+            schema=pa.schema(
+                [("event_id", pa.int64()), ("user_id", pa.string()), ("page", pa.string()), ("event_time", pa.int64())]
+            ),
+        ),
         keys=np.array([r["user_id"].encode() for r in rows], dtype=object),
         event_ids=np.array([r["event_id"] for r in rows], dtype=np.int64),
         flags={"is_duplicate": np.array(flags)},
-    )  # fmt: skip
+    )
     truth = GroundTruthWriter(settings.state, topic, schema=_AVRO, key_field="user_id", meta={"source": "test"})
     producer = EventProducer(settings.kafka, topic)
     producer.send_many([(r["user_id"].encode(), json.dumps(r).encode(), None) for r in rows])

@@ -46,7 +46,11 @@ def test_the_sample_is_spread_evenly_over_the_run() -> None:
 
     source = create("clickstream", seed=7)
     encoder = Encoder(source.schema, Format.JSON)
-    run = [v for start in range(0, 50_000, CHUNK) for v in encoder.encode(source.batch(min(CHUNK, 50_000 - start), 1_800_000_000_000).data)]
+    run = [
+        v
+        for start in range(0, 50_000, CHUNK)
+        for v in encoder.encode(source.batch(min(CHUNK, 50_000 - start), 1_800_000_000_000).data)
+    ]
     sample = sample_values("clickstream", Format.JSON, 50_000)
     assert sample == run[::3] and len(sample) == 16_667
     assert abs(sum(map(len, sample)) / len(sample) - sum(map(len, run)) / len(run)) < 0.5
@@ -91,7 +95,9 @@ def test_parse_summary_reads_the_final_line_not_a_window_line() -> None:
     """Setup: output with a 5 s window line counting more records than the whole run's summary.
     Invariant: the summary's figures; bytes/record from its own MB/s (2^20 bytes) over records/s."""
     result = parse_summary(OUTPUT)
-    assert result == PerfResult(records=1_000_000, records_per_s=290697.7, mb_per_s=28.02, avg_latency_ms=27.71, max_latency_ms=243.0)
+    assert result == PerfResult(
+        records=1_000_000, records_per_s=290697.7, mb_per_s=28.02, avg_latency_ms=27.71, max_latency_ms=243.0
+    )
     assert result.bytes_per_record == pytest.approx(101.07, abs=0.01)
 
 
@@ -110,5 +116,7 @@ def test_check_records_sent_passes_the_exact_count_and_refuses_any_other() -> No
     assert result is not None
     check_records_sent(result, 1_000_000, OUTPUT)
     with pytest.raises(BenchError, match=r"sent 1,000,000 of the 1,000,500 records") as raised:
-        check_records_sent(result, 1_000_500, OUTPUT + "org.apache.kafka.common.errors.TimeoutException: Expiring 500 record(s)")
+        check_records_sent(
+            result, 1_000_500, OUTPUT + "org.apache.kafka.common.errors.TimeoutException: Expiring 500 record(s)"
+        )
     assert "TimeoutException" in raised.value.message and raised.value.hint

@@ -13,11 +13,21 @@ from streamwise.monitor.metrics import PartitionLag, QueryMetrics
 
 def batch(batch_id: int, rows: int, lag: int) -> QueryMetrics:
     return QueryMetrics(
-        query="clickstream", run_id="r", batch_id=batch_id, timestamp_ms=batch_id * 1000, input_rows=rows,
-        input_rows_per_s=float(rows), processed_rows_per_s=float(rows), batch_duration_ms=500, watermark_delay_ms=None,
-        late_rows_dropped=0, state_rows=0, state_memory_bytes=0, latency_ms={"p50": 1.0, "p95": 1.0, "p99": 1.0},
+        query="clickstream",
+        run_id="r",
+        batch_id=batch_id,
+        timestamp_ms=batch_id * 1000,
+        input_rows=rows,
+        input_rows_per_s=float(rows),
+        processed_rows_per_s=float(rows),
+        batch_duration_ms=500,
+        watermark_delay_ms=None,
+        late_rows_dropped=0,
+        state_rows=0,
+        state_memory_bytes=0,
+        latency_ms={"p50": 1.0, "p95": 1.0, "p99": 1.0},
         partitions=[PartitionLag("clickstream", 0, processed=100, latest=100 + lag)],
-    )  # fmt: skip
+    )
 
 
 def test_the_weighted_median_follows_the_records_not_the_batches() -> None:
@@ -52,7 +62,10 @@ def test_an_alert_carries_its_source_records_kafka_timestamp() -> None:
     aware = b'{"kafka_timestamp": "2026-01-01T00:00:01.250000+00:00", "sensor_id": "s1"}'
     assert source_timestamp_ms(aware) == 1_767_225_601_250
     naive = datetime(2026, 1, 1, 0, 0, 1, 250_000).isoformat()
-    assert source_timestamp_ms(json.dumps({"kafka_timestamp": naive}).encode()) == datetime(2026, 1, 1, 0, 0, 1, 250_000).timestamp() * 1000
+    assert (
+        source_timestamp_ms(json.dumps({"kafka_timestamp": naive}).encode())
+        == datetime(2026, 1, 1, 0, 0, 1, 250_000).timestamp() * 1000
+    )
     assert source_timestamp_ms(b'{"sensor_id": "s1"}') is None
     assert source_timestamp_ms(b"not json") is None
 
@@ -62,5 +75,10 @@ def test_alert_figures_are_percentiles_of_what_was_seen() -> None:
     figures = alert_figures(seconds, watched=True)
     assert figures["alerts"] == 100
     assert (figures["alert_p50_s"], figures["alert_p99_s"]) == (np.percentile(seconds, 50), np.percentile(seconds, 99))
-    assert alert_figures(np.array([]), watched=True) == {"alerts": 0, "alert_p50_s": None, "alert_p95_s": None, "alert_p99_s": None}
+    assert alert_figures(np.array([]), watched=True) == {
+        "alerts": 0,
+        "alert_p50_s": None,
+        "alert_p95_s": None,
+        "alert_p99_s": None,
+    }
     assert alert_figures(np.array([]), watched=False) == {}

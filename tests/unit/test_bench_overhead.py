@@ -39,8 +39,10 @@ def test_summarize_medians_minima_and_ratios() -> None:
     Invariant: one row per case in the order streamwise, hand-written, floor; medians 110/64/11 s and
     minima 100/60/10 s; events/s from the median (and the best run); ratios from medians:
     streamwise 64/110 of the hand-written's throughput and 11/110 of the floor's; each baseline is 1.0 to itself."""
-    rows = summarize(1_000_000, {"streamwise": [100.0, 120.0, 110.0], "hand-written": [60.0, 66.0, 64.0],
-                                 "floor": [10.0, 12.0, 11.0]})  # fmt: skip
+    rows = summarize(
+        1_000_000,
+        {"streamwise": [100.0, 120.0, 110.0], "hand-written": [60.0, 66.0, 64.0], "floor": [10.0, 12.0, 11.0]},
+    )
     assert [r["case"] for r in rows] == ["streamwise", "hand-written", "floor"]
     ours, theirs, floor = rows
     assert (ours["median_s"], ours["min_s"], ours["runs"], ours["seconds"]) == (110.0, 100.0, 3, [100.0, 120.0, 110.0])
@@ -77,9 +79,20 @@ def test_agreement_needs_identical_non_empty_tables_in_every_repeat() -> None:
     """Setup: agreement records as compare_tables returns them.
     Invariant: identical non-empty tables agree; a repeat with a differing row, or tables with no
     rows at all (nothing compared), or no repeats, do not."""
-    same = {"streamwise": {"rows": 40, "views": 1000}, "hand_written": {"rows": 40, "views": 1000},
-            "only_in_streamwise": 0, "only_in_hand_written": 0, "same": True}  # fmt: skip
-    differ = {**same, "hand_written": {"rows": 40, "views": 999}, "only_in_streamwise": 1, "only_in_hand_written": 1, "same": False}
+    same = {
+        "streamwise": {"rows": 40, "views": 1000},
+        "hand_written": {"rows": 40, "views": 1000},
+        "only_in_streamwise": 0,
+        "only_in_hand_written": 0,
+        "same": True,
+    }
+    differ = {
+        **same,
+        "hand_written": {"rows": 40, "views": 999},
+        "only_in_streamwise": 1,
+        "only_in_hand_written": 1,
+        "same": False,
+    }
     empty = {**same, "streamwise": {"rows": 0, "views": 0}, "hand_written": {"rows": 0, "views": 0}}
     assert agrees([same, same])
     assert not agrees([same, differ])
@@ -89,7 +102,9 @@ def test_agreement_needs_identical_non_empty_tables_in_every_repeat() -> None:
 
 def test_report_json_holds_the_checks() -> None:
     """Setup: a report with a check. Invariant: its JSON carries the check beside goals and results."""
-    report = BenchReport("x", rows=[{"a": 1}], columns=[Column("a", "a")], checks={"same": {"passed": True, "detail": "ok"}})
+    report = BenchReport(
+        "x", rows=[{"a": 1}], columns=[Column("a", "a")], checks={"same": {"passed": True, "detail": "ok"}}
+    )
     data = json.loads(json.dumps(report.to_json()))
     assert data["checks"] == {"same": {"passed": True, "detail": "ok"}}
     assert data["results"] == [{"a": 1}]
@@ -126,7 +141,11 @@ def test_the_shipped_clickstream_pipeline_is_what_the_hand_written_query_repeats
     Invariant: it loads as the shape hand_written_query repeats (JSON source, one tumbling window,
     one Delta sink), and both tables are compared on window_start, window_end, page, views."""
     spec = clickstream_spec()
-    assert (spec.source.format, spec.event_time.watermark, spec.steps[0].duration) == ("json", "5 seconds", "10 seconds")
+    assert (spec.source.format, spec.event_time.watermark, spec.steps[0].duration) == (
+        "json",
+        "5 seconds",
+        "10 seconds",
+    )
     assert _output_columns(spec) == ["window_start", "window_end", "page", "views"]
 
 

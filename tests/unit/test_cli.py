@@ -24,8 +24,16 @@ def test_kafka_start_on_a_taken_port(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         port = sock.getsockname()[1]
-        result = streamwise("--state-dir", str(tmp_path), "kafka", "start", "--port", str(port),
-                            "--controller-port", str(port + 1 if port < 65535 else port - 1))  # fmt: skip
+        result = streamwise(
+            "--state-dir",
+            str(tmp_path),
+            "kafka",
+            "start",
+            "--port",
+            str(port),
+            "--controller-port",
+            str(port + 1 if port < 65535 else port - 1),
+        )
     assert result.returncode == 1, result.stderr
     assert f"error: port {port} on 127.0.0.1 (for the Kafka client listener) is taken by pid" in result.stderr
     assert "pass --port to use another port" in result.stderr
@@ -37,8 +45,11 @@ def test_kafka_start_without_java(tmp_path: Path) -> None:
     env_without_java = {k: v for k, v in {**os.environ, **env}.items() if k != "JAVA_HOME"}
     result = subprocess.run(
         [sys.executable, "-m", "streamwise", "--state-dir", str(tmp_path), "kafka", "start"],
-        capture_output=True, text=True, env={**env_without_java, "COLUMNS": "200"}, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**env_without_java, "COLUMNS": "200"},
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "error: Java was not found: no JAVA_HOME and no `java` on PATH" in result.stderr
     assert "apt-get install openjdk-17-jre-headless" in result.stderr

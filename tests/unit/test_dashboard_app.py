@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,12 +22,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from streamwise.config import Settings, load_settings
 from streamwise.dashboard import Alert, AlertFeed, BackgroundServer, DashboardSettings, Sources, create_app
 from streamwise.monitor.metrics import QueryMetrics
-from streamwise.platform.process import SERVICES
 from streamwise.platform.ports import free_ports
+from streamwise.platform.process import SERVICES
 
 PROGRESS = json.loads((Path(__file__).parent / "fixtures" / "progress_kafka_window.json").read_text())
 BATCHES = 6
-T0 = datetime(2026, 11, 25, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 
 
 def progress_history(now_ms: int) -> list[QueryMetrics]:
@@ -35,9 +35,13 @@ def progress_history(now_ms: int) -> list[QueryMetrics]:
     runs = []
     for i in range(BATCHES):
         event = json.loads(json.dumps(PROGRESS))
-        ts = datetime.fromtimestamp((now_ms - (BATCHES - 1 - i) * 2000) / 1000, tz=timezone.utc)
-        event.update(batchId=7 + i, timestamp=ts.isoformat().replace("+00:00", "Z"),
-                     inputRowsPerSecond=500.0 + 10 * i, processedRowsPerSecond=530.0 + 10 * i)  # fmt: skip
+        ts = datetime.fromtimestamp((now_ms - (BATCHES - 1 - i) * 2000) / 1000, tz=UTC)
+        event.update(
+            batchId=7 + i,
+            timestamp=ts.isoformat().replace("+00:00", "Z"),
+            inputRowsPerSecond=500.0 + 10 * i,
+            processedRowsPerSecond=530.0 + 10 * i,
+        )
         event["sources"][0]["endOffset"] = {"clicks": {"0": 539 + 100 * i, "1": 561 + 100 * i}}
         event["sources"][0]["latestOffset"] = {"clicks": {"0": 939 + 100 * i, "1": 561 + 100 * i}}
         runs.append(QueryMetrics.from_progress(event))
@@ -50,21 +54,34 @@ def window_counts() -> pd.DataFrame:
     for w in range(4):
         start = T0 + timedelta(seconds=10 * w)
         for page, views in (("/home", 40 + w), ("/cart", 25), ("/search", 31 - w), ("/a", 25), ("/b", 3 * w)):
-            rows.append({"window_start": start, "window_end": start + timedelta(seconds=10), "page": page, "views": views})
+            rows.append(
+                {"window_start": start, "window_end": start + timedelta(seconds=10), "page": page, "views": views}
+            )
     return pd.DataFrame(rows)
 
 
-ALERTS = AlertFeed(topic="alerts", exists=True, items=[
-    Alert(partition=0, offset=4, timestamp_ms=1_764_079_000_000, key="sensor-7",
-          value={"severity": "critical", "message": "temperature spike", "zscore": 5.2}),
-])  # fmt: skip
+ALERTS = AlertFeed(
+    topic="alerts",
+    exists=True,
+    items=[
+        Alert(
+            partition=0,
+            offset=4,
+            timestamp_ms=1_764_079_000_000,
+            key="sensor-7",
+            value={"severity": "critical", "message": "temperature spike", "zscore": 5.2},
+        ),
+    ],
+)
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Kafka on a port nothing listens on: any real Kafka read would show up as an empty snapshot."""
     (port, controller) = free_ports(2)
-    return load_settings(state_dir=tmp_path_factory.mktemp("state"), kafka={"port": port, "controller_port": controller})
+    return load_settings(
+        state_dir=tmp_path_factory.mktemp("state"), kafka={"port": port, "controller_port": controller}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +98,12 @@ def history() -> list[QueryMetrics]:
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, dashboard: DashboardSettings, history: list[QueryMetrics]) -> Iterator[BackgroundServer]:
-    sources = replace(Sources.live(settings, dashboard), kafka_serving=lambda: True,
-                      progress=lambda: {history[0].query: history}, alerts=lambda: ALERTS)  # fmt: skip
+    sources = replace(
+        Sources.live(settings, dashboard),
+        kafka_serving=lambda: True,
+        progress=lambda: {history[0].query: history},
+        alerts=lambda: ALERTS,
+    )
     with BackgroundServer(create_app(settings, dashboard, sources=sources), port=free_ports(1)[0]) as srv:
         yield srv
 
@@ -94,9 +115,14 @@ def test_metrics_parse_as_prometheus(server: BackgroundServer, history: list[Que
     assert resp.headers["content-type"].startswith("text/plain; version=")
     families = {f.name: f for f in text_string_to_metric_families(resp.text)}
     last = history[-1]
-    for name in ("streamwise_query_input_rows_per_second", "streamwise_query_processed_rows_per_second",
-                 "streamwise_query_end_to_end_latency_seconds", "streamwise_query_consumer_lag",
-                 "streamwise_query_batch_duration_seconds", "streamwise_query_watermark_delay_seconds"):  # fmt: skip
+    for name in (
+        "streamwise_query_input_rows_per_second",
+        "streamwise_query_processed_rows_per_second",
+        "streamwise_query_end_to_end_latency_seconds",
+        "streamwise_query_consumer_lag",
+        "streamwise_query_batch_duration_seconds",
+        "streamwise_query_watermark_delay_seconds",
+    ):
         assert name in families, name
     assert [s.value for s in families["streamwise_query_batch_id"].samples] == [float(last.batch_id)]
     assert [s.value for s in families["streamwise_query_input_rows_per_second"].samples] == [550.0]
@@ -111,8 +137,15 @@ def test_snapshot_shape(server: BackgroundServer, history: list[QueryMetrics], d
     of `up` (none runs in this state folder), the newest windows first, the top-N of the latest window as
     pandas ranks it, and the alerts feed."""
     snap = httpx.get(server.url + "/api/snapshot").json()
-    assert set(snap) == {"generated_at_ms", "bootstrap_servers", "components", "queries", "windows",
-                         "recommendations", "alerts"}  # fmt: skip
+    assert set(snap) == {
+        "generated_at_ms",
+        "bootstrap_servers",
+        "components",
+        "queries",
+        "windows",
+        "recommendations",
+        "alerts",
+    }
     assert [(c["name"], c["level"]) for c in snap["components"]] == [
         (name, "ok" if name == "kafka" else "down") for name in SERVICES
     ]
@@ -120,10 +153,20 @@ def test_snapshot_shape(server: BackgroundServer, history: list[QueryMetrics], d
     assert (query["name"], query["level"], query["state"], query["batch_id"]) == ("clicks_delta_0", "ok", "ok", 12)
     assert [p["batch_id"] for p in query["history"]] == [m.batch_id for m in history]
     assert [p["t"] for p in query["history"]] == [m.timestamp_ms for m in history]
-    assert query["history"][-1] | {"t": 0} == {"t": 0, "batch_id": 12, "input_rows_per_s": 550.0,
-        "processed_rows_per_s": 580.0, "p50_ms": 3061.0, "p95_ms": 4361.0, "p99_ms": 5961.0, "lag": 400}  # fmt: skip
+    assert query["history"][-1] | {"t": 0} == {
+        "t": 0,
+        "batch_id": 12,
+        "input_rows_per_s": 550.0,
+        "processed_rows_per_s": 580.0,
+        "p50_ms": 3061.0,
+        "p95_ms": 4361.0,
+        "p99_ms": 5961.0,
+        "lag": 400,
+    }
     assert [(p["partition"], p["processed"], p["latest"], p["lag"]) for p in query["partitions"]] == [
-        (0, 1039, 1439, 400), (1, 1061, 1061, 0)]  # fmt: skip
+        (0, 1039, 1439, 400),
+        (1, 1061, 1061, 0),
+    ]
     assert 0 <= query["last_progress_age_s"] < 60
 
     frame = window_counts()
@@ -161,7 +204,7 @@ def test_events_are_server_sent_snapshots(server: BackgroundServer) -> None:
         lines = frame.split("\n")
         assert lines[:2] == [f"id: {number}", "event: snapshot"] and len(lines) == 3
         assert lines[2].startswith("data: ")
-        assert json.loads(lines[2][len("data: "):])["queries"][0]["name"] == "clicks_delta_0"
+        assert json.loads(lines[2][len("data: ") :])["queries"][0]["name"] == "clicks_delta_0"
 
 
 def test_event_stream_keeps_pushing_until_the_client_leaves(server: BackgroundServer) -> None:
@@ -186,10 +229,19 @@ def test_page_is_self_contained(server: BackgroundServer) -> None:
     resp = httpx.get(server.url + "/")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
     page = resp.text
-    for test_id in ("health", "kpi-input", "kpi-p95", "kpi-lag", "queries", "windows-table", "recommendations",
-                    "alerts-feed", "last-update"):  # fmt: skip
+    for test_id in (
+        "health",
+        "kpi-input",
+        "kpi-p95",
+        "kpi-lag",
+        "queries",
+        "windows-table",
+        "recommendations",
+        "alerts-feed",
+        "last-update",
+    ):
         assert f'data-testid="{test_id}"' in page, test_id
-    assert "<script src" not in page and "<link rel=\"stylesheet\"" not in page
+    assert "<script src" not in page and '<link rel="stylesheet"' not in page
     assert "https://" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
 
 

@@ -18,8 +18,13 @@ from streamwise.platform.ports import free_ports
 
 
 def streamwise(state: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streamwise", "--state-dir", str(state), *args],
-                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "200", **env}, timeout=90)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "streamwise", "--state-dir", str(state), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **env},
+        timeout=90,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +32,9 @@ def _wired() -> None:
     from streamwise.cli import app
 
     if "dashboard" not in {group.name for group in app.registered_groups}:
-        pytest.skip("`dashboard` is not registered in streamwise.cli yet (app.add_typer(dashboard_app, name='dashboard'))")
+        pytest.skip(
+            "`dashboard` is not registered in streamwise.cli yet (app.add_typer(dashboard_app, name='dashboard'))"
+        )
 
 
 def test_start_answers_then_stop_ends_the_process(tmp_path: Path) -> None:
@@ -36,8 +43,11 @@ def test_start_answers_then_stop_ends_the_process(tmp_path: Path) -> None:
     serves /api/snapshot (Kafka stopped, no queries); a second start reuses it; `stop` ends it and
     removes the pid file."""
     port, kafka_port, controller = free_ports(3)
-    env = {"STREAMWISE_KAFKA_PORT": str(kafka_port), "STREAMWISE_KAFKA_CONTROLLER_PORT": str(controller),
-           "STREAMWISE_DASHBOARD_RESULTS_TABLE": str(tmp_path / "results")}  # fmt: skip
+    env = {
+        "STREAMWISE_KAFKA_PORT": str(kafka_port),
+        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(controller),
+        "STREAMWISE_DASHBOARD_RESULTS_TABLE": str(tmp_path / "results"),
+    }
     started = streamwise(tmp_path, "dashboard", "start", "--port", str(port), env=env)
     pid_file = tmp_path / "run" / "dashboard.pid"
     try:

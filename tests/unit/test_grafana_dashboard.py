@@ -40,7 +40,9 @@ def exported() -> set[str]:
 def test_panels_query_exactly_the_exported_series() -> None:
     """Setup: the dashboard JSON and render() of a real progress fixture. Invariant: every metric a
     panel expression names is exported, and every exported series has a panel."""
-    used = {name for panel in panels(DASHBOARD["panels"]) for t in panel["targets"] for name in METRIC.findall(t["expr"])}
+    used = {
+        name for panel in panels(DASHBOARD["panels"]) for t in panel["targets"] for name in METRIC.findall(t["expr"])
+    }
     series = exported()
     assert len(series) == 11, series  # the fixture fills every family, so none is missed for lack of data
     assert used - series == set(), "panels query series /metrics does not export"

@@ -29,4 +29,7 @@ def test_a_download_with_another_hash_is_refused_and_nothing_is_built(tmp_path: 
 
 def test_the_replay_command_names_the_event_time_and_key_columns() -> None:
     line = DATASETS["nycflights13"].produce_command(Path("/data/f.parquet"))
-    assert line == "streamwise produce --from-file /data/f.parquet --event-time scheduled_departure --key origin --speedup max"
+    assert (
+        line
+        == "streamwise produce --from-file /data/f.parquet --event-time scheduled_departure --key origin --speedup max"
+    )

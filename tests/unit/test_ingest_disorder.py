@@ -12,7 +12,7 @@ from streamwise.ingest.exceptions import IngestOptionError
 NOW = 1_800_000_000_000
 
 
-def batches(n: int, count: int, seed: int = 1):  # noqa: ANN201
+def batches(n: int, count: int, seed: int = 1):
     generator = Clickstream(seed=seed)
     return [generator.batch(n, NOW + i * 1000) for i in range(count)]
 
@@ -90,13 +90,20 @@ def test_same_seed_same_disorder() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("10x@30s", Spike(10, 30, 5)), ("3x@1m+20s", Spike(3, 60, 20)), ("2.5x@500ms+1.5s", Spike(2.5, 0.5, 1.5)), ("4x@12", Spike(4, 12, 5))],
+    [
+        ("10x@30s", Spike(10, 30, 5)),
+        ("3x@1m+20s", Spike(3, 60, 20)),
+        ("2.5x@500ms+1.5s", Spike(2.5, 0.5, 1.5)),
+        ("4x@12", Spike(4, 12, 5)),
+    ],
 )
 def test_spike_syntax(text: str, expected: Spike) -> None:
     assert Spike.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["10x", "x@30s", "10@30s", "10x@-3s", "10x@30s+", "0x@30s", "10x@30s+0s", "ten x at 30"])
+@pytest.mark.parametrize(
+    "text", ["10x", "x@30s", "10@30s", "10x@-3s", "10x@30s+", "0x@30s", "10x@30s+0s", "ten x at 30"]
+)
 def test_malformed_spike_is_refused_with_the_syntax(text: str) -> None:
     with pytest.raises(IngestOptionError, match="FACTORx@START|must be above 0"):
         Spike.parse(text)
@@ -127,9 +134,13 @@ def test_rate_profile_refuses_negative_rate_and_spikes_without_rate() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"late_fraction": 1.5}, "--late-fraction must be a fraction"), ({"duplicates": -0.1}, "--duplicates must be a fraction"),
-     ({"out_of_order": 2}, "--out-of-order must be a fraction"), ({"max_lateness_ms": 0}, "--max-lateness must be above 0")],
-)  # fmt: skip
+    [
+        ({"late_fraction": 1.5}, "--late-fraction must be a fraction"),
+        ({"duplicates": -0.1}, "--duplicates must be a fraction"),
+        ({"out_of_order": 2}, "--out-of-order must be a fraction"),
+        ({"max_lateness_ms": 0}, "--max-lateness must be above 0"),
+    ],
+)
 def test_disorder_options_out_of_range(kwargs: dict, message: str) -> None:
     with pytest.raises(IngestOptionError, match=message):
         Disorder(**kwargs)

@@ -48,13 +48,20 @@ EVERY_TYPE = {
     "type": "record",
     "name": "T",
     "fields": [
-        {"name": "a", "type": "long"}, {"name": "b", "type": "double"}, {"name": "c", "type": "string"},
-        {"name": "d", "type": ["null", "long"], "default": None}, {"name": "e", "type": "boolean"},
-        {"name": "f", "type": ["string", "null"]}, {"name": "g", "type": "float"}, {"name": "h", "type": "bytes"},
-        {"name": "i", "type": "int"}, {"name": "j", "type": "string"}, {"name": "k", "type": "string"},
+        {"name": "a", "type": "long"},
+        {"name": "b", "type": "double"},
+        {"name": "c", "type": "string"},
+        {"name": "d", "type": ["null", "long"], "default": None},
+        {"name": "e", "type": "boolean"},
+        {"name": "f", "type": ["string", "null"]},
+        {"name": "g", "type": "float"},
+        {"name": "h", "type": "bytes"},
+        {"name": "i", "type": "int"},
+        {"name": "j", "type": "string"},
+        {"name": "k", "type": "string"},
         {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-millis"}},
     ],
-}  # fmt: skip
+}
 
 
 def every_type_batch(n: int = 1_000) -> pa.RecordBatch:
@@ -64,18 +71,23 @@ def every_type_batch(n: int = 1_000) -> pa.RecordBatch:
     b = rng.normal(0, 1e3, n)
     b[3], b[4], b[5] = np.nan, np.inf, 1e300
     columns = {
-        "a": pa.array(a), "b": pa.array(b),
+        "a": pa.array(a),
+        "b": pa.array(b),
         "c": pa.array([f'q"\\{i}\n\x01é\u2028' if i % 7 == 0 else f"s{i}" for i in range(n)]),
         "d": pa.array([None if i % 3 == 0 else i for i in range(n)], pa.int64()),
         "e": pa.array(rng.random(n) < 0.5),
-        "f": pa.DictionaryArray.from_arrays(pa.array([None if i % 5 == 0 else i % 4 for i in range(n)], pa.int32()), pa.array(["w", "x", 'y"y', "zzz"])),
+        "f": pa.DictionaryArray.from_arrays(
+            pa.array([None if i % 5 == 0 else i % 4 for i in range(n)], pa.int32()), pa.array(["w", "x", 'y"y', "zzz"])
+        ),
         "g": pa.array(rng.normal(0, 1, n).astype(np.float32)),
         "h": pa.array([bytes([i % 256, 0]) for i in range(n)], pa.binary()),
         "i": pa.array(rng.integers(-(2**31), 2**31, n).astype(np.int32)),
-        "j": pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, 3, n).astype(np.int32)), pa.array(["p", "q\\", "r"])),
+        "j": pa.DictionaryArray.from_arrays(
+            pa.array(rng.integers(0, 3, n).astype(np.int32)), pa.array(["p", "q\\", "r"])
+        ),
         "k": pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, 2, n).astype(np.int32)), pa.array(["", "ü"])),
         "event_time": pa.array(NOW + np.arange(n)),
-    }  # fmt: skip
+    }
     return pa.RecordBatch.from_pydict(columns)
 
 
@@ -113,7 +125,10 @@ def test_header_comes_before_every_value() -> None:
 
 def test_varints_match_avro_zigzag() -> None:
     values = np.array([0, -1, 1, -64, 63, 64, 2**31, -(2**63), 2**63 - 1], dtype=np.int64)
-    expected = [avro_bytes({"type": "record", "name": "L", "fields": [{"name": "v", "type": "long"}]}, {"v": int(v)}) for v in values]
+    expected = [
+        avro_bytes({"type": "record", "name": "L", "fields": [{"name": "v", "type": "long"}]}, {"v": int(v)})
+        for v in values
+    ]
     assert varints(values).to_pylist() == expected
 
 
@@ -124,7 +139,10 @@ def test_missing_column_and_unexpected_nulls_are_schema_errors() -> None:
     with pytest.raises(EventSchemaError, match="field 'x' is not nullable"):
         Encoder(schema, "avro").encode(pa.RecordBatch.from_pydict({"x": pa.array([1, None])}))
     with pytest.raises(EventSchemaError, match="only flat records"):
-        Encoder({"type": "record", "name": "N", "fields": [{"name": "m", "type": {"type": "map", "values": "long"}}]}, "json")
+        Encoder(
+            {"type": "record", "name": "N", "fields": [{"name": "m", "type": {"type": "map", "values": "long"}}]},
+            "json",
+        )
 
 
 def test_ground_truth_reads_back_what_was_sent(tmp_path: Path) -> None:
@@ -133,7 +151,9 @@ def test_ground_truth_reads_back_what_was_sent(tmp_path: Path) -> None:
     event id, event time and every flag; run.json and schema.avsc sit beside it."""
     generator = registry.create("payments", seed=3)
     disorder = Disorder(0.05, 5_000, 0.05, 0.05, seed=3)
-    writer = GroundTruthWriter(tmp_path, "pay", schema=generator.schema, key_field=generator.key_field, meta={"source": "payments"})
+    writer = GroundTruthWriter(
+        tmp_path, "pay", schema=generator.schema, key_field=generator.key_field, meta={"source": "payments"}
+    )
     sent = []
     for i in range(3):
         batch = disorder.apply(generator.batch(4_000, NOW + i * 1000))

@@ -53,7 +53,9 @@ def test_a_refused_schema_names_the_subject_and_the_field(registry: Registry) ->
     with pytest.raises(RegistrationError) as caught:
         confluent_header(registry.url, "pay", breaking)
     message = str(caught.value)
-    assert f"the schema registry at {registry.url} refused schema 'Payment' for subject pay-value (error 409)" in message
+    assert (
+        f"the schema registry at {registry.url} refused schema 'Payment' for subject pay-value (error 409)" in message
+    )
     assert "field 'pin' was added without a default" in message and "streamwise schema check" in message
 
 

@@ -82,18 +82,22 @@ def test_good_options_resolve_defaults(csv_file: Path) -> None:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "streamwise", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "streamwise", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "line"),
     [
         (["produce", "clickstream", "--spike", "10x"], "error: --spike '10x' is not FACTORx@START[+DURATION]"),
-        (["produce", "--from-file", "x.csv", "--late-fraction", "0.1"],
-         "error: --late-fraction and --max-lateness need --event-time COLUMN with --from-file"),
+        (
+            ["produce", "--from-file", "x.csv", "--late-fraction", "0.1"],
+            "error: --late-fraction and --max-lateness need --event-time COLUMN with --from-file",
+        ),
         (["produce", "social", "--duplicates", "3"], "error: --duplicates must be a fraction between 0 and 1 (got 3)"),
     ],
-)  # fmt: skip
+)
 def test_cli_prints_one_red_line_and_exits_1(tmp_path: Path, args: list[str], line: str) -> None:
     """Setup: the real entry point in a subprocess (no broker needed: options are checked first).
     Invariant: exit code 1, the error as one line on stderr, no traceback."""

@@ -17,7 +17,7 @@ import pytest
 
 from streamwise.ingest.avro import infer_schema
 from streamwise.ingest.encoding import Encoder
-from streamwise.ingest.exceptions import ReplayError, EventSchemaError
+from streamwise.ingest.exceptions import EventSchemaError, ReplayError
 from streamwise.ingest.replay import FileReplay
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -27,20 +27,39 @@ T0_MS = int(T0.timestamp() * 1000)
 def test_infer_schema_maps_arrow_types() -> None:
     """Invariant: each Arrow type gets its Avro counterpart; columns with nulls become unions with
     null first; the event-time column becomes a long timestamp-millis."""
-    arrow = pa.schema([
-        ("flag", pa.bool_()), ("small", pa.int16()), ("n", pa.int64()), ("u", pa.uint32()), ("ratio", pa.float32()),
-        ("x", pa.float64()), ("name", pa.string()), ("blob", pa.binary()), ("at", pa.timestamp("us", tz="UTC")),
-        ("day", pa.date32()), ("cat", pa.dictionary(pa.int32(), pa.string())), ("when", pa.string()),
-    ])  # fmt: skip
+    arrow = pa.schema(
+        [
+            ("flag", pa.bool_()),
+            ("small", pa.int16()),
+            ("n", pa.int64()),
+            ("u", pa.uint32()),
+            ("ratio", pa.float32()),
+            ("x", pa.float64()),
+            ("name", pa.string()),
+            ("blob", pa.binary()),
+            ("at", pa.timestamp("us", tz="UTC")),
+            ("day", pa.date32()),
+            ("cat", pa.dictionary(pa.int32(), pa.string())),
+            ("when", pa.string()),
+        ]
+    )
     schema = infer_schema(arrow, name="my-file", event_time="when", nullable={"x"})
     types = {f["name"]: f["type"] for f in schema["fields"]}
     assert schema["name"] == "my_file" and schema["type"] == "record"
     assert types == {
-        "flag": "boolean", "small": "int", "n": "long", "u": "long", "ratio": "float", "x": ["null", "double"],
-        "name": "string", "blob": "bytes", "at": {"type": "long", "logicalType": "timestamp-micros"},
-        "day": {"type": "int", "logicalType": "date"}, "cat": "string",
+        "flag": "boolean",
+        "small": "int",
+        "n": "long",
+        "u": "long",
+        "ratio": "float",
+        "x": ["null", "double"],
+        "name": "string",
+        "blob": "bytes",
+        "at": {"type": "long", "logicalType": "timestamp-micros"},
+        "day": {"type": "int", "logicalType": "date"},
+        "cat": "string",
         "when": {"type": "long", "logicalType": "timestamp-millis"},
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(
@@ -70,12 +89,16 @@ def test_unmappable_column_in_a_file_is_named(tmp_path: Path) -> None:
 def sample_table(rows: int = 50) -> pa.Table:
     rng = np.random.default_rng(0)
     gaps = rng.integers(0, 2_000, rows)
-    return pa.table({
-        "ts": pa.array([T0 + dt.timedelta(milliseconds=int(m)) for m in np.cumsum(gaps)], pa.timestamp("ms", tz="UTC")),
-        "vendor": [f"v{i % 7}" for i in range(rows)],
-        "fare": [None if i % 5 == 0 else round(float(x), 2) for i, x in enumerate(rng.uniform(1, 50, rows))],
-        "note": [f'say "hi" {i}\n' for i in range(rows)],
-    })  # fmt: skip
+    return pa.table(
+        {
+            "ts": pa.array(
+                [T0 + dt.timedelta(milliseconds=int(m)) for m in np.cumsum(gaps)], pa.timestamp("ms", tz="UTC")
+            ),
+            "vendor": [f"v{i % 7}" for i in range(rows)],
+            "fare": [None if i % 5 == 0 else round(float(x), 2) for i, x in enumerate(rng.uniform(1, 50, rows))],
+            "note": [f'say "hi" {i}\n' for i in range(rows)],
+        }
+    )
 
 
 def write(table: pa.Table, path: Path) -> Path:
@@ -117,7 +140,9 @@ def test_replay_schedule_keeps_gaps_scaled_and_never_goes_back(tmp_path: Path) -
     """Setup: event times 0, 10, 4 (out of order), 30 s, replayed at speed 10.
     Invariant: rows are due at 0, 1, 1 and 3 s: gaps divided by 10, an earlier time sent at once."""
     times = [T0 + dt.timedelta(seconds=s) for s in (0, 10, 4, 30)]
-    path = write(pa.table({"ts": pa.array(times, pa.timestamp("ms", tz="UTC")), "v": [1, 2, 3, 4]}), tmp_path / "t.parquet")
+    path = write(
+        pa.table({"ts": pa.array(times, pa.timestamp("ms", tz="UTC")), "v": [1, 2, 3, 4]}), tmp_path / "t.parquet"
+    )
     replay = FileReplay(path, event_time="ts", speedup=10)
     assert replay.schedule_s.tolist() == [0.0, 1.0, 1.0, 3.0]
     assert [replay.due(t) for t in (0, 0.99, 1.0, 2.9, 3.0)] == [1, 1, 3, 3, 4]

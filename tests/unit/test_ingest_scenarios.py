@@ -16,7 +16,7 @@ from streamwise.ingest.social import CITIES, VERSIONS, Social
 NOW = 1_800_000_000_000
 
 
-def indices(batch, name: str) -> np.ndarray:  # noqa: ANN001
+def indices(batch, name: str) -> np.ndarray:
     return batch.data.column(name).indices.to_numpy()
 
 
@@ -77,7 +77,9 @@ def test_iot_anomalies_dropouts_and_missing_values() -> None:
     or 15% (the rest) of the knobs; flagged readings are 6 to 10 sigma off the sensor's model
     (8 on average), unflagged ones under 6; no reading comes from a sensor offline at that batch;
     missing values are exactly the nulls."""
-    shape = IotShape(sensors=5_000, anomaly_rate=0.002, offline_fraction=0.02, missing_fraction=0.005, mean_offline_s=20)
+    shape = IotShape(
+        sensors=5_000, anomaly_rate=0.002, offline_fraction=0.02, missing_fraction=0.005, mean_offline_s=20
+    )
     iot = Iot(seed=4, shape=shape)
     start = NOW
     missing = total = 0
@@ -94,7 +96,9 @@ def test_iot_anomalies_dropouts_and_missing_values() -> None:
         t = batch.event_time_ms
         model = iot.base[s] + iot.drift[s] * (t - start) / 3_600_000
         model += iot._amplitude[s] * np.sin(2 * np.pi * (t % 86_400_000) / 86_400_000 + iot._phase[s])
-        deviation = np.abs(batch.data.column("value").to_numpy(zero_copy_only=False).astype(float) - model) / iot.sigma[s]
+        deviation = (
+            np.abs(batch.data.column("value").to_numpy(zero_copy_only=False).astype(float) - model) / iot.sigma[s]
+        )
         flagged = batch.flags["is_anomaly"]
         flagged_dev.append(deviation[flagged])
         normal_dev.append(deviation[~flagged & ~nulls])
@@ -182,7 +186,10 @@ def test_social_versions_crashes_and_geo() -> None:
         city = indices(batch, "city")
         assert np.all(np.abs(batch.data.column("lat").to_numpy() - city_lat[city]) < 1)
         assert np.all(np.abs(batch.data.column("lon").to_numpy() - city_lon[city]) < 2)
-        cities, countries = batch.data.column("city").dictionary.to_pylist(), batch.data.column("country").dictionary.to_pylist()
+        cities, countries = (
+            batch.data.column("city").dictionary.to_pylist(),
+            batch.data.column("country").dictionary.to_pylist(),
+        )
         for c, k in set(zip(city.tolist(), indices(batch, "country").tolist(), strict=True)):
             assert CITIES[cities[c]][0] == countries[k]
     assert (social.version == latest).mean() > start_share + 0.05

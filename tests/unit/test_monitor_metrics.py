@@ -26,8 +26,13 @@ def test_metrics_from_progress() -> None:
 
 
 def test_progress_without_kafka_or_observation() -> None:
-    bare = {**PROGRESS, "sources": [{"description": "rate", "endOffset": 17, "latestOffset": None}],
-            "observedMetrics": {}, "eventTime": {}, "name": None}  # fmt: skip
+    bare = {
+        **PROGRESS,
+        "sources": [{"description": "rate", "endOffset": 17, "latestOffset": None}],
+        "observedMetrics": {},
+        "eventTime": {},
+        "name": None,
+    }
     m = QueryMetrics.from_progress(bare)
     assert m.query == PROGRESS["id"]
     assert (m.partitions, m.latency_ms, m.watermark_delay_ms, m.lag) == ([], {}, None, 0)
@@ -41,7 +46,9 @@ def test_json_round_trip() -> None:
 def test_prometheus_text_parses_with_labels() -> None:
     m = QueryMetrics.from_progress(PROGRESS)
     families = {f.name: f for f in text_string_to_metric_families(render([m]).decode())}
-    lag = {(s.labels["topic"], s.labels["partition"]): s.value for s in families["streamwise_query_consumer_lag"].samples}
+    lag = {
+        (s.labels["topic"], s.labels["partition"]): s.value for s in families["streamwise_query_consumer_lag"].samples
+    }
     assert lag == {("clicks", "0"): 400.0, ("clicks", "1"): 0.0}
     latency = {s.labels["quantile"]: s.value for s in families["streamwise_query_end_to_end_latency_seconds"].samples}
     assert latency == {"0.5": 3.061, "0.95": 4.361, "0.99": 5.961}

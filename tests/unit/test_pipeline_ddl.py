@@ -39,11 +39,13 @@ def test_verify_finds_the_event_id_only_at_the_top_level() -> None:
     unclosed bracket.
     Invariant: the first is checked per event; the second is refused for its missing event_id; the
     third is refused as invalid DDL, naming the pipeline."""
-    base = "name: p\nsinks: [{type: delta, path: p/out}]\nsource: {topic: t, schema: \"%s\"}\n"
+    base = 'name: p\nsinks: [{type: delta, path: p/out}]\nsource: {topic: t, schema: "%s"}\n'
     schema = "amount DECIMAL(10,2), tags MAP<STRING,INT>, loc STRUCT<lat: DOUBLE, lon: DOUBLE>, `event_id` BIGINT, event_time LONG"
     assert shape_of(parse_pipeline(base % schema)).rule == "pass-through"
     nested = "id BIGINT COMMENT 'x, event_id y', loc STRUCT<lat: DOUBLE, event_id BIGINT>, event_time LONG"
     with pytest.raises(VerifyError, match="no event_id column"):
         shape_of(parse_pipeline(base % nested))
-    with pytest.raises(VerifyError, match=r"^pipeline p: source.schema is not valid Spark DDL: schema .* 1 bracket\(s\) never closed"):
+    with pytest.raises(
+        VerifyError, match=r"^pipeline p: source.schema is not valid Spark DDL: schema .* 1 bracket\(s\) never closed"
+    ):
         shape_of(parse_pipeline(base % "event_id BIGINT, amount DECIMAL(10,2, event_time LONG"))

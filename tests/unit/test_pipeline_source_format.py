@@ -34,7 +34,10 @@ def test_avro_source_reads_the_topic_value_subject_by_default() -> None:
     [
         ({}, "a json source needs schema: the Spark DDL of its values"),
         ({"schema": "a STRING", "subject": "s"}, "subject applies to format: avro"),
-        ({"format": "avro", "schema": "a STRING"}, "an avro source reads its schema from the registry (subject t-value"),
+        (
+            {"format": "avro", "schema": "a STRING"},
+            "an avro source reads its schema from the registry (subject t-value",
+        ),
         ({"format": "protobuf"}, "Input should be 'json' or 'avro'"),
     ],
 )

@@ -43,7 +43,9 @@ def test_yaml_and_python_build_the_same_spec() -> None:
     from_yaml = parse_pipeline(GOOD)
     in_python = PipelineSpec(
         name="clicks",
-        source=KafkaSource(topic="clickstream", schema="user_id STRING, page STRING, event_time LONG", required=["page"]),
+        source=KafkaSource(
+            topic="clickstream", schema="user_id STRING, page STRING, event_time LONG", required=["page"]
+        ),
         event_time=EventTime(watermark="5 seconds"),
         steps=[
             {"type": "filter", "where": "page LIKE '/page/%'"},
@@ -56,11 +58,14 @@ def test_yaml_and_python_build_the_same_spec() -> None:
 
 def test_unknown_step_names_line_and_allowed_types() -> None:
     message = error_of(GOOD.replace("type: window", "type: windw"))
-    assert "p.yaml:11: steps[1]: unknown step type 'windw'; allowed: filter, select, with_columns, sql, window, deduplicate, anomaly, join, score, top_n" in message
+    assert (
+        "p.yaml:11: steps[1]: unknown step type 'windw'; allowed: filter, select, with_columns, sql, window, deduplicate, anomaly, join, score, top_n"
+        in message
+    )
 
 
 def test_missing_field_points_at_its_parent() -> None:
-    message = error_of(GOOD.replace('    where: "page LIKE \'/page/%\'"\n', ""))
+    message = error_of(GOOD.replace("    where: \"page LIKE '/page/%'\"\n", ""))
     assert "p.yaml:9: steps[0].filter.where: is required but missing" in message
 
 
@@ -71,7 +76,9 @@ def test_wrong_type_names_the_value() -> None:
 
 def test_bad_interval_says_how_to_write_one() -> None:
     message = error_of(GOOD.replace("watermark: 5 seconds", "watermark: 5s"))
-    assert "p.yaml:7: event_time.watermark: '5s' is not a duration; write it as Spark does, e.g. '10 seconds'" in message
+    assert (
+        "p.yaml:7: event_time.watermark: '5s' is not a duration; write it as Spark does, e.g. '10 seconds'" in message
+    )
 
 
 def test_window_kind_needs_its_parameters() -> None:
@@ -109,7 +116,12 @@ def test_shipped_examples_validate() -> None:
 
 
 def test_interval_ms_and_late_data_defaults() -> None:
-    assert [interval_ms(v) for v in ("250 milliseconds", "5 seconds", "1 minute", "2 hours")] == [250, 5000, 60000, 7200000]
+    assert [interval_ms(v) for v in ("250 milliseconds", "5 seconds", "1 minute", "2 hours")] == [
+        250,
+        5000,
+        60000,
+        7200000,
+    ]
     spec = parse_pipeline(GOOD)
     assert spec.drops_late_data and spec.late_records.enabled
     assert spec.late_records_path == "clicks/late_records"
@@ -127,7 +139,9 @@ def test_top_n_must_follow_every_streaming_step() -> None:
 
 
 def test_yaml_boolean_key_is_explained() -> None:
-    text = GOOD.replace("  - type: filter\n", "  - type: join\n    right: {kind: delta, path: x}\n    on: a = b\n  - type: filter\n")
+    text = GOOD.replace(
+        "  - type: filter\n", "  - type: join\n    right: {kind: delta, path: x}\n    on: a = b\n  - type: filter\n"
+    )
     with pytest.raises(SpecError) as err:
         parse_pipeline(text, source="p.yaml")
     assert err.value.message == "p.yaml:11: key 'on' is read by YAML as a boolean"
@@ -135,9 +149,13 @@ def test_yaml_boolean_key_is_explained() -> None:
 
 
 def test_realtime_mode_takes_stateless_steps_and_one_kafka_sink() -> None:
-    base = {"name": "rt", "source": {"topic": "iot", "schema": "v DOUBLE, event_time LONG"}, "mode": "realtime",
-            "steps": [{"type": "filter", "where": "v > 1"}, {"type": "with_columns", "columns": {"w": "v * 2"}}],
-            "sinks": [{"type": "kafka_alerts", "topic": "alerts"}]}  # fmt: skip
+    base = {
+        "name": "rt",
+        "source": {"topic": "iot", "schema": "v DOUBLE, event_time LONG"},
+        "mode": "realtime",
+        "steps": [{"type": "filter", "where": "v > 1"}, {"type": "with_columns", "columns": {"w": "v * 2"}}],
+        "sinks": [{"type": "kafka_alerts", "topic": "alerts"}],
+    }
     assert PipelineSpec.model_validate(base).mode == "realtime"
     windowed = {**base, "steps": [{"type": "window", "duration": "10 seconds", "aggregates": {"n": "count(*)"}}]}
     with pytest.raises(ValidationError, match=r"stateless steps only .* steps\[0\] is window: use mode: microbatch"):
@@ -154,4 +172,7 @@ def test_examples_ship_inside_the_package_and_the_source_trees_folder_is_the_sam
 
     shipped = {p.name for p in resources.files("streamwise.examples").iterdir() if p.name.endswith(".yaml")}
     assert shipped == {f"{name}.yaml" for name in example_names()} and "clickstream.yaml" in shipped
-    assert resolve("clickstream").resolve() == (Path(__file__).resolve().parents[2] / "pipelines" / "clickstream.yaml").resolve()
+    assert (
+        resolve("clickstream").resolve()
+        == (Path(__file__).resolve().parents[2] / "pipelines" / "clickstream.yaml").resolve()
+    )

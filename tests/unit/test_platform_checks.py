@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -61,7 +62,7 @@ def test_no_java_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 def test_too_old_java_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake = tmp_path / "bin" / "java"
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\necho \'openjdk version "1.8.0_402"\' >&2\n')
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"1.8.0_402\"' >&2\n")
     fake.chmod(0o755)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(JavaNotFoundError, match="is Java 8; Kafka 4 and Spark 4 need Java 17"):
@@ -79,7 +80,7 @@ def test_service_starts_reports_and_stops_by_pid(tmp_path: Path) -> None:
     svc = Service("sleeper", tmp_path)
     script = "import subprocess, time; subprocess.Popen(['sleep', '300']); print('child' + 'started', flush=True); time.sleep(300)"
     # The marker is split in the script so that the log's echo of the command does not match it.
-    ready = lambda: "childstarted" in svc.log_file.read_text()  # noqa: E731
+    ready = lambda: "childstarted" in svc.log_file.read_text()
     pid = svc.start([sys.executable, "-c", script], ready=ready, timeout_s=20)
     assert svc.status().running and svc.status().pid == pid
     family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
@@ -93,7 +94,9 @@ def test_service_starts_reports_and_stops_by_pid(tmp_path: Path) -> None:
 def test_service_that_dies_reports_its_log(tmp_path: Path) -> None:
     svc = Service("crasher", tmp_path)
     with pytest.raises(ServiceStartError) as err:
-        svc.start([sys.executable, "-c", "print('boom: bad config'); raise SystemExit(3)"], ready=lambda: False, timeout_s=20)
+        svc.start(
+            [sys.executable, "-c", "print('boom: bad config'); raise SystemExit(3)"], ready=lambda: False, timeout_s=20
+        )
     assert "crasher exited with code 3" in err.value.message
     assert "boom: bad config" in err.value.message
     assert not svc.pid_file.exists()
@@ -102,6 +105,6 @@ def test_service_that_dies_reports_its_log(tmp_path: Path) -> None:
 def test_stale_pid_file_is_ignored(tmp_path: Path) -> None:
     svc = Service("ghost", tmp_path)
     svc.pid_file.parent.mkdir(parents=True)
-    svc.pid_file.write_text('{"pid": %d, "create_time": 1.0, "cmd": []}' % os.getpid())
+    svc.pid_file.write_text(json.dumps({"pid": os.getpid(), "create_time": 1.0, "cmd": []}))
     assert svc.process() is None  # our pid, but not the process that file describes
     assert not svc.status().running

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streamwise.config import PostgresSettings, RedisSettings, Settings, load_settings
+from streamwise.config import PostgresSettings, RedisSettings, load_settings
 from streamwise.platform.services import apt_lists_fresh, postgres_bin_dir, redis_config
 
 
@@ -22,8 +22,15 @@ def test_settings_read_their_own_environment_prefix(monkeypatch: pytest.MonkeyPa
     pg, rs = PostgresSettings(), RedisSettings()
     assert (pg.port, rs.port, pg.database, pg.user) == (15432, 16379, "streamwise", "streamwise")
     assert "s3cret" not in repr(pg)
-    assert pg.conninfo() == {"host": "127.0.0.1", "port": 15432, "dbname": "streamwise", "user": "streamwise",
-                             "password": "s3cret", "connect_timeout": 5, "application_name": "streamwise"}  # fmt: skip
+    assert pg.conninfo() == {
+        "host": "127.0.0.1",
+        "port": 15432,
+        "dbname": "streamwise",
+        "user": "streamwise",
+        "password": "s3cret",
+        "connect_timeout": 5,
+        "application_name": "streamwise",
+    }
     assert pg.jdbc_url == "jdbc:postgresql://127.0.0.1:15432/streamwise"
     assert rs.client_kwargs()["port"] == 16379 and rs.client_kwargs()["password"] is None
 
@@ -47,8 +54,12 @@ def test_sections_are_part_of_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_newest_postgres_version_is_chosen(tmp_path: Path) -> None:
     """Setup: a fake /usr/lib/postgresql with 9.6, 13 and 15 (and 16 without initdb). Invariant: 15."""
-    for version, tools in (("9.6", ("postgres", "initdb")), ("13", ("postgres", "initdb")),
-                           ("15", ("postgres", "initdb")), ("16", ("postgres",))):  # fmt: skip
+    for version, tools in (
+        ("9.6", ("postgres", "initdb")),
+        ("13", ("postgres", "initdb")),
+        ("15", ("postgres", "initdb")),
+        ("16", ("postgres",)),
+    ):
         (tmp_path / version / "bin").mkdir(parents=True)
         for tool in tools:
             (tmp_path / version / "bin" / tool).touch()
@@ -74,7 +85,15 @@ def test_redis_config_binds_loopback_with_the_append_only_file(tmp_path: Path) -
     requirepass only when a password is set."""
     text = redis_config(RedisSettings(port=16379), tmp_path)
     assert text.splitlines() == [
-        "bind 127.0.0.1", "port 16379", "protected-mode yes", "daemonize no", f'dir "{tmp_path}"',
-        "appendonly yes", "appendfsync everysec", 'save ""', 'logfile ""', "loglevel notice",
-    ]  # fmt: skip
+        "bind 127.0.0.1",
+        "port 16379",
+        "protected-mode yes",
+        "daemonize no",
+        f'dir "{tmp_path}"',
+        "appendonly yes",
+        "appendfsync everysec",
+        'save ""',
+        'logfile ""',
+        "loglevel notice",
+    ]
     assert redis_config(RedisSettings(password=SecretStr("pw")), tmp_path).splitlines()[-1] == 'requirepass "pw"'

@@ -18,10 +18,16 @@ from streamwise.schemas import MemoryLog, RegistryClient, RegistryError, SchemaS
 
 CT = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
 V1 = {"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}
-V2 = {"type": "record", "name": "Order", "fields": [
-    {"name": "id", "type": "string"}, {"name": "amount", "type": "double", "default": 0.0}]}  # fmt: skip
-NO_DEFAULT = {"type": "record", "name": "Order", "fields": [
-    {"name": "id", "type": "string"}, {"name": "email", "type": "string"}]}  # fmt: skip
+V2 = {
+    "type": "record",
+    "name": "Order",
+    "fields": [{"name": "id", "type": "string"}, {"name": "amount", "type": "double", "default": 0.0}],
+}
+NO_DEFAULT = {
+    "type": "record",
+    "name": "Order",
+    "fields": [{"name": "id", "type": "string"}, {"name": "email", "type": "string"}],
+}
 
 
 class Registry:
@@ -31,7 +37,9 @@ class Registry:
         self.log = MemoryLog()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(SchemaStore(self.log)), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            create_app(SchemaStore(self.log)), host="127.0.0.1", port=self.port, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -86,12 +94,19 @@ def test_register_versions_and_ids(http: httpx.Client) -> None:
     assert http.get("/subjects/orders-value/versions").json() == [1, 2]
     latest = http.get("/subjects/orders-value/versions/latest")
     assert latest.headers["content-type"] == "application/vnd.schemaregistry.v1+json"
-    assert latest.json() == {"subject": "orders-value", "version": 2, "id": 2, "schema": json.dumps(V2, separators=(",", ":"))}
+    assert latest.json() == {
+        "subject": "orders-value",
+        "version": 2,
+        "id": 2,
+        "schema": json.dumps(V2, separators=(",", ":")),
+    }
     assert http.get("/subjects/orders-value/versions/1/schema").json() == V1
     assert http.get("/schemas/ids/1").json() == {"schema": json.dumps(V1, separators=(",", ":"))}
     assert http.get("/schemas/ids/1/schema").json() == V1
     assert http.get("/schemas/ids/1/versions").json() == [
-        {"subject": "archive-value", "version": 1}, {"subject": "orders-value", "version": 1}]  # fmt: skip
+        {"subject": "archive-value", "version": 1},
+        {"subject": "orders-value", "version": 1},
+    ]
     assert http.get("/schemas/ids/1/subjects").json() == ["archive-value", "orders-value"]
     assert http.get("/schemas/types").json() == ["AVRO", "JSON"]
     lookup = post(http, "/subjects/orders-value", {"schema": json.dumps(V2)})
@@ -115,7 +130,10 @@ def test_error_codes(http: httpx.Client) -> None:
     assert error(post(http, "/subjects/nope", {"schema": json.dumps(V1)}))[:2] == (404, 40401)
     assert error(http.put("/config", content=json.dumps({"compatibility": "SIDEWAYS"})))[:2] == (422, 42203)
     assert error(http.get("/config/orders-value")) == (
-        404, 40408, "Subject 'orders-value' does not have subject-level compatibility configured")  # fmt: skip
+        404,
+        40408,
+        "Subject 'orders-value' does not have subject-level compatibility configured",
+    )
     assert error(http.get("/no/such/path")) == (404, 404, "HTTP 404 Not Found")
 
 
@@ -126,9 +144,16 @@ def test_incompatible_schema_is_409_naming_the_field(http: httpx.Client) -> None
     register(http, "orders-value", V1)
     status, code, message = error(register(http, "orders-value", NO_DEFAULT))
     assert (status, code) == (409, 409)
-    assert message.startswith('Schema being registered is incompatible with an earlier schema for subject "orders-value"')
-    assert "field 'email' was added without a default: readers of the new schema cannot read data written with version 1" in message
-    verbose = post(http, "/compatibility/subjects/orders-value/versions/latest?verbose=true", {"schema": json.dumps(NO_DEFAULT)})
+    assert message.startswith(
+        'Schema being registered is incompatible with an earlier schema for subject "orders-value"'
+    )
+    assert (
+        "field 'email' was added without a default: readers of the new schema cannot read data written with version 1"
+        in message
+    )
+    verbose = post(
+        http, "/compatibility/subjects/orders-value/versions/latest?verbose=true", {"schema": json.dumps(NO_DEFAULT)}
+    )
     assert verbose.json()["is_compatible"] is False
     assert verbose.json()["messages"][0].startswith("{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'")
     quiet = post(http, "/compatibility/subjects/orders-value/versions/1", {"schema": json.dumps(V2)})
@@ -141,14 +166,18 @@ def test_config_global_and_per_subject(http: httpx.Client) -> None:
     version, the global level is untouched, and deleting the subject level restores BACKWARD."""
     assert http.get("/config").json() == {"compatibilityLevel": "BACKWARD"}
     register(http, "orders-value", V1)
-    assert http.put("/config/orders-value", content=json.dumps({"compatibility": "none"})).json() == {"compatibility": "NONE"}
+    assert http.put("/config/orders-value", content=json.dumps({"compatibility": "none"})).json() == {
+        "compatibility": "NONE"
+    }
     assert http.get("/config/orders-value").json() == {"compatibilityLevel": "NONE"}
     assert register(http, "orders-value", NO_DEFAULT).json() == {"id": 2}
     assert http.get("/config").json() == {"compatibilityLevel": "BACKWARD"}
     assert http.get("/config/other?defaultToGlobal=true").json() == {"compatibilityLevel": "BACKWARD"}
     assert http.delete("/config/orders-value").json() == {"compatibilityLevel": "NONE"}
     assert http.get("/config/orders-value?defaultToGlobal=true").json() == {"compatibilityLevel": "BACKWARD"}
-    assert http.put("/config", content=json.dumps({"compatibility": "FULL_TRANSITIVE"})).json() == {"compatibility": "FULL_TRANSITIVE"}
+    assert http.put("/config", content=json.dumps({"compatibility": "FULL_TRANSITIVE"})).json() == {
+        "compatibility": "FULL_TRANSITIVE"
+    }
 
 
 def test_soft_and_hard_delete(http: httpx.Client) -> None:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 def streamwise(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "streamwise", *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "streamwise", *args], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_registry_start_on_a_taken_port(tmp_path: Path) -> None:
@@ -44,9 +46,19 @@ def test_registry_start_without_kafka(tmp_path: Path) -> None:
         with socket.socket() as other:
             other.bind(("127.0.0.1", 0))
             registry_port = other.getsockname()[1]
-        result = streamwise("--state-dir", str(tmp_path), "--kafka-port", str(kafka_port),
-                            "registry", "start", "--port", str(registry_port))  # fmt: skip
+        result = streamwise(
+            "--state-dir",
+            str(tmp_path),
+            "--kafka-port",
+            str(kafka_port),
+            "registry",
+            "start",
+            "--port",
+            str(registry_port),
+        )
     assert result.returncode == 1
-    assert f"error: Kafka on 127.0.0.1:{kafka_port} does not answer; the registry keeps its state there" in result.stderr
+    assert (
+        f"error: Kafka on 127.0.0.1:{kafka_port} does not answer; the registry keeps its state there" in result.stderr
+    )
     assert "start it first with `streamwise kafka start`" in result.stderr
     assert not (tmp_path / "run" / "registry.pid").exists()

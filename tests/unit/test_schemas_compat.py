@@ -73,9 +73,17 @@ def test_removed_field_with_default_in_old_schema_keeps_forward() -> None:
 
 @pytest.mark.parametrize(
     ("writer", "reader"),
-    [("int", "long"), ("int", "float"), ("int", "double"), ("long", "float"), ("long", "double"),
-     ("float", "double"), ("string", "bytes"), ("bytes", "string")],
-)  # fmt: skip
+    [
+        ("int", "long"),
+        ("int", "float"),
+        ("int", "double"),
+        ("long", "float"),
+        ("long", "double"),
+        ("float", "double"),
+        ("string", "bytes"),
+        ("bytes", "string"),
+    ],
+)
 def test_promotions_are_readable(writer: str, reader: str) -> None:
     """Setup: a field's type changes along an Avro promotion. Invariant: the reader reads the writer."""
     assert can_read(record(f("x", reader)), record(f("x", writer)))
@@ -83,14 +91,27 @@ def test_promotions_are_readable(writer: str, reader: str) -> None:
 
 @pytest.mark.parametrize(
     ("writer", "reader"),
-    [("long", "int"), ("double", "float"), ("float", "long"), ("double", "int"), ("string", "int"),
-     ("boolean", "int"), ("int", "string"), ("null", "string")],
-)  # fmt: skip
+    [
+        ("long", "int"),
+        ("double", "float"),
+        ("float", "long"),
+        ("double", "int"),
+        ("string", "int"),
+        ("boolean", "int"),
+        ("int", "string"),
+        ("null", "string"),
+    ],
+)
 def test_demotions_and_unrelated_types_mismatch(writer: str, reader: str) -> None:
     """Setup: a field's type changes against the promotions. Invariant: TYPE_MISMATCH naming the field
     and both types, with the rule in the message."""
     [issue] = incompatibilities(record(f("x", reader)), record(f("x", writer)))
-    assert (issue.kind, issue.location, issue.reader, issue.writer) == (Kind.TYPE_MISMATCH, "/fields/0/type", reader, writer)
+    assert (issue.kind, issue.location, issue.reader, issue.writer) == (
+        Kind.TYPE_MISMATCH,
+        "/fields/0/type",
+        reader,
+        writer,
+    )
     assert issue.explain("the new schema", "version 3", reader_is_new=True) == (
         f"field 'x' is {reader} in the new schema but {writer} in version 3, and Avro cannot read {writer} as "
         f"{reader}: readers of the new schema cannot read data written with version 3"
@@ -100,6 +121,7 @@ def test_demotions_and_unrelated_types_mismatch(writer: str, reader: str) -> Non
 def test_enum_symbols() -> None:
     """Setup: enum versions adding and removing symbols, with and without an enum default.
     Invariant: a reader must know every writer symbol unless it has a default symbol."""
+
     def enum(*symbols: str, **extra: Any) -> Any:
         return record(f("status", {"type": "enum", "name": "Status", "symbols": list(symbols), **extra}))
 
@@ -135,6 +157,7 @@ def test_record_names_and_aliases() -> None:
 def test_fixed_size_and_nested_paths() -> None:
     """Setup: a fixed inside a nested record, an array of records and a map. Invariant: the size clash
     and the nested missing default are reported at dotted paths with JSON-pointer locations."""
+
     def schema(size: int, zip_field: list[dict[str, Any]]) -> Any:
         address = {"type": "record", "name": "Address", "fields": [f("city", "string"), *zip_field]}
         return record(
@@ -158,7 +181,11 @@ def test_fixed_size_and_nested_paths() -> None:
 def test_recursive_types_terminate() -> None:
     """Setup: a linked list referring to itself by name. Invariant: the check ends and passes."""
     node = {"type": "record", "name": "Node", "fields": [f("value", "int"), f("next", ["null", "Node"], default=None)]}
-    wider = {"type": "record", "name": "Node", "fields": [f("value", "long"), f("next", ["null", "Node"], default=None)]}
+    wider = {
+        "type": "record",
+        "name": "Node",
+        "fields": [f("value", "long"), f("next", ["null", "Node"], default=None)],
+    }
     assert can_read(parse_avro(wider), parse_avro(node))
     assert not can_read(parse_avro(node), parse_avro(wider))
 
@@ -212,7 +239,9 @@ def test_diff_fields() -> None:
     address = {"type": "record", "name": "Address", "fields": [f("city", "string")]}
     old = record(f("id", "string"), f("age", "int"), f("address", address))
     address2 = {**address, "fields": [f("city", "string"), f("zip", "string", default="")]}
-    new = record(f("id", "string"), f("age", "long"), f("address", address2), f("email", ["null", "string"], default=None))
+    new = record(
+        f("id", "string"), f("age", "long"), f("address", address2), f("email", ["null", "string"], default=None)
+    )
     assert diff_fields(old, new) == [
         FieldChange("changed", "age", "int", "long"),
         FieldChange("added", "address.zip", "", 'string (default "")'),

@@ -70,17 +70,24 @@ def test_types_required_enums_and_ranges() -> None:
 
 def test_nested_objects_arrays_and_refs() -> None:
     """Setup: a nested object behind a $ref and an array of objects. Invariant: issues at dotted paths."""
+
     def schema(zip_type: str) -> Any:
-        return parse_json_schema({
-            "type": "object",
-            "definitions": {"address": {"type": "object", "properties": {"zip": {"type": zip_type}}}},
-            "properties": {"home": {"$ref": "#/definitions/address"},
-                           "tags": {"type": "array", "items": {"type": zip_type}}},
-        })  # fmt: skip
+        return parse_json_schema(
+            {
+                "type": "object",
+                "definitions": {"address": {"type": "object", "properties": {"zip": {"type": zip_type}}}},
+                "properties": {
+                    "home": {"$ref": "#/definitions/address"},
+                    "tags": {"type": "array", "items": {"type": zip_type}},
+                },
+            }
+        )
 
     issues = json_incompatibilities(schema("integer"), schema("string"))
     assert [(i.kind, i.where) for i in issues] == [
-        (JsonKind.TYPE_NARROWED, "property 'home.zip'"), (JsonKind.TYPE_NARROWED, "property 'tags[]'")]  # fmt: skip
+        (JsonKind.TYPE_NARROWED, "property 'home.zip'"),
+        (JsonKind.TYPE_NARROWED, "property 'tags[]'"),
+    ]
     assert issues[0].explain("the new schema", "version 1", reader_is_new=True) == (
         "property 'home.zip' accepts only integer where version 1 allows string: readers of the new schema cannot "
         "read data written with version 1"

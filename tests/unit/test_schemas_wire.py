@@ -8,11 +8,24 @@ import pytest
 
 from streamwise.schemas import AvroDeserializer, AvroSerializer, SchemaError, WireFormatError, frame, unframe
 
-V1 = json.dumps({"type": "record", "name": "View", "fields": [
-    {"name": "user_id", "type": "string"}, {"name": "event_time", "type": "long"}]})  # fmt: skip
-V2 = json.dumps({"type": "record", "name": "View", "fields": [
-    {"name": "user_id", "type": "string"}, {"name": "event_time", "type": "long"},
-    {"name": "referrer", "type": ["null", "string"], "default": None}]})  # fmt: skip
+V1 = json.dumps(
+    {
+        "type": "record",
+        "name": "View",
+        "fields": [{"name": "user_id", "type": "string"}, {"name": "event_time", "type": "long"}],
+    }
+)
+V2 = json.dumps(
+    {
+        "type": "record",
+        "name": "View",
+        "fields": [
+            {"name": "user_id", "type": "string"},
+            {"name": "event_time", "type": "long"},
+            {"name": "referrer", "type": ["null", "string"], "default": None},
+        ],
+    }
+)
 
 
 def test_header_layout() -> None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from streamwise.sinks import Sink, KafkaAlertsSink, PostgresSink, RedisSink, RetryPolicy, WebhookSink
+from streamwise.sinks import KafkaAlertsSink, PostgresSink, RedisSink, RetryPolicy, Sink, WebhookSink
 from streamwise.sinks._batch import Batch, as_text, sort_latest_last, to_json
 from streamwise.sinks.config import key_columns
 from streamwise.sinks.postgres import pg_type, upsert_sql
@@ -21,20 +21,33 @@ SINK = TypeAdapter(Sink)
 
 def test_the_type_field_picks_the_sink_and_nested_retry_is_validated() -> None:
     """Setup: dicts as YAML gives them. Invariant: each becomes its model; retry becomes a RetryPolicy."""
-    pg = SINK.validate_python({"type": "postgres", "table": "public.users", "key": ["user_id"],
-                               "retry": {"attempts": 3, "initial_backoff_s": 1}})  # fmt: skip
+    pg = SINK.validate_python(
+        {
+            "type": "postgres",
+            "table": "public.users",
+            "key": ["user_id"],
+            "retry": {"attempts": 3, "initial_backoff_s": 1},
+        }
+    )
     assert isinstance(pg, PostgresSink) and pg.retry == RetryPolicy(attempts=3, initial_backoff_s=1)
     assert isinstance(SINK.validate_python({"type": "redis", "key": "u:{user_id}"}), RedisSink)
     assert isinstance(SINK.validate_python({"type": "kafka_alerts", "topic": "alerts"}), KafkaAlertsSink)
     hook = SINK.validate_python({"type": "webhook", "url": "http://127.0.0.1:9000/hook"})
-    assert isinstance(hook, WebhookSink) and hook.dead_letter_topic("clicks.0.webhook@5f3c9a1e") == "clicks.0.webhook.dlq"
-    assert WebhookSink(type="webhook", url="https://example.test/x", name="notify").dead_letter_topic("q") == "notify.dlq"
+    assert (
+        isinstance(hook, WebhookSink) and hook.dead_letter_topic("clicks.0.webhook@5f3c9a1e") == "clicks.0.webhook.dlq"
+    )
+    assert (
+        WebhookSink(type="webhook", url="https://example.test/x", name="notify").dead_letter_topic("q") == "notify.dlq"
+    )
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"type": "delta_lake"}, "does not match any of the expected tags: 'delta', 'kafka', 'console', 'postgres', 'redis', 'kafka_alerts', 'webhook'"),
+        (
+            {"type": "delta_lake"},
+            "does not match any of the expected tags: 'delta', 'kafka', 'console', 'postgres', 'redis', 'kafka_alerts', 'webhook'",
+        ),
         ({"type": "postgres", "table": "Users", "key": ["id"]}, "String should match pattern"),
         ({"type": "postgres", "table": "users; drop table x", "key": ["id"]}, "String should match pattern"),
         ({"type": "postgres", "table": "users", "key": []}, "at least 1 item"),
@@ -48,10 +61,14 @@ def test_the_type_field_picks_the_sink_and_nested_retry_is_validated() -> None:
         ({"type": "redis", "key": "u:{user_id"}, "is not a key template"),
         ({"type": "redis", "structure": "sorted_set", "key": "top", "member": "page"}, "needs member and score"),
         ({"type": "redis", "key": "u:{id}", "top_n": 3}, "apply to sorted_set, not hash"),
-        ({"type": "redis", "structure": "sorted_set", "key": "top", "member": "p", "score": "n", "fields": ["a"]},
-         "fields applies to hashes"),
-        ({"type": "redis", "structure": "sorted_set", "key": "top", "member": "p", "score": "n", "top_n": 0},
-         "greater than or equal to 1"),
+        (
+            {"type": "redis", "structure": "sorted_set", "key": "top", "member": "p", "score": "n", "fields": ["a"]},
+            "fields applies to hashes",
+        ),
+        (
+            {"type": "redis", "structure": "sorted_set", "key": "top", "member": "p", "score": "n", "top_n": 0},
+            "greater than or equal to 1",
+        ),
         ({"type": "kafka_alerts", "topic": "alerts/now"}, "String should match pattern"),
         ({"type": "webhook", "url": "ftp://127.0.0.1/x"}, "URL scheme should be 'http' or 'https'"),
         ({"type": "webhook", "url": "http://127.0.0.1/x", "headers": {"Idempotency-Key": "1"}}, "set by streamwise"),
@@ -76,8 +93,13 @@ def test_key_templates_render_values_as_text() -> None:
     assert key_columns("a:{user_id}:{n}:{w}") == ["user_id", "n", "w"]
     assert render_key("a:{user_id}:{n}:{w}", row) == "a:u1:7:2026-01-01T00:00:10+00:00"
     assert [as_text(v) for v in ("x", 1, 1.5, True, None, {"b": 1, "a": [Decimal("1.20")]})] == [
-        "x", "1", "1.5", "true", "null", '{"a":["1.20"],"b":1}'
-    ]  # fmt: skip
+        "x",
+        "1",
+        "1.5",
+        "true",
+        "null",
+        '{"a":["1.20"],"b":1}',
+    ]
 
 
 def test_json_is_canonical_so_the_same_row_gives_the_same_bytes() -> None:
@@ -136,10 +158,18 @@ def test_spark_types_map_to_postgres_types() -> None:
     from pyspark.sql import types as T
 
     cases = {
-        T.StringType(): "text", T.LongType(): "bigint", T.IntegerType(): "integer", T.DoubleType(): "double precision",
-        T.BooleanType(): "boolean", T.TimestampType(): "timestamptz", T.TimestampNTZType(): "timestamp",
-        T.DateType(): "date", T.DecimalType(12, 2): "numeric(12,2)", T.BinaryType(): "bytea",
-        T.StructType([T.StructField("start", T.TimestampType())]): "jsonb", T.ArrayType(T.StringType()): "jsonb",
+        T.StringType(): "text",
+        T.LongType(): "bigint",
+        T.IntegerType(): "integer",
+        T.DoubleType(): "double precision",
+        T.BooleanType(): "boolean",
+        T.TimestampType(): "timestamptz",
+        T.TimestampNTZType(): "timestamp",
+        T.DateType(): "date",
+        T.DecimalType(12, 2): "numeric(12,2)",
+        T.BinaryType(): "bytea",
+        T.StructType([T.StructField("start", T.TimestampType())]): "jsonb",
+        T.ArrayType(T.StringType()): "jsonb",
         T.MapType(T.StringType(), T.LongType()): "jsonb",
-    }  # fmt: skip
+    }
     assert {t.simpleString(): pg_type(t) for t in cases} == {t.simpleString(): v for t, v in cases.items()}

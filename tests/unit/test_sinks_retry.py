@@ -65,8 +65,14 @@ def test_retries_follow_the_schedule_then_succeed() -> None:
             raise outcome
         return outcome
 
-    result = call_with_retries(call, policy, retriable=(ConnectionError,), what="test sink", sleep=slept.append,
-                               on_retry=lambda n, exc, d: told.append((n, str(exc), d)))  # fmt: skip
+    result = call_with_retries(
+        call,
+        policy,
+        retriable=(ConnectionError,),
+        what="test sink",
+        sleep=slept.append,
+        on_retry=lambda n, exc, d: told.append((n, str(exc), d)),
+    )
     assert result == 42
     assert slept == [0.1, 0.2]
     assert told == [(1, "down", 0.1), (2, "still down", 0.2)]
@@ -83,8 +89,9 @@ def test_exhausted_retries_raise_sink_unavailable_with_the_cause() -> None:
         raise TimeoutError(f"timeout {len(calls)}")
 
     with pytest.raises(SinkUnavailableError, match=r"^redis sink: still failing after 3 attempts") as err:
-        call_with_retries(call, RetryPolicy(attempts=3, jitter=0), retriable=(TimeoutError,), what="redis sink",
-                          sleep=slept.append)  # fmt: skip
+        call_with_retries(
+            call, RetryPolicy(attempts=3, jitter=0), retriable=(TimeoutError,), what="redis sink", sleep=slept.append
+        )
     assert (len(calls), slept) == (3, [0.5, 1.0])
     assert str(err.value.__cause__) == "timeout 3"
     assert "replays it from the checkpoint" in err.value.hint
@@ -94,6 +101,11 @@ def test_errors_that_are_not_retriable_pass_through_at_once() -> None:
     """Setup: a call raising ValueError with only ConnectionError retriable. Invariant: one call, no sleep."""
     slept: list[float] = []
     with pytest.raises(ValueError, match="bad row"):
-        call_with_retries(lambda: (_ for _ in ()).throw(ValueError("bad row")), RetryPolicy(), retriable=(ConnectionError,),
-                          what="x", sleep=slept.append)  # fmt: skip
+        call_with_retries(
+            lambda: (_ for _ in ()).throw(ValueError("bad row")),
+            RetryPolicy(),
+            retriable=(ConnectionError,),
+            what="x",
+            sleep=slept.append,
+        )
     assert slept == []

@@ -13,11 +13,19 @@ from typer.testing import CliRunner
 from streamwise.cli.verify import EXIT_NOT_EXACT, EXIT_NOTHING_CHECKED, verdict, verify
 from streamwise.verify import SinkReport, VerifyReport
 
-UNCHECKED_WEBHOOK = SinkReport("webhook http://hooks.local/x", "p_webhook_0", checked=False, sent=10, dead_lettered=1,
-                               note="a webhook receiver cannot be read back; its dead letters are counted")  # fmt: skip
+UNCHECKED_WEBHOOK = SinkReport(
+    "webhook http://hooks.local/x",
+    "p_webhook_0",
+    checked=False,
+    sent=10,
+    dead_lettered=1,
+    note="a webhook receiver cannot be read back; its dead letters are counted",
+)
 UNCHECKED_CONSOLE = SinkReport("console ", "p_console_1", checked=False, sent=10, note="a console sink keeps nothing")
 EXACT_DELTA = SinkReport("delta p/out", "p_delta_2", checked=True, sent=10, expected=10, found=10)
-UNKNOWN_POSTGRES = SinkReport("postgres orders", "p_postgres_3", checked=True, sent=10, expected=10, found=13, unknown=3)
+UNKNOWN_POSTGRES = SinkReport(
+    "postgres orders", "p_postgres_3", checked=True, sent=10, expected=10, found=13, unknown=3
+)
 
 
 def report(*sinks: SinkReport, rule: str = "pass-through") -> VerifyReport:
@@ -50,7 +58,10 @@ def test_rows_that_cannot_be_classified_fail_the_sink_and_the_report() -> None:
     assert (r.checked, r.ok) == (True, False)
     as_json = r.to_json()
     assert (as_json["ok"], as_json["checked"]) == (False, True)
-    assert [(s["sink"], s["unknown"], s["ok"]) for s in as_json["sinks"]] == [("delta p/out", 0, True), ("postgres orders", 3, False)]
+    assert [(s["sink"], s["unknown"], s["ok"]) for s in as_json["sinks"]] == [
+        ("delta p/out", 0, True),
+        ("postgres orders", 3, False),
+    ]
 
 
 def test_the_verdict_names_what_why_and_what_to_do() -> None:
@@ -87,13 +98,21 @@ def test_the_verdict_names_what_why_and_what_to_do() -> None:
     assert (code, lines[0], len(lines)) == (1, "[bold red]✗[/] lost or duplicated records in delta p/out", 2)
 
     assert verdict(report(UNCHECKED_WEBHOOK, EXACT_DELTA)) == (
-        0, ["[green]✓[/] every checked sink holds exactly what it should (pass-through; 1 checked; 1 not checked (see note))"])  # fmt: skip
+        0,
+        [
+            "[green]✓[/] every checked sink holds exactly what it should (pass-through; 1 checked; 1 not checked (see note))"
+        ],
+    )
 
 
 @pytest.mark.parametrize(
     ("sinks", "exit_code", "says"),
     [
-        ((UNCHECKED_WEBHOOK, UNCHECKED_CONSOLE), 2, "nothing verified: no sink of p can be compared with the ground truth"),
+        (
+            (UNCHECKED_WEBHOOK, UNCHECKED_CONSOLE),
+            2,
+            "nothing verified: no sink of p can be compared with the ground truth",
+        ),
         ((EXACT_DELTA, UNKNOWN_POSTGRES), 1, "postgres orders holds 3 rows verify cannot classify"),
         ((UNCHECKED_WEBHOOK, EXACT_DELTA), 0, "every checked sink holds exactly what it should"),
     ],
@@ -109,11 +128,16 @@ def test_streamwise_verify_exits_non_zero_unless_something_was_checked_and_exact
 
     monkeypatch.setattr(streamwise.verify, "verify_pipeline", lambda spec, settings: report(*sinks))
     spec = tmp_path / "p.yaml"
-    spec.write_text("name: p\nsource: {topic: t, schema: 'event_id BIGINT, event_time LONG'}\nsinks: [{type: delta, path: p/out}]\n")
+    spec.write_text(
+        "name: p\nsource: {topic: t, schema: 'event_id BIGINT, event_time LONG'}\nsinks: [{type: delta, path: p/out}]\n"
+    )
     app = Typer()
     app.command()(verify)
-    result = CliRunner().invoke(app, [str(spec), "--json", str(tmp_path / "r.json")],
-                                env={"COLUMNS": "400", "NO_COLOR": "1", "STREAMWISE_STATE_DIR": str(tmp_path)})  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [str(spec), "--json", str(tmp_path / "r.json")],
+        env={"COLUMNS": "400", "NO_COLOR": "1", "STREAMWISE_STATE_DIR": str(tmp_path)},
+    )
     assert result.exit_code == exit_code, result.output
     assert says in result.output
     assert "unknown" in result.output.splitlines()[2]  # the table's header row

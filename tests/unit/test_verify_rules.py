@@ -55,7 +55,9 @@ def test_ledgered_and_dead_lettered_records_are_not_expected_and_not_lost() -> N
     expected = rules.expected_per_event(sent, ms(2, 50), dead, once=False)
     assert expected.to_dict() == {1: 1, 2: 0, 3: 0, 4: 1}
     assert rules.compare(expected, ms(1, 4)) == Tally(expected=2, found=2, lost=0, duplicated=0)
-    assert rules.compare(expected, ms(1, 2, 4)) == Tally(expected=2, found=3, lost=0, duplicated=1, duplicated_sample=(2,))
+    assert rules.compare(expected, ms(1, 2, 4)) == Tally(
+        expected=2, found=3, lost=0, duplicated=1, duplicated_sample=(2,)
+    )
     assert rules.compare(expected, ms(1, 2, 2, 3, 4)).duplicated == 3
 
 
@@ -86,7 +88,9 @@ def test_windows_closed_by_the_watermark_must_match_open_ones_may_be_missing() -
     watermark = T0 + 20_000
 
     def check(found: dict[int, int]) -> Tally:
-        return rules.compare_windows(expected, pd.Series(found, dtype="int64"), duration_ms=10_000, watermark_ms=watermark)
+        return rules.compare_windows(
+            expected, pd.Series(found, dtype="int64"), duration_ms=10_000, watermark_ms=watermark
+        )
 
     exact = check({T0: 2, T0 + 10_000: 1})
     assert exact == Tally(expected=3, found=3, lost=0, duplicated=0, open=2)

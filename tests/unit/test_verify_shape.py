@@ -43,7 +43,7 @@ def test_the_shipped_clickstream_pipeline_is_checked_by_window_counts() -> None:
 @pytest.mark.parametrize(
     ("steps", "says"),
     [
-        ('[{type: filter, where: "page = \'/a\'"}]', "step 1 (filter)"),
+        ("[{type: filter, where: \"page = '/a'\"}]", "step 1 (filter)"),
         ("[{type: deduplicate, keys: [user_id]}]", "step 1 (deduplicate)"),
         ("[{type: window, kind: session, gap: 5 seconds, aggregates: {n: count(*)}}]", "step 1 (window)"),
         ("[{type: window, duration: 5 seconds, aggregates: {s: sum(event_id)}}]", "no count(*)"),
@@ -62,8 +62,15 @@ def test_steps_whose_output_the_truth_cannot_predict_are_refused(steps: str, say
 def test_a_count_of_a_required_field_is_a_count_of_events() -> None:
     """Setup: a window counting ``page`` (required, so never null) and one counting ``1``.
     Invariant: both are accepted as the event count."""
-    assert shape_of(spec_with("[{type: window, duration: 5 seconds, aggregates: {n: COUNT(page)}}]")).count_column == "n"
-    assert shape_of(spec_with("[{type: window, duration: 5 seconds, aggregates: {a: max(page), n: count(1)}}]")).count_column == "n"
+    assert (
+        shape_of(spec_with("[{type: window, duration: 5 seconds, aggregates: {n: COUNT(page)}}]")).count_column == "n"
+    )
+    assert (
+        shape_of(
+            spec_with("[{type: window, duration: 5 seconds, aggregates: {a: max(page), n: count(1)}}]")
+        ).count_column
+        == "n"
+    )
 
 
 def test_pass_through_needs_the_event_id_in_the_schema() -> None:
@@ -81,7 +88,10 @@ def test_redis_key_templates_become_a_scan_glob_and_a_parsing_regex() -> None:
     assert glob == "ev:*" and regex.match("ev:42").groupdict() == {"event_id": "42"}
     glob, regex = key_pattern("views:{window_start}|{page}")
     assert glob == "views:*|*"
-    assert regex.match("views:2026-01-01T00:00:00+00:00|/a").groupdict() == {"window_start": "2026-01-01T00:00:00+00:00", "page": "/a"}
+    assert regex.match("views:2026-01-01T00:00:00+00:00|/a").groupdict() == {
+        "window_start": "2026-01-01T00:00:00+00:00",
+        "page": "/a",
+    }
     assert key_pattern("a*{x}")[0] == r"a\**"
     assert regex.match("other:1") is None
 

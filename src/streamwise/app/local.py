@@ -81,8 +81,10 @@ def up(
     spec = load_pipeline(resolve(pipeline))
     topic = spec.source.topic
     if topic not in scenarios():
-        raise PlatformError(f"pipeline {spec.name} reads topic {topic!r}, which no generator produces",
-                            hint=f"up runs pipelines over a scenario topic: {', '.join(scenarios())}")  # fmt: skip
+        raise PlatformError(
+            f"pipeline {spec.name} reads topic {topic!r}, which no generator produces",
+            hint=f"up runs pipelines over a scenario topic: {', '.join(scenarios())}",
+        )
     step("resolving JVM jars (Maven, first run only)")
     jars.ensure_all(settings.cache)
     step(f"starting Kafka on {settings.kafka.bootstrap_servers}")
@@ -108,7 +110,9 @@ def dashboard_for(spec: PipelineSpec, settings: Settings) -> DashboardSettings:
     Delta table (unless a results table is set explicitly)."""
     dash = settings.dashboard
     table = pipeline_results_table(spec, settings)
-    return dash.model_copy(update={"results_table": table}) if dash.results_table is None and table is not None else dash
+    return (
+        dash.model_copy(update={"results_table": table}) if dash.results_table is None and table is not None else dash
+    )
 
 
 def down(settings: Settings, *, purge: bool = False) -> list[str]:

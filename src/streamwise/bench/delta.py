@@ -35,7 +35,9 @@ class DeltaBenchmark:
     """Files and read times of a streaming Delta sink, with and without periodic compaction."""
 
     name: ClassVar[str] = "delta"
-    description: ClassVar[str] = "many small micro-batches into Delta, with and without compaction: file counts and read times"
+    description: ClassVar[str] = (
+        "many small micro-batches into Delta, with and without compaction: file counts and read times"
+    )
 
     def run(self, context: BenchContext) -> BenchReport:
         options = context.options
@@ -53,8 +55,19 @@ class DeltaBenchmark:
         try:
             for label, compact_every in (("no compaction", None), (f"compact every {every}", every)):
                 on_step(f"{label}: {batches} micro-batches of {max(1, events // batches):,} events")
-                rows.append(_run(spark, context.settings, topic, folder / label.replace(" ", "_"),
-                                 label=label, events=events, batches=batches, every=compact_every, reads=reads))  # fmt: skip
+                rows.append(
+                    _run(
+                        spark,
+                        context.settings,
+                        topic,
+                        folder / label.replace(" ", "_"),
+                        label=label,
+                        events=events,
+                        batches=batches,
+                        every=compact_every,
+                        reads=reads,
+                    )
+                )
         finally:
             if not options.get("keep_tables"):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -72,8 +85,14 @@ class DeltaBenchmark:
                 Column("spark_read_ms", "Spark read ms", "{:,.0f}"),
                 Column("deltalake_read_ms", "deltalake read ms", "{:,.0f}"),
             ],
-            config={"events": events, "batches": batches, "compact_every": every, "partitions": partitions,
-                    "reads": reads, "bootstrap.servers": context.settings.kafka.bootstrap_servers},  # fmt: skip
+            config={
+                "events": events,
+                "batches": batches,
+                "compact_every": every,
+                "partitions": partitions,
+                "reads": reads,
+                "bootstrap.servers": context.settings.kafka.bootstrap_servers,
+            },
             notes=[
                 "files read: data files of the table's current version; files on disk include those a compaction "
                 "replaced, kept for time travel until a VACUUM past the retention period",
@@ -99,8 +118,18 @@ class _CompactingAppend:
             self.compactions.append(done)
 
 
-def _run(spark: SparkSession, settings: Settings, topic: str, path: Path, *, label: str, events: int,
-         batches: int, every: int | None, reads: int) -> dict[str, Any]:  # fmt: skip
+def _run(
+    spark: SparkSession,
+    settings: Settings,
+    topic: str,
+    path: Path,
+    *,
+    label: str,
+    events: int,
+    batches: int,
+    every: int | None,
+    reads: int,
+) -> dict[str, Any]:
     from streamwise.pipeline.plan import Pipeline
     from streamwise.pipeline.spec import KafkaSource, PipelineSpec
     from streamwise.sinks import DeltaSink, sink_writer
@@ -112,8 +141,14 @@ def _run(spark: SparkSession, settings: Settings, topic: str, path: Path, *, lab
     compactor = DeltaCompactor(plan.sink_path(sink), name, every) if every else None
     writer = _CompactingAppend(sink_writer(sink, settings, name), plan.sink_path(sink), compactor)
     started = time.monotonic()
-    query = (plan.output(spark).writeStream.queryName(name).foreachBatch(writer)
-             .option("checkpointLocation", str(path / "checkpoint")).trigger(availableNow=True).start())  # fmt: skip
+    query = (
+        plan.output(spark)
+        .writeStream.queryName(name)
+        .foreachBatch(writer)
+        .option("checkpointLocation", str(path / "checkpoint"))
+        .trigger(availableNow=True)
+        .start()
+    )
     query.awaitTermination()
     run_s = time.monotonic() - started
     if query.exception() is not None:
@@ -122,13 +157,20 @@ def _run(spark: SparkSession, settings: Settings, topic: str, path: Path, *, lab
     spark_ms, rows = _timed(lambda: _spark_scan(spark, plan.sink_path(sink)), reads)
     deltalake_ms, _ = _timed(lambda: _deltalake_scan(plan.sink_path(sink)), reads)
     return {
-        "mode": label, "compact_every": every, "batches": _last_batch(path / "checkpoint") + 1,
-        "rows": rows, "compactions": len(writer.compactions),
+        "mode": label,
+        "compact_every": every,
+        "batches": _last_batch(path / "checkpoint") + 1,
+        "rows": rows,
+        "compactions": len(writer.compactions),
         "compaction_s": round(sum(c.seconds for c in writer.compactions), 2),
-        "files_active": files.active, "peak_files_active": writer.peak_files, "files_on_disk": files.on_disk,
-        "active_mb": round(files.active_bytes / 1e6, 2), "run_s": round(run_s, 1),
-        "spark_read_ms": spark_ms, "deltalake_read_ms": deltalake_ms,
-    }  # fmt: skip
+        "files_active": files.active,
+        "peak_files_active": writer.peak_files,
+        "files_on_disk": files.on_disk,
+        "active_mb": round(files.active_bytes / 1e6, 2),
+        "run_s": round(run_s, 1),
+        "spark_read_ms": spark_ms,
+        "deltalake_read_ms": deltalake_ms,
+    }
 
 
 def _last_batch(checkpoint: Path) -> int:
@@ -170,4 +212,10 @@ def _produce(settings: Settings, topic: str, events: int, partitions: int) -> No
     from streamwise.ingest.scenario import create
 
     ensure_topic(settings.kafka, topic, partitions)
-    produce(EventProducer(settings.kafka, topic), create("clickstream", seed=7), pace=RateProfile(0), fmt=Format.JSON, count=events)
+    produce(
+        EventProducer(settings.kafka, topic),
+        create("clickstream", seed=7),
+        pace=RateProfile(0),
+        fmt=Format.JSON,
+        count=events,
+    )

@@ -60,34 +60,46 @@ class IngestBenchmark:
                 ensure_topic(kafka, perf_topic, partitions)
                 ensure_topic(kafka, our_topic, partitions)
                 # Binary Avro would not survive the tool's UTF-8 reading of a payload file, whatever the delimiter.
-                payload = write_payload_file(folder / f"{name}.{fmt.value}.payloads", values) if fmt is Format.JSON else None
+                payload = (
+                    write_payload_file(folder / f"{name}.{fmt.value}.payloads", values) if fmt is Format.JSON else None
+                )
                 perf_bytes = payload.mean_bytes if payload else size
                 what = f"picked from {len(values):,} encoded events" if payload else "of random letters"
                 on_step(f"{name}: ProducerPerformance, {events:,} records {what}, {perf_bytes} bytes each on average")
-                perf = run_producer_perf(context.settings, topic=perf_topic, records=events, payload=payload,
-                                         record_size=None if payload else size, props=producer_props(PRODUCER_DEFAULTS))  # fmt: skip
+                perf = run_producer_perf(
+                    context.settings,
+                    topic=perf_topic,
+                    records=events,
+                    payload=payload,
+                    record_size=None if payload else size,
+                    props=producer_props(PRODUCER_DEFAULTS),
+                )
                 on_step(f"{name}: streamwise, {events:,} events ({fmt.value})")
-                report = produce(EventProducer(kafka, our_topic), create(name, seed=7), pace=RateProfile(0), fmt=fmt, count=events)
+                report = produce(
+                    EventProducer(kafka, our_topic), create(name, seed=7), pace=RateProfile(0), fmt=fmt, count=events
+                )
                 checks[f"{name}: both sent records of the sample's mean size"] = _bytes_check(perf, report, perf_bytes)
-                rows.append({
-                    "scenario": name,
-                    "format": fmt.value,
-                    "events": report.events,
-                    "seconds": round(report.seconds, 3),
-                    "events_per_s": round(report.events_per_s, 1),
-                    "mb_per_s": round(report.mb_per_s, 2),
-                    "record_bytes": size,
-                    "sent_record_bytes": round(report.value_bytes / report.records, 1) if report.records else None,
-                    "perf_payload": "sample file" if payload else "random letters",
-                    "perf_payloads": len(values) if payload else None,
-                    "perf_record_bytes": perf_bytes,
-                    "perf_records": perf.records,
-                    "perf_events_per_s": perf.records_per_s,
-                    "perf_mb_per_s": round(perf.records_per_s * perf_bytes / 1e6, 2),
-                    "perf_avg_latency_ms": perf.avg_latency_ms,
-                    "ratio": round(report.events_per_s / perf.records_per_s, 3) if perf.records_per_s else None,
-                    "failed": report.stats.failed,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "scenario": name,
+                        "format": fmt.value,
+                        "events": report.events,
+                        "seconds": round(report.seconds, 3),
+                        "events_per_s": round(report.events_per_s, 1),
+                        "mb_per_s": round(report.mb_per_s, 2),
+                        "record_bytes": size,
+                        "sent_record_bytes": round(report.value_bytes / report.records, 1) if report.records else None,
+                        "perf_payload": "sample file" if payload else "random letters",
+                        "perf_payloads": len(values) if payload else None,
+                        "perf_record_bytes": perf_bytes,
+                        "perf_records": perf.records,
+                        "perf_events_per_s": perf.records_per_s,
+                        "perf_mb_per_s": round(perf.records_per_s * perf_bytes / 1e6, 2),
+                        "perf_avg_latency_ms": perf.avg_latency_ms,
+                        "ratio": round(report.events_per_s / perf.records_per_s, 3) if perf.records_per_s else None,
+                        "failed": report.stats.failed,
+                    }
+                )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return BenchReport(
@@ -151,22 +163,28 @@ def _bytes_check(perf: PerfResult, ours: ProduceReport, expected: int) -> dict[s
     return {
         "passed": abs(perf_bytes - expected) <= perf_slack and abs(our_bytes - expected) <= slack,
         "detail": f"perf tool {perf_bytes:,.1f} bytes/record (its MB/s over its records/s), streamwise {our_bytes:,.1f} "
-                  f"(value bytes over records), sample mean {expected:,}",
-    }  # fmt: skip
+        f"(value bytes over records), sample mean {expected:,}",
+    }
 
 
 def _notes(fmt: Format) -> list[str]:
     """How the two sides' records compare, for the report."""
     notes = ["mb_per_s counts record values only (as ProducerPerformance does), in 10^6 bytes per second"]
     if fmt is Format.JSON:
-        return [*notes, "ProducerPerformance sends, without keys, values picked at random from a --payload-file of perf_payloads of the "
-                "scenario's events (spread evenly over the run) encoded as streamwise encodes them (the same bytes: "
-                "perf_record_bytes = record_bytes; sent_record_bytes is what streamwise sent); "
-                "streamwise sends keyed events, generated and encoded in the same process"]  # fmt: skip
-    return [*notes, "ProducerPerformance reads a --payload-file as UTF-8 text (malformed bytes become U+FFFD) and splits it on "
-            "a regex, so binary Avro values cannot pass through it whatever the delimiter: it sends random letters of the "
-            "sample's mean size (record_bytes) instead, without keys, which lz4 compresses less than Avro records; "
-            "streamwise sends keyed, varied events, generated and encoded in the same process"]  # fmt: skip
+        return [
+            *notes,
+            "ProducerPerformance sends, without keys, values picked at random from a --payload-file of perf_payloads of the "
+            "scenario's events (spread evenly over the run) encoded as streamwise encodes them (the same bytes: "
+            "perf_record_bytes = record_bytes; sent_record_bytes is what streamwise sent); "
+            "streamwise sends keyed events, generated and encoded in the same process",
+        ]
+    return [
+        *notes,
+        "ProducerPerformance reads a --payload-file as UTF-8 text (malformed bytes become U+FFFD) and splits it on "
+        "a regex, so binary Avro values cannot pass through it whatever the delimiter: it sends random letters of the "
+        "sample's mean size (record_bytes) instead, without keys, which lz4 compresses less than Avro records; "
+        "streamwise sends keyed, varied events, generated and encoded in the same process",
+    ]
 
 
 def _goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -176,6 +194,10 @@ def _goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     ratio = clickstream["ratio"] or 0.0
     return {
-        "clickstream events/s": {"target": GOAL_EVENTS_PER_S, "value": clickstream["events_per_s"], "met": clickstream["events_per_s"] >= GOAL_EVENTS_PER_S},
+        "clickstream events/s": {
+            "target": GOAL_EVENTS_PER_S,
+            "value": clickstream["events_per_s"],
+            "met": clickstream["events_per_s"] >= GOAL_EVENTS_PER_S,
+        },
         "clickstream ratio to ProducerPerformance": {"target": GOAL_RATIO, "value": ratio, "met": ratio >= GOAL_RATIO},
-    }  # fmt: skip
+    }

@@ -29,11 +29,11 @@ from typing import Any, ClassVar
 import numpy as np
 import psutil
 
+from streamwise.app import local
 from streamwise.bench.registry import BenchContext, BenchReport, Column, register
 from streamwise.config import QUIET, Settings
 from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.store import recent_metrics
-from streamwise.app import local
 from streamwise.platform.ports import free_port
 from streamwise.platform.process import Service
 
@@ -65,62 +65,94 @@ class LatencyBenchmark:
                 on_step(f"{rate:,.0f} events/s: bringing the platform up")
                 since_ms = int(time.time() * 1000)
                 spec = local.up(settings, rate=rate, partitions=3, pipeline=pipeline)
-                rows.append(measure_rate(settings, spec, rate, since_ms, warmup=warmup, measure=measure, on_step=on_step))
+                rows.append(
+                    measure_rate(settings, spec, rate, since_ms, warmup=warmup, measure=measure, on_step=on_step)
+                )
             finally:
                 # Purged: the next rate starts as a new user's platform does (no topic, checkpoint or
                 # progress of this one to resume or to mistake for its own).
                 local.down(settings, purge=True)
-        goals = {f"p99 at {rate:,} events/s offered (s, at most)": goal_entry(rows, rate, budget, "p99_s")
-                 for rate, budget in GOALS_P99_S.items() if any(r["rate"] == rate and r["p99_s"] is not None for r in rows)}  # fmt: skip
+        goals = {
+            f"p99 at {rate:,} events/s offered (s, at most)": goal_entry(rows, rate, budget, "p99_s")
+            for rate, budget in GOALS_P99_S.items()
+            if any(r["rate"] == rate and r["p99_s"] is not None for r in rows)
+        }
         alerts = any(r.get("alert_p99_s") is not None for r in rows)
         rate, budget = GOAL_ALERT_P99_S
         if alerts and any(r["rate"] == rate and r.get("alert_p99_s") is not None for r in rows):
-            goals[f"alert path p99 at {rate:,} events/s offered (s, at most)"] = goal_entry(rows, rate, budget, "alert_p99_s")
-        alert_columns = [Column("alerts", "alerts", "{:,}"), Column("alert_p50_s", "alert p50 s", "{:.2f}"),
-                         Column("alert_p99_s", "alert p99 s", "{:.2f}")] if alerts else []  # fmt: skip
+            goals[f"alert path p99 at {rate:,} events/s offered (s, at most)"] = goal_entry(
+                rows, rate, budget, "alert_p99_s"
+            )
+        alert_columns = (
+            [
+                Column("alerts", "alerts", "{:,}"),
+                Column("alert_p50_s", "alert p50 s", "{:.2f}"),
+                Column("alert_p99_s", "alert p99 s", "{:.2f}"),
+            ]
+            if alerts
+            else []
+        )
         return BenchReport(
             name=self.name,
-            columns=[Column("rate", "offered/s", "{:,.0f}"), Column("delivered", "in/s", "{:,.0f}"),
-                     Column("p50_s", "p50 s", "{:.2f}"), Column("p95_s", "p95 s", "{:.2f}"), Column("p99_s", "p99 s", "{:.2f}"),
-                     Column("worst_p99_s", "worst s", "{:.2f}"), Column("batch_s", "batch s", "{:.2f}"),
-                     Column("lag_end", "lag", "{:,}"), Column("keeps_up", "keeps up", "{}"),
-                     Column("cpu_pipeline", "cpu spark", "{:.2f}"), Column("cpu_kafka", "cpu kafka", "{:.2f}"),
-                     Column("cpu_generator", "cpu gen", "{:.2f}"), *alert_columns],  # fmt: skip
+            columns=[
+                Column("rate", "offered/s", "{:,.0f}"),
+                Column("delivered", "in/s", "{:,.0f}"),
+                Column("p50_s", "p50 s", "{:.2f}"),
+                Column("p95_s", "p95 s", "{:.2f}"),
+                Column("p99_s", "p99 s", "{:.2f}"),
+                Column("worst_p99_s", "worst s", "{:.2f}"),
+                Column("batch_s", "batch s", "{:.2f}"),
+                Column("lag_end", "lag", "{:,}"),
+                Column("keeps_up", "keeps up", "{}"),
+                Column("cpu_pipeline", "cpu spark", "{:.2f}"),
+                Column("cpu_kafka", "cpu kafka", "{:.2f}"),
+                Column("cpu_generator", "cpu gen", "{:.2f}"),
+                *alert_columns,
+            ],
             rows=rows,
             config={"pipeline": pipeline, "warmup_s": warmup, "measure_s": measure, "rates": rates},
             goals=goals,
-            notes=["latency: Kafka timestamp of a record to the end of the batch that wrote it to the sink, from "
-                   "the pipeline's observed metric plus the batch duration; per-batch percentiles, then the "
-                   "records-weighted median over the measured batches (worst: the largest batch p99)",
-                   "cpu: cores used by each part's process tree over the measured window (2 cores in all here)"],
-        )  # fmt: skip
+            notes=[
+                "latency: Kafka timestamp of a record to the end of the batch that wrote it to the sink, from "
+                "the pipeline's observed metric plus the batch duration; per-batch percentiles, then the "
+                "records-weighted median over the measured batches (worst: the largest batch p99)",
+                "cpu: cores used by each part's process tree over the measured window (2 cores in all here)",
+            ],
+        )
 
 
 def platform_settings(base: Settings) -> Settings:
     """The benchmark broker's settings with its own registry and dashboard ports and no Spark UI, so
     a running local platform is left alone."""
-    return base.model_copy(update={
-        "registry": base.registry.model_copy(update={"port": free_port()}),
-        "dashboard": base.dashboard.model_copy(update={"port": free_port()}),
-        "spark": base.spark.model_copy(update={"ui": False}),
-    })  # fmt: skip
+    return base.model_copy(
+        update={
+            "registry": base.registry.model_copy(update={"port": free_port()}),
+            "dashboard": base.dashboard.model_copy(update={"port": free_port()}),
+            "spark": base.spark.model_copy(update={"ui": False}),
+        }
+    )
 
 
-def measure_rate(settings: Settings, spec: Any, rate: float, since_ms: int, *, warmup: float, measure: float,
-                 on_step: Any) -> dict[str, Any]:  # fmt: skip
+def measure_rate(
+    settings: Settings, spec: Any, rate: float, since_ms: int, *, warmup: float, measure: float, on_step: Any
+) -> dict[str, Any]:
     """Wait until pipeline ``spec`` has caught up with what the generator sent while Spark started
     (lag under 1 s of input), warm up, then measure one window of batches (and of alerts, when it
     writes any). Only batches reported after ``since_ms`` count."""
     from streamwise.sinks.config import KafkaAlertsSink
 
-    ours = lambda: [m for m in batches(settings, spec.name) if m.timestamp_ms >= since_ms]  # noqa: E731
+    ours = lambda: [m for m in batches(settings, spec.name) if m.timestamp_ms >= since_ms]
     deadline = time.monotonic() + CATCH_UP_S
     while not caught_up(ours(), rate) and time.monotonic() < deadline:
         time.sleep(2)
     if not [m for m in ours() if m.input_rows]:
-        raise TimeoutError(f"no batch of {PIPELINE} with records within {CATCH_UP_S} s at {rate:,.0f} events/s; see {settings.state}/logs")
+        raise TimeoutError(
+            f"no batch of {PIPELINE} with records within {CATCH_UP_S} s at {rate:,.0f} events/s; see {settings.state}/logs"
+        )
     # A rate it cannot keep up with is measured too: its row then says so (lag at the end, keeps up: no).
-    on_step(f"{rate:,.0f} events/s: {'caught up' if caught_up(ours(), rate) else 'NOT caught up'}; warming up {warmup:.0f} s")
+    on_step(
+        f"{rate:,.0f} events/s: {'caught up' if caught_up(ours(), rate) else 'NOT caught up'}; warming up {warmup:.0f} s"
+    )
     time.sleep(warmup)
     alert_topic = next((s.topic for s in spec.sinks if isinstance(s, KafkaAlertsSink)), None)
     watch = AlertLatency(settings, alert_topic).start() if alert_topic else None
@@ -137,22 +169,32 @@ def measure_rate(settings: Settings, spec: Any, rate: float, since_ms: int, *, w
     # its figures are the alert path's.
     timed = [m for m in measured if m.latency_ms]
     weights = np.array([m.input_rows for m in timed], dtype=float)
-    figure = {q: weighted_median(np.array([m.latency_ms[q] for m in timed]) / 1000, weights) if timed else None
-              for q in ("p50", "p95", "p99")}  # fmt: skip
+    figure = {
+        q: weighted_median(np.array([m.latency_ms[q] for m in timed]) / 1000, weights) if timed else None
+        for q in ("p50", "p95", "p99")
+    }
     last = max(measured, key=lambda m: m.batch_id)
     lag = sum(p.lag for p in last.partitions)
     delivered = float(np.mean([m.input_rows_per_s for m in measured]))
     return {
-        "rate": rate, "delivered": delivered, "batches": len(measured),
-        "p50_s": figure["p50"], "p95_s": figure["p95"], "p99_s": figure["p99"],
+        "rate": rate,
+        "delivered": delivered,
+        "batches": len(measured),
+        "p50_s": figure["p50"],
+        "p95_s": figure["p95"],
+        "p99_s": figure["p99"],
         "worst_p99_s": max(m.latency_ms["p99"] for m in timed) / 1000 if timed else None,
         "batch_s": float(np.median([m.batch_duration_ms for m in measured])) / 1000,
-        "lag_end": lag, "keeps_up": lag <= 2 * rate,
+        "lag_end": lag,
+        "keeps_up": lag <= 2 * rate,
         **{f"cpu_{part}": round(value, 3) for part, value in cpu.items()},
         # per measured batch: (batch id, records, duration ms, p99 ms), to see where the tail comes from
-        "series": [(m.batch_id, m.input_rows, m.batch_duration_ms, m.latency_ms.get("p99") if m.latency_ms else None) for m in measured],
+        "series": [
+            (m.batch_id, m.input_rows, m.batch_duration_ms, m.latency_ms.get("p99") if m.latency_ms else None)
+            for m in measured
+        ],
         **alert_figures(alert_s, watched=watch is not None),
-    }  # fmt: skip
+    }
 
 
 def alert_figures(seconds: np.ndarray, *, watched: bool) -> dict[str, Any]:
@@ -174,10 +216,18 @@ class AlertLatency:
         from confluent_kafka import Consumer
 
         self.topic = topic
-        self.consumer = Consumer(settings.kafka.client_config(**QUIET, **{
-            "group.id": f"streamwise-bench-alerts-{time.time_ns()}", "enable.auto.commit": False,
-            "isolation.level": "read_committed", "auto.offset.reset": "latest", "fetch.wait.max.ms": 10,
-        }))  # fmt: skip
+        self.consumer = Consumer(
+            settings.kafka.client_config(
+                **QUIET,
+                **{
+                    "group.id": f"streamwise-bench-alerts-{time.time_ns()}",
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                    "auto.offset.reset": "latest",
+                    "fetch.wait.max.ms": 10,
+                },
+            )
+        )
         self.latencies_ms: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-latency", daemon=True)

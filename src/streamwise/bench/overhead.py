@@ -68,7 +68,9 @@ class OverheadBenchmark:
     """streamwise's clickstream pipeline against the same query in plain PySpark and Spark's Kafka read."""
 
     name: ClassVar[str] = "overhead"
-    description: ClassVar[str] = "the clickstream pipeline vs the same query hand-written in PySpark, and Spark's own Kafka read"
+    description: ClassVar[str] = (
+        "the clickstream pipeline vs the same query hand-written in PySpark, and Spark's own Kafka read"
+    )
 
     def run(self, context: BenchContext) -> BenchReport:
         options = context.options
@@ -79,8 +81,10 @@ class OverheadBenchmark:
         spec = clickstream_spec()
         spark = context.spark("overhead")
         try:
-            on_step(f"producing {events:,} clickstream events into {topic} ({partitions} partitions, "
-                    f"event time at {event_rate:,.0f}/s)")  # fmt: skip
+            on_step(
+                f"producing {events:,} clickstream events into {topic} ({partitions} partitions, "
+                f"event time at {event_rate:,.0f}/s)"
+            )
             records = produce_clickstream(settings, topic, events, partitions, event_rate)
             if warmup:
                 on_step(f"warm-up: both queries over {WARMUP_EVENTS:,} events, untimed")
@@ -129,15 +133,25 @@ class OverheadBenchmark:
                 Column("windows", "rows written", "{:,}"),
             ],
             config={
-                "events": records, "topic": topic, "repeat": repeat, "partitions": partitions, "event_rate": event_rate,
-                "event_time_span_s": round(records / event_rate, 1), "warmup": warmup, "pipeline": f"pipelines/{PIPELINE}.yaml",
-                "bootstrap.servers": settings.kafka.bootstrap_servers, "spark.master": settings.spark.master,
+                "events": records,
+                "topic": topic,
+                "repeat": repeat,
+                "partitions": partitions,
+                "event_rate": event_rate,
+                "event_time_span_s": round(records / event_rate, 1),
+                "warmup": warmup,
+                "pipeline": f"pipelines/{PIPELINE}.yaml",
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "spark.master": settings.spark.master,
                 "spark.sql.shuffle.partitions": settings.spark.shuffle_partitions,
                 # Other work on the machine skews every figure: the 1-minute load before and after the timed runs.
-                "load_average_1m": {"before": round(load_before, 2), "after": round(load_after, 2)}, **kept,
-            },  # fmt: skip
+                "load_average_1m": {"before": round(load_before, 2), "after": round(load_after, 2)},
+                **kept,
+            },
             goals=goals(rows),
-            checks={"same window counts": {"passed": same, "detail": _agreement_line(agreements), "repeats": agreements}},
+            checks={
+                "same window counts": {"passed": same, "detail": _agreement_line(agreements), "repeats": agreements}
+            },
             notes=[
                 "ratios are throughput ratios (events/s of the case over the baseline's, from median seconds); "
                 "above 1 the case is faster",
@@ -154,14 +168,18 @@ class OverheadBenchmark:
 # Pure logic: the options, the summary, the ratios, the goals, the event clock.
 
 
-def clickstream_options(bench: str, options: Mapping[str, Any], *, events: int) -> tuple[int, int, int, float, Callable[[str], None]]:
+def clickstream_options(
+    bench: str, options: Mapping[str, Any], *, events: int
+) -> tuple[int, int, int, float, Callable[[str], None]]:
     """The options the clickstream benchmarks share, checked: events (default ``events``), repeat,
     partitions, event_rate (event times stamped as if sent at that many per second) and on_step."""
     count, repeat = int(options.get("events", events)), int(options.get("repeat", 1))
     partitions, event_rate = int(options.get("partitions", 3)), float(options.get("event_rate", 2_000.0))
     if count < 1 or repeat < 1 or partitions < 1 or event_rate <= 0:
-        raise BenchError(f"bench {bench} needs events, repeat and partitions ≥ 1 and event_rate > 0 "
-                         f"(got {count}, {repeat}, {partitions}, {event_rate:g})")  # fmt: skip
+        raise BenchError(
+            f"bench {bench} needs events, repeat and partitions ≥ 1 and event_rate > 0 "
+            f"(got {count}, {repeat}, {partitions}, {event_rate:g})"
+        )
     return count, repeat, partitions, event_rate, options.get("on_step") or (lambda _msg: None)
 
 
@@ -184,19 +202,21 @@ def summarize(events: int, seconds: Mapping[str, Sequence[float]]) -> list[dict[
         if not runs:
             continue
         median, best = medians[case], min(runs)
-        rows.append({
-            "case": case,
-            "what": WHAT[case],
-            "runs": len(runs),
-            "seconds": [round(s, 2) for s in runs],
-            "median_s": round(median, 2),
-            "min_s": round(best, 2),
-            "events_per_s": round(events / median, 1) if median > 0 else None,
-            "best_events_per_s": round(events / best, 1) if best > 0 else None,
-            "ratio_to_no_ledger": throughput_ratio(medians.get(NO_LEDGER), median),
-            "ratio_to_hand_written": throughput_ratio(medians.get(HAND_WRITTEN), median),
-            "ratio_to_floor": throughput_ratio(medians.get(FLOOR), median),
-        })  # fmt: skip
+        rows.append(
+            {
+                "case": case,
+                "what": WHAT[case],
+                "runs": len(runs),
+                "seconds": [round(s, 2) for s in runs],
+                "median_s": round(median, 2),
+                "min_s": round(best, 2),
+                "events_per_s": round(events / median, 1) if median > 0 else None,
+                "best_events_per_s": round(events / best, 1) if best > 0 else None,
+                "ratio_to_no_ledger": throughput_ratio(medians.get(NO_LEDGER), median),
+                "ratio_to_hand_written": throughput_ratio(medians.get(HAND_WRITTEN), median),
+                "ratio_to_floor": throughput_ratio(medians.get(FLOOR), median),
+            }
+        )
     return rows
 
 
@@ -206,8 +226,10 @@ def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if ours is None:
         return {}
     out = {}
-    for key, label, target in (("ratio_to_floor", "streamwise ÷ Spark's Kafka read (events/s)", GOAL_RATIO_TO_FLOOR),
-                               ("ratio_to_hand_written", "streamwise ÷ hand-written PySpark (events/s)", GOAL_RATIO_TO_HAND_WRITTEN)):  # fmt: skip
+    for key, label, target in (
+        ("ratio_to_floor", "streamwise ÷ Spark's Kafka read (events/s)", GOAL_RATIO_TO_FLOOR),
+        ("ratio_to_hand_written", "streamwise ÷ hand-written PySpark (events/s)", GOAL_RATIO_TO_HAND_WRITTEN),
+    ):
         if ours.get(key) is not None:
             out[label] = {"target": target, "value": ours[key], "met": ours[key] >= target}
     return out
@@ -234,7 +256,7 @@ class StampedAt:
         stamped = self._start_ms + np.asarray(sent, dtype=np.float64) * 1000 / self._rate
         return stamped.astype(np.int64) if np.ndim(stamped) else int(stamped)
 
-    def batch(self, n: int, now_ms: int) -> EventBatch:  # noqa: ARG002 - the wall clock is what we replace
+    def batch(self, n: int, now_ms: int) -> EventBatch:
         first = self._sent
         batch = self._scenario.batch(n, self.clock_ms(first + n))
         self._sent += len(batch)
@@ -251,15 +273,18 @@ def _agreement_line(agreements: list[dict[str, Any]]) -> str:
     ours = first["streamwise"]
     if agrees(agreements):
         return f"identical tables: {ours['rows']:,} windows, {ours['views']:,} views" + (
-            f" (in each of {len(agreements)} repeats)" if len(agreements) > 1 else "")  # fmt: skip
+            f" (in each of {len(agreements)} repeats)" if len(agreements) > 1 else ""
+        )
     bad = next((a for a in agreements if not a["same"]), None)
     if bad is None:
         return "no window closed, so there is nothing to compare: produce more --events or lower --event-rate"
     if not bad.get("no_ledger_same", True):
         return f"repeat {bad['repeat']}: streamwise's table differs from the one it writes with the ledger off"
-    return (f"repeat {bad['repeat']}: streamwise {bad['streamwise']['rows']:,} rows / {bad['streamwise']['views']:,} views, "
-            f"hand-written {bad['hand_written']['rows']:,} / {bad['hand_written']['views']:,}; "
-            f"{bad['only_in_streamwise']:,} rows only in streamwise's, {bad['only_in_hand_written']:,} only in the other")  # fmt: skip
+    return (
+        f"repeat {bad['repeat']}: streamwise {bad['streamwise']['rows']:,} rows / {bad['streamwise']['views']:,} views, "
+        f"hand-written {bad['hand_written']['rows']:,} / {bad['hand_written']['views']:,}; "
+        f"{bad['only_in_streamwise']:,} rows only in streamwise's, {bad['only_in_hand_written']:,} only in the other"
+    )
 
 
 # The cases.
@@ -273,11 +298,19 @@ def clickstream_spec() -> PipelineSpec:
     spec = load_pipeline(resolve(PIPELINE))
     windows = [s for s in spec.steps if s.type == "window"]
     deltas = [s for s in spec.sinks if s.type == "delta"]
-    if (spec.source.format != "json" or len(spec.steps) != 1 or len(windows) != 1 or windows[0].kind != "tumbling"
-            or len(spec.sinks) != 1 or len(deltas) != 1):  # fmt: skip
-        raise BenchError(f"pipelines/{PIPELINE}.yaml is no longer a JSON source, one tumbling window and one Delta "
-                         "sink, which is what bench overhead's hand-written query repeats",
-                         hint="update hand_written_query in streamwise/bench/overhead.py to match it")  # fmt: skip
+    if (
+        spec.source.format != "json"
+        or len(spec.steps) != 1
+        or len(windows) != 1
+        or windows[0].kind != "tumbling"
+        or len(spec.sinks) != 1
+        or len(deltas) != 1
+    ):
+        raise BenchError(
+            f"pipelines/{PIPELINE}.yaml is no longer a JSON source, one tumbling window and one Delta "
+            "sink, which is what bench overhead's hand-written query repeats",
+            hint="update hand_written_query in streamwise/bench/overhead.py to match it",
+        )
     return spec
 
 
@@ -286,8 +319,9 @@ def _output_columns(spec: PipelineSpec) -> list[str]:
     return ["window_start", "window_end", *window.by, *window.aggregates]
 
 
-def hand_written_query(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str,
-                       table: Path, checkpoint: Path) -> StreamingQuery:  # fmt: skip
+def hand_written_query(
+    spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, table: Path, checkpoint: Path
+) -> StreamingQuery:
     """The clickstream pipeline's query as one would write it in plain PySpark: the spec supplies the
     values (schema, watermark, window, grouping, aggregates), nothing of streamwise runs."""
     from pyspark.sql import functions as F
@@ -308,8 +342,12 @@ def hand_written_query(spark: SparkSession, settings: Settings, spec: PipelineSp
         events.withWatermark("event_time", spec.event_time.watermark)
         .groupBy(F.window("event_time", window.duration), *window.by)
         .agg(*[F.expr(expr).alias(name) for name, expr in window.aggregates.items()])
-        .select(F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"),
-                *window.by, *window.aggregates)  # fmt: skip
+        .select(
+            F.col("window.start").alias("window_start"),
+            F.col("window.end").alias("window_end"),
+            *window.by,
+            *window.aggregates,
+        )
     )
     return (
         counts.writeStream.format("delta")
@@ -330,8 +368,17 @@ class Timed:
     queries: list[str]
 
 
-def _one_repeat(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, records: int, folder: Path,
-                i: int, of: str, on_step: Callable[[str], None]) -> tuple[dict[str, Timed], float, dict[str, Any]]:  # fmt: skip
+def _one_repeat(
+    spark: SparkSession,
+    settings: Settings,
+    spec: PipelineSpec,
+    topic: str,
+    records: int,
+    folder: Path,
+    i: int,
+    of: str,
+    on_step: Callable[[str], None],
+) -> tuple[dict[str, Timed], float, dict[str, Any]]:
     """Repeat ``i``: streamwise, streamwise without its ledger, the hand-written query, the floor
     (timed, in that order); then the comparison of the tables."""
     on_step(f"streamwise{of}: {WHAT[STREAMWISE]}")
@@ -360,11 +407,13 @@ def run_streamwise(spark: SparkSession, settings: Settings, spec: PipelineSpec, 
     from streamwise.pipeline.plan import Pipeline
 
     table = folder / "table"
-    spec = spec.model_copy(update={
-        "name": f"bench_overhead_{spec.name}",  # its own query and consumer-group names on a shared broker
-        "source": spec.source.model_copy(update={"topic": topic}),
-        "sinks": [spec.sinks[0].model_copy(update={"path": str(table)})],
-    })  # fmt: skip
+    spec = spec.model_copy(
+        update={
+            "name": f"bench_overhead_{spec.name}",  # its own query and consumer-group names on a shared broker
+            "source": spec.source.model_copy(update={"topic": topic}),
+            "sinks": [spec.sinks[0].model_copy(update={"path": str(table)})],
+        }
+    )
     scratch = settings.model_copy(update={"state_dir": folder / "state", "cache_dir": settings.cache})
     started = time.monotonic()
     queries = Pipeline(spec, scratch).start(spark, once=True)
@@ -404,26 +453,34 @@ def compare_tables(spark: SparkSession, ours: Path, theirs: Path, columns: list[
 
     measure = columns[-1]
 
-    def read(path: Path):  # noqa: ANN202
+    def read(path: Path):
         return spark.read.format("delta").load(str(path)).select(*columns) if (path / "_delta_log").is_dir() else None
 
     a, b = read(ours), read(theirs)
     if a is None and b is None:  # neither query closed a window
         empty = {"rows": 0, "views": 0}
-        return {"streamwise": empty, "hand_written": empty, "only_in_streamwise": 0, "only_in_hand_written": 0, "same": True}
+        return {
+            "streamwise": empty,
+            "hand_written": empty,
+            "only_in_streamwise": 0,
+            "only_in_hand_written": 0,
+            "same": True,
+        }
     a = a if a is not None else spark.createDataFrame([], b.schema)
     b = b if b is not None else spark.createDataFrame([], a.schema)
 
-    def stats(df) -> dict[str, int]:  # noqa: ANN001
+    def stats(df) -> dict[str, int]:
         row = df.agg(F.count(F.lit(1)).alias("rows"), F.coalesce(F.sum(measure), F.lit(0)).alias("views")).first()
         return {"rows": int(row["rows"]), "views": int(row["views"])}
 
     only_ours, only_theirs = a.exceptAll(b).count(), b.exceptAll(a).count()
     return {
-        "streamwise": stats(a), "hand_written": stats(b),
-        "only_in_streamwise": only_ours, "only_in_hand_written": only_theirs,
+        "streamwise": stats(a),
+        "hand_written": stats(b),
+        "only_in_streamwise": only_ours,
+        "only_in_hand_written": only_theirs,
         "same": only_ours == 0 and only_theirs == 0,
-    }  # fmt: skip
+    }
 
 
 def produce_clickstream(settings: Settings, topic: str, events: int, partitions: int, event_rate: float) -> int:

@@ -47,7 +47,9 @@ class PeerBenchmark:
         events = int(options.get("events", 1_000_000))
         partitions = int(options.get("partitions", 3))
         event_rate = float(options.get("event_rate", 2_000.0))  # event times paced as a live generator's
-        repeat = int(options.get("repeat", 3))  # streamwise's runs (fresh checkpoints): seconds each, Quix's one run a minute
+        repeat = int(
+            options.get("repeat", 3)
+        )  # streamwise's runs (fresh checkpoints): seconds each, Quix's one run a minute
         on_step = options.get("on_step") or (lambda _msg: None)
         settings = context.settings
         topic, folder = context.scratch(self.name)
@@ -73,27 +75,62 @@ class PeerBenchmark:
             shutil.rmtree(folder, ignore_errors=True)
         ours_rate, theirs_rate = records / ours.seconds, records / theirs["seconds"]
         rows = [
-            {"case": "streamwise", "seconds": ours.seconds, "events_per_s": ours_rate, "ratio": ours_rate / theirs_rate,
-             "windows": windows, "views": views},
-            {"case": f"quixstreams {QUIX_VERSION}", "seconds": theirs["seconds"], "events_per_s": theirs_rate, "ratio": 1.0,
-             "windows": theirs["windows"], "views": theirs["views"]},
-        ]  # fmt: skip
+            {
+                "case": "streamwise",
+                "seconds": ours.seconds,
+                "events_per_s": ours_rate,
+                "ratio": ours_rate / theirs_rate,
+                "windows": windows,
+                "views": views,
+            },
+            {
+                "case": f"quixstreams {QUIX_VERSION}",
+                "seconds": theirs["seconds"],
+                "events_per_s": theirs_rate,
+                "ratio": 1.0,
+                "windows": theirs["windows"],
+                "views": theirs["views"],
+            },
+        ]
         return BenchReport(
             name=self.name,
             rows=rows,
-            columns=[Column("case", "case"), Column("seconds", "wall s", "{:.1f}"), Column("events_per_s", "events/s", "{:,.0f}"),
-                     Column("ratio", "× quixstreams", "{:.2f}"), Column("windows", "windows", "{:,}"), Column("views", "views", "{:,}")],  # fmt: skip
-            config={"events": records, "partitions": partitions, "event_rate": event_rate, "topic": topic, "quixstreams": QUIX_VERSION,
-                    "streamwise_seconds": [round(run.seconds, 2) for run in runs]},
-            goals={"streamwise ÷ Quix Streams (events/s)": {"target": GOAL_RATIO, "value": ours_rate / theirs_rate,
-                                                            "met": ours_rate / theirs_rate >= GOAL_RATIO}},  # fmt: skip
-            checks={"both saw every record": {"passed": theirs["records"] >= records,
-                                              "detail": f"Quix's windowed stage saw {theirs['records']:,} of {records:,}"}},  # fmt: skip
-            notes=["windows and views differ by design: Spark keeps one watermark for the whole query, Quix keeps "
-                   "one stream time per partition of its repartition topic and drops a record more than the grace "
-                   "behind it, so records from a partition read later than the others are dropped there",
-                   "streamwise: SparkSession start excluded; Quix: Python start and imports excluded"],
-        )  # fmt: skip
+            columns=[
+                Column("case", "case"),
+                Column("seconds", "wall s", "{:.1f}"),
+                Column("events_per_s", "events/s", "{:,.0f}"),
+                Column("ratio", "× quixstreams", "{:.2f}"),
+                Column("windows", "windows", "{:,}"),
+                Column("views", "views", "{:,}"),
+            ],
+            config={
+                "events": records,
+                "partitions": partitions,
+                "event_rate": event_rate,
+                "topic": topic,
+                "quixstreams": QUIX_VERSION,
+                "streamwise_seconds": [round(run.seconds, 2) for run in runs],
+            },
+            goals={
+                "streamwise ÷ Quix Streams (events/s)": {
+                    "target": GOAL_RATIO,
+                    "value": ours_rate / theirs_rate,
+                    "met": ours_rate / theirs_rate >= GOAL_RATIO,
+                }
+            },
+            checks={
+                "both saw every record": {
+                    "passed": theirs["records"] >= records,
+                    "detail": f"Quix's windowed stage saw {theirs['records']:,} of {records:,}",
+                }
+            },
+            notes=[
+                "windows and views differ by design: Spark keeps one watermark for the whole query, Quix keeps "
+                "one stream time per partition of its repartition topic and drops a record more than the grace "
+                "behind it, so records from a partition read later than the others are dropped there",
+                "streamwise: SparkSession start excluded; Quix: Python start and imports excluded",
+            ],
+        )
 
 
 def quix_python(cache: Path) -> Path:
@@ -103,11 +140,16 @@ def quix_python(cache: Path) -> Path:
     if not (venv / ".installed").is_file():
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"quixstreams=={QUIX_VERSION}"],
-                              capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"quixstreams=={QUIX_VERSION}"],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
-            raise BenchError(f"could not install quixstreams {QUIX_VERSION} into {venv}: {done.stderr.strip().splitlines()[-1:]}",
-                             hint="bench peer needs PyPI once; later runs reuse the virtualenv")  # fmt: skip
+            raise BenchError(
+                f"could not install quixstreams {QUIX_VERSION} into {venv}: {done.stderr.strip().splitlines()[-1:]}",
+                hint="bench peer needs PyPI once; later runs reuse the virtualenv",
+            )
         (venv / ".installed").write_text(QUIX_VERSION)
     return python
 
@@ -117,8 +159,12 @@ def run_quix(python: Path, bootstrap: str, topic: str, events: int, folder: Path
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "result.json"
     script = Path(__file__).with_name("quix_peer.py")
-    done = subprocess.run([str(python), str(script), bootstrap, topic, str(events), str(folder / "state"), str(out)],
-                          capture_output=True, text=True, timeout=QUIX_TIMEOUT_S)  # fmt: skip
+    done = subprocess.run(
+        [str(python), str(script), bootstrap, topic, str(events), str(folder / "state"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=QUIX_TIMEOUT_S,
+    )
     if done.returncode != 0 or not out.is_file():
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         raise BenchError(f"the Quix Streams peer failed (exit {done.returncode}): {tail}")

@@ -37,7 +37,9 @@ class ProcessBenchmark:
     """The clickstream pipeline's ``run --once`` throughput beside Spark's own Kafka read."""
 
     name: ClassVar[str] = "process"
-    description: ClassVar[str] = "run --once events/s of the clickstream pipeline vs Spark's own Kafka read of the topic"
+    description: ClassVar[str] = (
+        "run --once events/s of the clickstream pipeline vs Spark's own Kafka read of the topic"
+    )
 
     def run(self, context: BenchContext) -> BenchReport:
         options = context.options
@@ -85,12 +87,19 @@ class ProcessBenchmark:
                 Column("windows", "rows written", "{:,}"),
             ],
             config={
-                "events": records, "topic": topic, "repeat": repeat, "partitions": partitions, "event_rate": event_rate,
-                "pipeline": "pipelines/clickstream.yaml", "bootstrap.servers": settings.kafka.bootstrap_servers,
-                "spark.master": settings.spark.master, "spark.sql.shuffle.partitions": settings.spark.shuffle_partitions,
-            },  # fmt: skip
+                "events": records,
+                "topic": topic,
+                "repeat": repeat,
+                "partitions": partitions,
+                "event_rate": event_rate,
+                "pipeline": "pipelines/clickstream.yaml",
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "spark.master": settings.spark.master,
+                "spark.sql.shuffle.partitions": settings.spark.shuffle_partitions,
+            },
             goals=goals(rows),
-            notes=["wall seconds from start() to the end of the last query, planning included, session start-up excluded",
-                   "the floor only reads and counts: decoding, windows, state and the Delta commit are the difference"],
+            notes=[
+                "wall seconds from start() to the end of the last query, planning included, session start-up excluded",
+                "the floor only reads and counts: decoding, windows, state and the Delta commit are the difference",
+            ],
         )
-

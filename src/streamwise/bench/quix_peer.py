@@ -25,10 +25,16 @@ GRACE_MS = 5_000
 
 def main(bootstrap: str, topic: str, events: int, state_dir: str, out: str) -> None:
     app = Application(
-        broker_address=bootstrap, consumer_group=f"bench-peer-{time.time_ns()}", auto_offset_reset="earliest",
-        state_dir=state_dir, loglevel="WARNING", processing_guarantee="at-least-once",
-    )  # fmt: skip
-    source = app.topic(topic, value_deserializer="json", timestamp_extractor=lambda value, _h, _ts, _t: int(value["event_time"]))
+        broker_address=bootstrap,
+        consumer_group=f"bench-peer-{time.time_ns()}",
+        auto_offset_reset="earliest",
+        state_dir=state_dir,
+        loglevel="WARNING",
+        processing_guarantee="at-least-once",
+    )
+    source = app.topic(
+        topic, value_deserializer="json", timestamp_extractor=lambda value, _h, _ts, _t: int(value["event_time"])
+    )
     seen: dict[str, Any] = {"records": 0, "windows": 0, "views": 0}
 
     def counted(value: dict) -> dict:

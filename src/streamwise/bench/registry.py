@@ -90,7 +90,9 @@ class BenchContext:
         from streamwise.platform.spark import spark_session  # pyspark loads lazily: `bench ingest` needs none
 
         spark = self.settings.spark.model_copy(update={"ui": False})
-        return spark_session(self.settings.model_copy(update={"spark": spark}), app_name=f"streamwise-bench-{benchmark}")
+        return spark_session(
+            self.settings.model_copy(update={"spark": spark}), app_name=f"streamwise-bench-{benchmark}"
+        )
 
     def scratch(self, benchmark: str) -> tuple[str, Path]:
         """A run's own names, fresh even on a shared ``--bootstrap`` broker: the topic name
@@ -116,12 +118,12 @@ def register(cls: type[Benchmark]) -> type[Benchmark]:
 
 def benchmarks() -> dict[str, type[Benchmark]]:
     """Every registered benchmark, by name (importing the built-in ones first)."""
-    import streamwise.bench.delta  # noqa: F401 - registers itself
-    import streamwise.bench.ingest  # noqa: F401 - registers itself
-    import streamwise.bench.latency  # noqa: F401 - registers itself
-    import streamwise.bench.overhead  # noqa: F401 - registers itself
-    import streamwise.bench.peer  # noqa: F401 - registers itself
-    import streamwise.bench.process  # noqa: F401 - registers itself
+    import streamwise.bench.delta
+    import streamwise.bench.ingest
+    import streamwise.bench.latency
+    import streamwise.bench.overhead
+    import streamwise.bench.peer
+    import streamwise.bench.process
     import streamwise.bench.scaling  # noqa: F401 - registers itself
 
     return dict(sorted(_REGISTRY.items()))

@@ -14,9 +14,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display here
-import matplotlib.pyplot as plt  # noqa: E402 - after the backend is chosen
+import matplotlib.pyplot as plt
 
-from streamwise.bench.exceptions import BenchError  # noqa: E402
+from streamwise.bench.exceptions import BenchError
 
 REPORT = "report.md"
 LABELS = ("case", "scenario")  # the row key that names a case, when a benchmark has one
@@ -26,8 +26,10 @@ def render(folder: Path) -> Path:
     """Write ``folder/report.md`` (and its PNGs) from the results in ``folder``; return its path."""
     results = sorted(p for p in folder.glob("*.json") if _is_result(p))
     if not results:
-        raise BenchError(f"no benchmark results (<name>.json) in {folder}",
-                         hint="run one first, e.g. `streamwise bench overhead --output DIR`")  # fmt: skip
+        raise BenchError(
+            f"no benchmark results (<name>.json) in {folder}",
+            hint="run one first, e.g. `streamwise bench overhead --output DIR`",
+        )
     lines = ["# streamwise benchmarks", ""]
     for path in results:
         lines += section(json.loads(path.read_text()), folder)
@@ -48,11 +50,18 @@ def section(data: dict[str, Any], folder: Path) -> list[str]:
     """One benchmark's part of the page."""
     name, rows = data["benchmark"], data["results"]
     machine = data.get("machine", {})
-    lines = [f"## {name}", "", f"{data.get('created', '')} · {machine.get('cpus', '?')} CPUs · {machine.get('platform', '')}", ""]
+    lines = [
+        f"## {name}",
+        "",
+        f"{data.get('created', '')} · {machine.get('cpus', '?')} CPUs · {machine.get('platform', '')}",
+        "",
+    ]
     lines += table(rows)
     for goal, result in data.get("goals", {}).items():
         sign = "≤" if result.get("at_most") else "≥"
-        lines.append(f"- {'✓' if result['met'] else '✗'} {goal}: {result['value']:,.2f} (goal {sign} {result['target']:,})")
+        lines.append(
+            f"- {'✓' if result['met'] else '✗'} {goal}: {result['value']:,.2f} (goal {sign} {result['target']:,})"
+        )
     for check, result in data.get("checks", {}).items():
         lines.append(f"- {'✓' if result['passed'] else '✗'} {check}: {result['detail']}")
     lines += [f"- {note}" for note in data.get("notes", [])]

@@ -15,7 +15,13 @@ import os
 import shutil
 from typing import Any, ClassVar
 
-from streamwise.bench.overhead import WARMUP_EVENT_RATE, WARMUP_EVENTS, clickstream_spec, produce_clickstream, run_streamwise
+from streamwise.bench.overhead import (
+    WARMUP_EVENT_RATE,
+    WARMUP_EVENTS,
+    clickstream_spec,
+    produce_clickstream,
+    run_streamwise,
+)
 from streamwise.bench.registry import BenchContext, BenchReport, Column, register
 
 CASES = ((1, 8), (2, 8), (1, 1), (2, 1))  # (cores, partitions); the first is the baseline
@@ -26,7 +32,9 @@ class ScalingBenchmark:
     """run --once events/s with 1 vs 2 cores and 1 vs 8 partitions."""
 
     name: ClassVar[str] = "scaling"
-    description: ClassVar[str] = "the clickstream pipeline's run --once events/s with 1 vs 2 cores and 1 vs 8 partitions"
+    description: ClassVar[str] = (
+        "the clickstream pipeline's run --once events/s with 1 vs 2 cores and 1 vs 8 partitions"
+    )
 
     def run(self, context: BenchContext) -> BenchReport:
         options = context.options
@@ -47,14 +55,26 @@ class ScalingBenchmark:
             # The JVM outlives the sessions: one untimed full-size run first, so the first case does
             # not pay alone for compiling what every case runs.
             on_step(f"warm-up: one untimed run over {events:,} events")
-            run_streamwise(session(context, max(c for c, _ in cases)), settings, clickstream_spec(),
-                           topics[max(topics)], folder / "warmup_full")  # fmt: skip
+            run_streamwise(
+                session(context, max(c for c, _ in cases)),
+                settings,
+                clickstream_spec(),
+                topics[max(topics)],
+                folder / "warmup_full",
+            )
             for i, (cores, partitions) in enumerate(cases):
                 spark = session(context, cores)
                 on_step(f"{cores} core(s), {partitions} partition(s): warm-up, then {events:,} events")
                 run_streamwise(spark, settings, clickstream_spec(), warm, folder / f"warmup_{i}")
                 timed = run_streamwise(spark, settings, clickstream_spec(), topics[partitions], folder / f"case_{i}")
-                rows.append({"cores": cores, "partitions": partitions, "seconds": timed.seconds, "events_per_s": events / timed.seconds})
+                rows.append(
+                    {
+                        "cores": cores,
+                        "partitions": partitions,
+                        "seconds": timed.seconds,
+                        "events_per_s": events / timed.seconds,
+                    }
+                )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         base = rows[0]["events_per_s"]
@@ -63,12 +83,19 @@ class ScalingBenchmark:
         return BenchReport(
             name=self.name,
             rows=rows,
-            columns=[Column("cores", "cores"), Column("partitions", "partitions"), Column("seconds", "wall s", "{:.1f}"),
-                     Column("events_per_s", "events/s", "{:,.0f}"), Column("ratio", "× 1 core, 8 partitions", "{:.2f}")],  # fmt: skip
+            columns=[
+                Column("cores", "cores"),
+                Column("partitions", "partitions"),
+                Column("seconds", "wall s", "{:.1f}"),
+                Column("events_per_s", "events/s", "{:,.0f}"),
+                Column("ratio", "× 1 core, 8 partitions", "{:.2f}"),
+            ],
             config={"events": events, "cases": [list(c) for c in cases], "cpus": os.cpu_count()},
-            notes=["each case runs in its own SparkSession (local[cores]); the machine's other processes share the same cores",
-                   "the broker runs on the same machine and takes its share of the cores while Spark reads"],
-        )  # fmt: skip
+            notes=[
+                "each case runs in its own SparkSession (local[cores]); the machine's other processes share the same cores",
+                "the broker runs on the same machine and takes its share of the cores while Spark reads",
+            ],
+        )
 
 
 def session(context: BenchContext, cores: int) -> Any:
@@ -81,4 +108,6 @@ def session(context: BenchContext, cores: int) -> Any:
     if running is not None:
         running.stop()
     spark = context.settings.spark.model_copy(update={"ui": False, "master": f"local[{cores}]"})
-    return spark_session(context.settings.model_copy(update={"spark": spark}), app_name=f"streamwise-bench-scaling-{cores}")
+    return spark_session(
+        context.settings.model_copy(update={"spark": spark}), app_name=f"streamwise-bench-scaling-{cores}"
+    )

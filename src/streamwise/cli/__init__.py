@@ -16,8 +16,8 @@ import typer
 from rich.logging import RichHandler
 
 from streamwise.cli import dashboard, ingest, monitor, pipeline, platform, schemas, services, verify
-from streamwise.cli.bench import bench_app
 from streamwise.cli._common import err_console, root_options
+from streamwise.cli.bench import bench_app
 from streamwise.errors import StreamwiseError
 
 app = typer.Typer(
@@ -31,8 +31,12 @@ app = typer.Typer(
 
 @app.callback()
 def root(
-    state_dir: Annotated[Path | None, typer.Option(help="Folder for pids, logs, data [env STREAMWISE_STATE_DIR]")] = None,
-    kafka_port: Annotated[int | None, typer.Option(help="Port of the Kafka broker to use [env STREAMWISE_KAFKA_PORT]")] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Folder for pids, logs, data [env STREAMWISE_STATE_DIR]")
+    ] = None,
+    kafka_port: Annotated[
+        int | None, typer.Option(help="Port of the Kafka broker to use [env STREAMWISE_KAFKA_PORT]")
+    ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks and debug logs")] = False,
 ) -> None:
     """Stream processing on Apache Kafka and Spark Structured Streaming."""

@@ -26,7 +26,9 @@ class RootOptions:
 root_options = RootOptions()
 
 PortOpt = Annotated[int | None, typer.Option("--port", help="Kafka client listener port (default 9092)")]
-ControllerPortOpt = Annotated[int | None, typer.Option("--controller-port", help="KRaft controller port (default 9093)")]
+ControllerPortOpt = Annotated[
+    int | None, typer.Option("--controller-port", help="KRaft controller port (default 9093)")
+]
 
 
 def settings(**kafka: Any) -> Settings:

@@ -16,8 +16,12 @@ bench_app = typer.Typer(
     no_args_is_help=True,
 )
 
-OutputOpt = Annotated[Path | None, typer.Option(help="Folder for <name>.json  [default: STATE/bench]", show_default=False)]
-BootstrapOpt = Annotated[str | None, typer.Option(help="Use this broker (HOST:PORT) instead of starting a scratch one", show_default=False)]
+OutputOpt = Annotated[
+    Path | None, typer.Option(help="Folder for <name>.json  [default: STATE/bench]", show_default=False)
+]
+BootstrapOpt = Annotated[
+    str | None, typer.Option(help="Use this broker (HOST:PORT) instead of starting a scratch one", show_default=False)
+]
 
 
 @bench_app.command("list")
@@ -33,8 +37,12 @@ def bench_list() -> None:
 def bench_ingest(
     output: OutputOpt = None,
     bootstrap: BootstrapOpt = None,
-    events: Annotated[int, typer.Option(min=1000, help="Events per scenario (and records for the perf tool)")] = 2_000_000,
-    scenario: Annotated[list[str] | None, typer.Option(help="Only this scenario (repeatable)  [default: all]", show_default=False)] = None,
+    events: Annotated[
+        int, typer.Option(min=1000, help="Events per scenario (and records for the perf tool)")
+    ] = 2_000_000,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Only this scenario (repeatable)  [default: all]", show_default=False)
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Record values as JSON or Avro binary")] = Format.JSON,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of each benchmark topic")] = 8,
 ) -> None:
@@ -59,8 +67,12 @@ def bench_delta(
     output: OutputOpt = None,
     bootstrap: BootstrapOpt = None,
     batches: Annotated[int, typer.Option(min=2, help="Micro-batches per run")] = 200,
-    events: Annotated[int, typer.Option(min=100, help="Events produced; each batch reads events/batches of them")] = 20_000,
-    compact_every: Annotated[int, typer.Option(min=1, help="The compacted run runs OPTIMIZE after every N batches")] = 20,
+    events: Annotated[
+        int, typer.Option(min=100, help="Events produced; each batch reads events/batches of them")
+    ] = 20_000,
+    compact_every: Annotated[
+        int, typer.Option(min=1, help="The compacted run runs OPTIMIZE after every N batches")
+    ] = 20,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the topic: files each batch leaves")] = 2,
 ) -> None:
     """A Delta sink fed many small micro-batches, without and with compaction: files and read times.
@@ -76,10 +88,18 @@ def bench_delta(
 @bench_app.command("latency")
 def bench_latency(
     output: OutputOpt = None,
-    rates: Annotated[list[float] | None, typer.Option("--rate", min=1, help="Offered events/s; repeat for several (default 2k, 5k, 20k, 50k)")] = None,
+    rates: Annotated[
+        list[float] | None,
+        typer.Option("--rate", min=1, help="Offered events/s; repeat for several (default 2k, 5k, 20k, 50k)"),
+    ] = None,
     warmup: Annotated[float, typer.Option(min=0, help="Seconds of running before the measured window")] = 30.0,
     measure: Annotated[float, typer.Option(min=10, help="Seconds measured per rate")] = 60.0,
-    pipeline: Annotated[str, typer.Option(help="The example pipeline the platform runs; one with a kafka_alerts sink (iot_threshold) has its alert path measured too")] = "clickstream",
+    pipeline: Annotated[
+        str,
+        typer.Option(
+            help="The example pipeline the platform runs; one with a kafka_alerts sink (iot_threshold) has its alert path measured too"
+        ),
+    ] = "clickstream",
 ) -> None:
     """End-to-end latency (Kafka → sink commit, and → alerts topic) of the whole local platform at
     each offered rate.
@@ -99,7 +119,13 @@ def bench_latency(
 def bench_peer(
     output: OutputOpt = None,
     bootstrap: BootstrapOpt = None,
-    events: Annotated[int, typer.Option(min=1000, help="Clickstream events produced once and read by both (enough that each runs well past its start-up)")] = 1_000_000,
+    events: Annotated[
+        int,
+        typer.Option(
+            min=1000,
+            help="Clickstream events produced once and read by both (enough that each runs well past its start-up)",
+        ),
+    ] = 1_000_000,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the topic")] = 3,
     repeat: Annotated[int, typer.Option(min=1, help="Runs of streamwise (fresh checkpoints); the median counts")] = 3,
 ) -> None:
@@ -118,7 +144,9 @@ def bench_peer(
 def bench_scaling(
     output: OutputOpt = None,
     bootstrap: BootstrapOpt = None,
-    events: Annotated[int, typer.Option(min=1000, help="Clickstream events per topic (1 and 8 partitions)")] = 1_000_000,
+    events: Annotated[
+        int, typer.Option(min=1000, help="Clickstream events per topic (1 and 8 partitions)")
+    ] = 1_000_000,
 ) -> None:
     """The clickstream pipeline's run --once events/s with 1 vs 2 cores and 1 vs 8 partitions.
 
@@ -131,7 +159,11 @@ def bench_scaling(
 
 
 @bench_app.command("report")
-def bench_report(folder: Annotated[Path | None, typer.Argument(help="Folder of <name>.json results  [default: STATE/bench]", show_default=False)] = None) -> None:
+def bench_report(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Folder of <name>.json results  [default: STATE/bench]", show_default=False)
+    ] = None,
+) -> None:
     """Write FOLDER/report.md: a table per benchmark, its goals and checks, and PNG plots.
 
     Example: streamwise bench report bench-results
@@ -169,9 +201,16 @@ def bench_all(
 def bench_process(
     output: OutputOpt = None,
     bootstrap: BootstrapOpt = None,
-    events: Annotated[int, typer.Option(min=1000, help="Clickstream events produced once, then processed (4,000,000: over 30 s of work on 2 cores)")] = 4_000_000,
+    events: Annotated[
+        int,
+        typer.Option(
+            min=1000, help="Clickstream events produced once, then processed (4,000,000: over 30 s of work on 2 cores)"
+        ),
+    ] = 4_000_000,
     repeat: Annotated[int, typer.Option(min=1, help="Run both cases R times; report medians and minima")] = 1,
-    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the topic (the local platform's default is 3)")] = 3,
+    partitions: Annotated[
+        int, typer.Option(min=1, help="Partitions of the topic (the local platform's default is 3)")
+    ] = 3,
 ) -> None:
     """run --once events/s of the clickstream pipeline (Kafka → decode → 10 s window with watermark →
     Delta, availableNow) beside Spark's own batch read of the same topic (the floor), in one session.
@@ -186,11 +225,23 @@ def bench_process(
 def bench_overhead(
     output: OutputOpt = None,
     bootstrap: BootstrapOpt = None,
-    events: Annotated[int, typer.Option(min=1000, help="Clickstream events produced once and read by every case")] = 1_000_000,
+    events: Annotated[
+        int, typer.Option(min=1000, help="Clickstream events produced once and read by every case")
+    ] = 1_000_000,
     repeat: Annotated[int, typer.Option(min=1, help="Run every case R times; report medians and minima")] = 1,
-    event_rate: Annotated[float, typer.Option(min=1, help="Event times are stamped as if sent at this many events/s (2,000/s: 1,000,000 events span 500 s, 50 windows)")] = 2_000.0,
-    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the topic (the local platform's default is 3)")] = 3,
-    warmup: Annotated[bool, typer.Option(help="Run both queries once, untimed, on a small topic first (JVM class loading, JIT)")] = True,
+    event_rate: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Event times are stamped as if sent at this many events/s (2,000/s: 1,000,000 events span 500 s, 50 windows)",
+        ),
+    ] = 2_000.0,
+    partitions: Annotated[
+        int, typer.Option(min=1, help="Partitions of the topic (the local platform's default is 3)")
+    ] = 3,
+    warmup: Annotated[
+        bool, typer.Option(help="Run both queries once, untimed, on a small topic first (JVM class loading, JIT)")
+    ] = True,
 ) -> None:
     """The clickstream pipeline beside the same query in plain PySpark and Spark's own Kafka read.
 
@@ -224,7 +275,9 @@ def _run(name: str, options: dict[str, object], *, bootstrap: str | None, output
     console.print(report.table())
     for goal, result in report.goals.items():
         mark = "[green]✓[/]" if result["met"] else "[red]✗[/]"
-        console.print(f"{mark} {goal}: {result['value']:,.2f} (goal {'≤' if result.get('at_most') else '≥'} {result['target']:,})")
+        console.print(
+            f"{mark} {goal}: {result['value']:,.2f} (goal {'≤' if result.get('at_most') else '≥'} {result['target']:,})"
+        )
     for check, result in report.checks.items():
         mark = "[green]✓[/]" if result["passed"] else "[red]✗[/]"
         console.print(f"{mark} {check}: {result['detail']}")

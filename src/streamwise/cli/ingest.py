@@ -13,24 +13,71 @@ from streamwise.ingest.formats import Format
 
 
 def produce(
-    scenario: Annotated[str | None, typer.Argument(help="clickstream, iot, payments, logs or social (or use --from-file)", show_default=False)] = None,
-    rate: Annotated[float | None, typer.Option(min=0, help="Events per second; 0 = as fast as possible  [default: 1000]", show_default=False)] = None,
-    duration: Annotated[float | None, typer.Option(min=0, help="Seconds to run  [default: until Ctrl-C]", show_default=False)] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Argument(help="clickstream, iot, payments, logs or social (or use --from-file)", show_default=False),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=0, help="Events per second; 0 = as fast as possible  [default: 1000]", show_default=False),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0, help="Seconds to run  [default: until Ctrl-C]", show_default=False)
+    ] = None,
     count: Annotated[int | None, typer.Option(min=0, help="Events to send, then stop", show_default=False)] = None,
-    partitions: Annotated[int | None, typer.Option(min=1, help="Create the topic with P partitions (checked if it exists)", show_default=False)] = None,
-    topic: Annotated[str | None, typer.Option(help="Topic  [default: the scenario's or file's name]", show_default=False)] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Record values as JSON, or Avro in the Confluent wire format (schema registered as TOPIC-value)")] = Format.JSON,
-    registry: Annotated[str | None, typer.Option(help="--format avro: the schema registry URL (default: the configured one, http://127.0.0.1:8081)", show_default=False)] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Create the topic with P partitions (checked if it exists)", show_default=False),
+    ] = None,
+    topic: Annotated[
+        str | None, typer.Option(help="Topic  [default: the scenario's or file's name]", show_default=False)
+    ] = None,
+    fmt: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            help="Record values as JSON, or Avro in the Confluent wire format (schema registered as TOPIC-value)",
+        ),
+    ] = Format.JSON,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="--format avro: the schema registry URL (default: the configured one, http://127.0.0.1:8081)",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same events")] = 7,
-    late_fraction: Annotated[float | None, typer.Option(help="Fraction of events made late  [default: 0.01; 0 with --from-file]", show_default=False)] = None,
-    max_lateness: Annotated[float | None, typer.Option(help="Seconds a late event is late at most  [default: 15]", show_default=False)] = None,
+    late_fraction: Annotated[
+        float | None,
+        typer.Option(help="Fraction of events made late  [default: 0.01; 0 with --from-file]", show_default=False),
+    ] = None,
+    max_lateness: Annotated[
+        float | None, typer.Option(help="Seconds a late event is late at most  [default: 15]", show_default=False)
+    ] = None,
     out_of_order: Annotated[float, typer.Option(help="Fraction of events whose send order is shuffled")] = 0.0,
     duplicates: Annotated[float, typer.Option(help="Fraction of events sent twice")] = 0.0,
-    spike: Annotated[list[str] | None, typer.Option(help="Rate spike FACTORx@START[+DURATION], e.g. 10x@30s (5 s long); repeatable", show_default=False)] = None,
-    from_file: Annotated[Path | None, typer.Option(help="Replay a CSV, Parquet or JSON-lines file", show_default=False)] = None,
-    event_time: Annotated[str | None, typer.Option(help="--from-file: the column holding event times", show_default=False)] = None,
-    key: Annotated[str | None, typer.Option(help="--from-file: the column used as the Kafka key", show_default=False)] = None,
-    speedup: Annotated[str | None, typer.Option(help="--from-file: replay X times faster, or 'max'  [default: 1 with --event-time, else max]", show_default=False)] = None,
+    spike: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Rate spike FACTORx@START[+DURATION], e.g. 10x@30s (5 s long); repeatable", show_default=False
+        ),
+    ] = None,
+    from_file: Annotated[
+        Path | None, typer.Option(help="Replay a CSV, Parquet or JSON-lines file", show_default=False)
+    ] = None,
+    event_time: Annotated[
+        str | None, typer.Option(help="--from-file: the column holding event times", show_default=False)
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="--from-file: the column used as the Kafka key", show_default=False)
+    ] = None,
+    speedup: Annotated[
+        str | None,
+        typer.Option(
+            help="--from-file: replay X times faster, or 'max'  [default: 1 with --event-time, else max]",
+            show_default=False,
+        ),
+    ] = None,
     ground_truth: Annotated[bool, typer.Option(help="Record what was sent under STATE/ground_truth/TOPIC")] = True,
     quiet: Annotated[bool, typer.Option(help="No progress display (for background runs)")] = False,
 ) -> None:
@@ -44,40 +91,77 @@ def produce(
     from streamwise.ingest.options import ProduceOptions, plan
     from streamwise.ingest.producer import EventProducer
     from streamwise.ingest.run import Progress as Counts
-    from streamwise.ingest.run import ensure_topic, produce as run
+    from streamwise.ingest.run import ensure_topic
+    from streamwise.ingest.run import produce as run
     from streamwise.ingest.truth import GroundTruthWriter
 
     options = ProduceOptions(
-        scenario=scenario, from_file=from_file, rate=rate, duration_s=duration, count=count, topic=topic,
-        partitions=partitions, format=fmt.value, seed=seed, late_fraction=late_fraction, max_lateness_s=max_lateness,
-        out_of_order=out_of_order, duplicates=duplicates, spikes=tuple(spike or ()), event_time=event_time, key=key,
+        scenario=scenario,
+        from_file=from_file,
+        rate=rate,
+        duration_s=duration,
+        count=count,
+        topic=topic,
+        partitions=partitions,
+        format=fmt.value,
+        seed=seed,
+        late_fraction=late_fraction,
+        max_lateness_s=max_lateness,
+        out_of_order=out_of_order,
+        duplicates=duplicates,
+        spikes=tuple(spike or ()),
+        event_time=event_time,
+        key=key,
         speedup=speedup,
-    )  # fmt: skip
+    )
     p = plan(options)
     cfg = settings()
     partition_count = ensure_topic(cfg.kafka, p.topic, partitions)
     truth = None
     if ground_truth:
-        meta = {"source": p.label, "format": p.format.value, "partitions": partition_count,
-                "options": {k: str(v) for k, v in vars(options).items() if v not in (None, (), 0.0)}}  # fmt: skip
+        meta = {
+            "source": p.label,
+            "format": p.format.value,
+            "partitions": partition_count,
+            "options": {k: str(v) for k, v in vars(options).items() if v not in (None, (), 0.0)},
+        }
         truth = GroundTruthWriter(cfg.state, p.topic, schema=p.source.schema, key_field=p.source.key_field, meta=meta)
     total = count if count is not None else (len(p.source) if hasattr(p.source, "__len__") else None)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn() if total else TextColumn(""),
-               TextColumn("{task.completed:,} events"), TextColumn("[cyan]{task.fields[rate]}"),
-               TextColumn("[dim]{task.fields[in_flight]}"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn() if total else TextColumn(""),
+        TextColumn("{task.completed:,} events"),
+        TextColumn("[cyan]{task.fields[rate]}"),
+        TextColumn("[dim]{task.fields[in_flight]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, disable=quiet) as progress:
         task = progress.add_task(f"{p.label} → {p.topic} ({p.format.value})", total=total, rate="", in_flight="")
 
         def tick(c: Counts) -> None:
-            progress.update(task, completed=c.events, rate=f"{c.events_per_s:,.0f}/s", in_flight=f"{c.in_flight:,} in flight")
+            progress.update(
+                task, completed=c.events, rate=f"{c.events_per_s:,.0f}/s", in_flight=f"{c.in_flight:,} in flight"
+            )
 
-        report = run(EventProducer(cfg.kafka, p.topic), p.source, pace=p.pace, fmt=p.format, disorder=p.disorder,
-                     count=count, duration_s=duration, truth=truth, on_progress=tick,
-                     registry=registry or cfg.registry.url)  # fmt: skip
+        report = run(
+            EventProducer(cfg.kafka, p.topic),
+            p.source,
+            pace=p.pace,
+            fmt=p.format,
+            disorder=p.disorder,
+            count=count,
+            duration_s=duration,
+            truth=truth,
+            on_progress=tick,
+            registry=registry or cfg.registry.url,
+        )
     extra = f" (+{report.records - report.events:,} duplicates)" if report.records != report.events else ""
     stopped = " [yellow](stopped)[/]" if report.interrupted else ""
-    console.print(f"[green]✓[/] {report.stats.delivered:,} records{extra} delivered to {p.topic} in {report.seconds:.1f}s "
-                  f"({report.events_per_s:,.0f} events/s, {report.mb_per_s:.1f} MB/s), {report.stats.failed} failed{stopped}")  # fmt: skip
+    console.print(
+        f"[green]✓[/] {report.stats.delivered:,} records{extra} delivered to {p.topic} in {report.seconds:.1f}s "
+        f"({report.events_per_s:,.0f} events/s, {report.mb_per_s:.1f} MB/s), {report.stats.failed} failed{stopped}"
+    )
     if report.truth_dir is not None:
         console.print(f"  ground truth: {report.truth_dir}")
 

@@ -25,8 +25,7 @@ def status_view(cfg: Settings) -> Group:
     """Tables of services, topics and queries, read live from the state folder and Kafka."""
     from streamwise.monitor.store import latest_metrics
     from streamwise.platform.kafka import KafkaBroker
-    from streamwise.platform.process import SERVICES
-    from streamwise.platform.process import Service
+    from streamwise.platform.process import SERVICES, Service
     from streamwise.platform.topics import describe_topic, list_topics
 
     broker = KafkaBroker(cfg)
@@ -40,19 +39,44 @@ def status_view(cfg: Settings) -> Group:
         services.add_row(name, state, str(st.pid or ""), str(st.log))
     parts: list = [services]
     if not serving:
-        return Group(*parts, f"[yellow]Kafka on {cfg.kafka.bootstrap_servers} is not serving: no topics or queries to show[/]")
+        return Group(
+            *parts, f"[yellow]Kafka on {cfg.kafka.bootstrap_servers} is not serving: no topics or queries to show[/]"
+        )
     topics = Table("topic", "partitions", "end offsets", title="topics")
     for name in list_topics(cfg.kafka):
         info = describe_topic(cfg.kafka, name)
         topics.add_row(name, str(len(info.partitions)), f"{sum(p.end_offset for p in info.partitions):,}")
-    queries = Table("query", "batch", "in rows/s", "done rows/s", "latency p50/p95", "lag", "late dropped",
-                    "last batch", "health", title="queries")  # fmt: skip
+    queries = Table(
+        "query",
+        "batch",
+        "in rows/s",
+        "done rows/s",
+        "latency p50/p95",
+        "lag",
+        "late dropped",
+        "last batch",
+        "health",
+        title="queries",
+    )
     for name, m in sorted(latest_metrics(cfg.kafka).items()):
         stale = time.time() - m.timestamp_ms / 1000 > STALE_AFTER_S
         lat = f"{m.latency_ms['p50'] / 1000:.1f}s / {m.latency_ms['p95'] / 1000:.1f}s" if m.latency_ms else "-"
-        health = "[dim]idle/stopped[/]" if stale else ("[yellow]behind[/]" if m.lag > 10 * max(m.input_rows, 1) else "[green]ok[/]")
-        queries.add_row(name, str(m.batch_id), f"{m.input_rows_per_s:,.0f}", f"{m.processed_rows_per_s:,.0f}", lat,
-                        f"{m.lag:,}", f"{m.late_rows_dropped:,}", _age(m.timestamp_ms), health)  # fmt: skip
+        health = (
+            "[dim]idle/stopped[/]"
+            if stale
+            else ("[yellow]behind[/]" if m.lag > 10 * max(m.input_rows, 1) else "[green]ok[/]")
+        )
+        queries.add_row(
+            name,
+            str(m.batch_id),
+            f"{m.input_rows_per_s:,.0f}",
+            f"{m.processed_rows_per_s:,.0f}",
+            lat,
+            f"{m.lag:,}",
+            f"{m.late_rows_dropped:,}",
+            _age(m.timestamp_ms),
+            health,
+        )
     return Group(*parts, topics, queries)
 
 

@@ -23,9 +23,8 @@ def run(
     """
     from streamwise.pipeline import await_queries, load_pipeline, resolve
     from streamwise.pipeline.plan import Pipeline
-    from streamwise.platform.spark import spark_session
-
     from streamwise.pipeline.realtime import with_task_slots
+    from streamwise.platform.spark import spark_session
 
     spec = load_pipeline(resolve(pipeline))
     cfg = settings() if once else with_task_slots(settings(), spec)
@@ -56,7 +55,9 @@ def validate(pipeline: PipelineArg) -> None:
     spec = load_pipeline(path)
     steps = " → ".join(step.type for step in spec.steps) or "(no steps)"
     sinks = ", ".join(sink.type for sink in spec.sinks)
-    console.print(f"[green]✓[/] {path}: pipeline [bold]{spec.name}[/] reads {spec.source.topic}, {steps}, writes {sinks}")
+    console.print(
+        f"[green]✓[/] {path}: pipeline [bold]{spec.name}[/] reads {spec.source.topic}, {steps}, writes {sinks}"
+    )
 
 
 def explain(pipeline: PipelineArg) -> None:
@@ -86,13 +87,20 @@ def train(
     """
     from streamwise.pipeline.ml import train_classifier
     from streamwise.pipeline.spec import model_path
-    from streamwise.sinks import warehouse_path
     from streamwise.platform.spark import spark_session
+    from streamwise.sinks import warehouse_path
 
     cfg = settings()
     spark = spark_session(cfg, app_name="streamwise-train")
     with console.status(f"training on {table}"):
-        report = train_classifier(spark, warehouse_path(table, cfg.state), features=features.split(","),
-                                  label=label, model_path=model_path(model, cfg.state))  # fmt: skip
-    console.print(f"[green]✓[/] trained on {report.rows:,} rows ({report.positives:,} positive); "
-                  f"held-out AUC {report.auc:.3f}; saved to {report.model_path}")  # fmt: skip
+        report = train_classifier(
+            spark,
+            warehouse_path(table, cfg.state),
+            features=features.split(","),
+            label=label,
+            model_path=model_path(model, cfg.state),
+        )
+    console.print(
+        f"[green]✓[/] trained on {report.rows:,} rows ({report.positives:,} positive); "
+        f"held-out AUC {report.auc:.3f}; saved to {report.model_path}"
+    )

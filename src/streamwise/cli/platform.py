@@ -14,8 +14,12 @@ from rich.table import Table
 from streamwise.cli._common import ControllerPortOpt, PortOpt, console, print_status, settings
 from streamwise.errors import StreamwiseError
 
-kafka_app = typer.Typer(help="The local KRaft broker.\n\nExample: streamwise kafka start --port 9092", no_args_is_help=True)
-topics_app = typer.Typer(help="Kafka topics.\n\nExample: streamwise topics create clickstream -p 6", no_args_is_help=True)
+kafka_app = typer.Typer(
+    help="The local KRaft broker.\n\nExample: streamwise kafka start --port 9092", no_args_is_help=True
+)
+topics_app = typer.Typer(
+    help="Kafka topics.\n\nExample: streamwise topics create clickstream -p 6", no_args_is_help=True
+)
 config_app = typer.Typer(help="Settings in force.\n\nExample: streamwise config show", no_args_is_help=True)
 
 
@@ -58,8 +62,10 @@ def kafka_start(port: PortOpt = None, controller_port: ControllerPortOpt = None)
     broker = KafkaBroker(settings(port=port, controller_port=controller_port))
     with console.status(f"starting Kafka on {broker.kafka.bootstrap_servers}"):
         pid = broker.start()
-    console.print(f"[green]✓[/] Kafka serves on [bold]{broker.kafka.bootstrap_servers}[/] (pid {pid}); "
-                  f"data in {broker.data_dir}, log in {broker.service.log_file}")  # fmt: skip
+    console.print(
+        f"[green]✓[/] Kafka serves on [bold]{broker.kafka.bootstrap_servers}[/] (pid {pid}); "
+        f"data in {broker.data_dir}, log in {broker.service.log_file}"
+    )
 
 
 @kafka_app.command("stop")
@@ -97,9 +103,14 @@ def topics_create(
     from streamwise.platform.topics import create_topic
 
     created = create_topic(
-        settings().kafka, name, partitions=partitions, replication=replication,
-        retention_ms=retention_ms, cleanup_policy=cleanup_policy, exist_ok=if_not_exists,
-    )  # fmt: skip
+        settings().kafka,
+        name,
+        partitions=partitions,
+        replication=replication,
+        retention_ms=retention_ms,
+        cleanup_policy=cleanup_policy,
+        exist_ok=if_not_exists,
+    )
     console.print(f"[green]✓[/] created {name}" if created else f"[yellow]{name} exists[/]")
 
 
@@ -121,8 +132,14 @@ def topics_describe(name: str) -> None:
     from streamwise.platform.topics import describe_topic
 
     info = describe_topic(settings().kafka, name)
-    table = Table("partition", "leader", "replicas", "isr", "end offset",
-                  title=f"{name}: {len(info.partitions)} partitions, replication {info.replication}")  # fmt: skip
+    table = Table(
+        "partition",
+        "leader",
+        "replicas",
+        "isr",
+        "end offset",
+        title=f"{name}: {len(info.partitions)} partitions, replication {info.replication}",
+    )
     for p in info.partitions:
         table.add_row(str(p.partition), str(p.leader), str(p.replicas), str(p.isr), f"{p.end_offset:,}")
     console.print(table)
@@ -131,20 +148,24 @@ def topics_describe(name: str) -> None:
 
 
 def up(
-    pipeline: Annotated[str, typer.Option(help="Example pipeline (or .yaml) to run; its topic's generator feeds it")] = "clickstream",
+    pipeline: Annotated[
+        str, typer.Option(help="Example pipeline (or .yaml) to run; its topic's generator feeds it")
+    ] = "clickstream",
     rate: Annotated[float, typer.Option(min=1, help="Generator events per second")] = 2000,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the source topic")] = 3,
     port: PortOpt = None,
     controller_port: ControllerPortOpt = None,
-    watch: Annotated[bool, typer.Option(help="Keep refreshing the results until Ctrl-C; --no-watch returns after the first results")] = True,
+    watch: Annotated[
+        bool, typer.Option(help="Keep refreshing the results until Ctrl-C; --no-watch returns after the first results")
+    ] = True,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the first results before giving up")] = 300,
 ) -> None:
     """Start the local platform: Kafka, registry, dashboard, a generator and a Spark pipeline; show results.
 
     Example: streamwise up --pipeline iot_anomalies --rate 5000
     """
-    from streamwise.sinks import DeltaSink, warehouse_path
     from streamwise.app import local
+    from streamwise.sinks import DeltaSink, warehouse_path
 
     cfg = settings(port=port, controller_port=controller_port)
     started = time.monotonic()
@@ -158,14 +179,16 @@ def up(
     tables = [warehouse_path(s.path, cfg.state) for s in spec.sinks if isinstance(s, DeltaSink)]
     ui = f"http://127.0.0.1:{cfg.spark.ui_port}" if cfg.spark.ui else "(disabled)"
     topic = spec.source.topic
-    console.print(f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s, running pipeline [bold]{spec.name}[/]\n"
-                  f"  dashboard  {cfg.dashboard.url}  (live throughput, latency, lag, windows, alerts; /metrics)\n"
-                  f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic {topic}, dead letters {topic}.dlq)\n"
-                  f"  registry   {cfg.registry.url}  (Confluent-compatible schema registry)\n"
-                  + "".join(f"  Delta      {t}\n" for t in tables)
-                  + f"  Spark UI   {ui}\n"
-                  f"  logs       {cfg.state / 'logs'}\n"
-                  f"  stop with  ./dev down   (or streamwise down)")  # fmt: skip
+    console.print(
+        f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s, running pipeline [bold]{spec.name}[/]\n"
+        f"  dashboard  {cfg.dashboard.url}  (live throughput, latency, lag, windows, alerts; /metrics)\n"
+        f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic {topic}, dead letters {topic}.dlq)\n"
+        f"  registry   {cfg.registry.url}  (Confluent-compatible schema registry)\n"
+        + "".join(f"  Delta      {t}\n" for t in tables)
+        + f"  Spark UI   {ui}\n"
+        f"  logs       {cfg.state / 'logs'}\n"
+        f"  stop with  ./dev down   (or streamwise down)"
+    )
     if not tables:
         return
     view = windows_table if spec.name == "clickstream" else sinks_table
@@ -178,8 +201,13 @@ def windows_table(tables: list[Path]) -> Table:
 
     path = tables[0]
     frame = latest_windows(path)
-    table = Table("window (UTC)", "page", "views", title="latest windows: views per page",
-                  caption=f"{path} · {time.strftime('%H:%M:%S')}")  # fmt: skip
+    table = Table(
+        "window (UTC)",
+        "page",
+        "views",
+        title="latest windows: views per page",
+        caption=f"{path} · {time.strftime('%H:%M:%S')}",
+    )
     if frame.empty:
         table.add_row("(waiting for the first window to close)", "", "")
     for row in frame.itertuples():
@@ -197,8 +225,9 @@ def sinks_table(tables: list[Path]) -> Table:
     return table
 
 
-def _show_results(tables: list[Path], view: Callable[[list[Path]], Table], started: float, *, wait: float,
-                  watch: bool, state: Path) -> None:  # fmt: skip
+def _show_results(
+    tables: list[Path], view: Callable[[list[Path]], Table], started: float, *, wait: float, watch: bool, state: Path
+) -> None:
     from streamwise.monitor.windows import delta_rows
     from streamwise.platform.process import Service
 
@@ -210,8 +239,10 @@ def _show_results(tables: list[Path], view: Callable[[list[Path]], Table], start
             while watch or not first_seen:
                 time.sleep(2)
                 if first_seen and not Service("pipeline", state).status().running:
-                    live.console.print(f"[yellow]■[/] the pipeline is no longer running (`./dev down`, or it failed: see "
-                                       f"{log_dir / 'pipeline.log'}); nothing more to show")  # fmt: skip
+                    live.console.print(
+                        f"[yellow]■[/] the pipeline is no longer running (`./dev down`, or it failed: see "
+                        f"{log_dir / 'pipeline.log'}); nothing more to show"
+                    )
                     return
                 live.update(view(tables))
                 if not first_seen and any(delta_rows(t) for t in tables):
@@ -219,10 +250,14 @@ def _show_results(tables: list[Path], view: Callable[[list[Path]], Table], start
                     live.console.print(f"[green]✓[/] first results {time.monotonic() - started:.0f}s after up")
                 if not first_seen and time.monotonic() > deadline:
                     if not Service("pipeline", state).status().running:
-                        raise StreamwiseError(f"the pipeline stopped before writing to {tables[0]}",
-                                              hint=f"see {log_dir / 'pipeline.log'}")  # fmt: skip
-                    live.console.print(f"[yellow]no rows yet after {wait:.0f}s; the pipeline runs (a filtering "
-                                       "pipeline writes only what it finds)[/]")  # fmt: skip
+                        raise StreamwiseError(
+                            f"the pipeline stopped before writing to {tables[0]}",
+                            hint=f"see {log_dir / 'pipeline.log'}",
+                        )
+                    live.console.print(
+                        f"[yellow]no rows yet after {wait:.0f}s; the pipeline runs (a filtering "
+                        "pipeline writes only what it finds)[/]"
+                    )
                     if not watch:
                         return
                     deadline = float("inf")

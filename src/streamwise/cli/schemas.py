@@ -63,8 +63,10 @@ def registry_start(port: RegistryPortOpt = None) -> None:
     cfg = _settings(port)
     with console.status(f"starting the schema registry on {cfg.registry.url}"):
         pid = start_registry(cfg)
-    console.print(f"[green]✓[/] schema registry serves on [bold]{cfg.registry.url}[/] (pid {pid}); "
-                  f"state in topic {cfg.registry.topic}, log in {registry_service(cfg).log_file}")  # fmt: skip
+    console.print(
+        f"[green]✓[/] schema registry serves on [bold]{cfg.registry.url}[/] (pid {pid}); "
+        f"state in topic {cfg.registry.topic}, log in {registry_service(cfg).log_file}"
+    )
 
 
 @registry_app.command("stop")
@@ -102,7 +104,9 @@ def _schema_files(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise StreamwiseError(f"{path} does not exist", hint="pass schema files or folders holding *.avsc or *.json")
+            raise StreamwiseError(
+                f"{path} does not exist", hint="pass schema files or folders holding *.avsc or *.json"
+            )
     if not files:
         raise StreamwiseError(f"no schema files (*.avsc, *.json) in {', '.join(map(str, paths))}")
     return files
@@ -178,7 +182,9 @@ def schema_show(
 
 def _pretty(message: str) -> str | None:
     """A Confluent verbose message as one readable line (None for the bookkeeping ones)."""
-    match = re.match(r"\{errorType:'(\w+)', description:'(.*?)( \(location [^)]*\))?'(, additionalInfo:.*)?\}$", message)
+    match = re.match(
+        r"\{errorType:'(\w+)', description:'(.*?)( \(location [^)]*\))?'(, additionalInfo:.*)?\}$", message
+    )
     if match:
         return f"{match.group(2)} [{match.group(1)}]"
     return None if message.startswith(("{oldSchemaVersion", "{oldSchema:", "{compatibility")) else message
@@ -250,12 +256,19 @@ def schema_diff(
     if before.schema_type != "AVRO" or (file is not None and file.suffix != ".avsc"):
         raise StreamwiseError("schema diff compares Avro schemas", hint="use `schema check` for JSON Schema")
     old_schema, new_schema = parse_avro(before.schema), parse_avro(after_text)
-    table = Table("change", "field", f"version {before.version}", after_label,
-                  title=f"{subject}: version {before.version} → {after_label}")  # fmt: skip
+    table = Table(
+        "change",
+        "field",
+        f"version {before.version}",
+        after_label,
+        title=f"{subject}: version {before.version} → {after_label}",
+    )
     for change in diff_fields(old_schema, new_schema):
         colour = {"added": "green", "removed": "red"}.get(change.change, "yellow")
         table.add_row(f"[{colour}]{change.change}[/]", change.field, escape(change.old), escape(change.new))
     console.print(table)
     backward, forward = can_read(new_schema, old_schema), can_read(old_schema, new_schema)
-    console.print(f"backward (new reads old data): {'[green]yes[/]' if backward else '[red]no[/]'}; "
-                  f"forward (old reads new data): {'[green]yes[/]' if forward else '[red]no[/]'}")  # fmt: skip
+    console.print(
+        f"backward (new reads old data): {'[green]yes[/]' if backward else '[red]no[/]'}; "
+        f"forward (old reads new data): {'[green]yes[/]' if forward else '[red]no[/]'}"
+    )

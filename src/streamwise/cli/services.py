@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,12 +18,14 @@ services_app = typer.Typer(
 )
 
 
-class Which(str, Enum):
+class Which(StrEnum):
     postgres = "postgres"
     redis = "redis"
 
 
-WhichArg = Annotated[list[Which] | None, typer.Argument(help="postgres and/or redis (default: both)", show_default=False)]
+WhichArg = Annotated[
+    list[Which] | None, typer.Argument(help="postgres and/or redis (default: both)", show_default=False)
+]
 PgPortOpt = Annotated[int | None, typer.Option("--postgres-port", help="PostgreSQL port (default 5432)")]
 RedisPortOpt = Annotated[int | None, typer.Option("--redis-port", help="Redis port (default 6379)")]
 
@@ -70,8 +72,10 @@ def start(which: WhichArg = None, postgres_port: PgPortOpt = None, redis_port: R
         name = server.service.name
         with console.status(f"starting {name} on {server.address}"):
             pid = server.start()
-        console.print(f"[green]✓[/] {name} serves on [bold]{server.address}[/] (pid {pid}); "
-                      f"data in {server.data_dir}, log in {server.service.log_file}")  # fmt: skip
+        console.print(
+            f"[green]✓[/] {name} serves on [bold]{server.address}[/] (pid {pid}); "
+            f"data in {server.data_dir}, log in {server.service.log_file}"
+        )
 
 
 @services_app.command("stop")

@@ -46,9 +46,16 @@ def read_alerts(kafka: KafkaSettings, topic: str, *, last: int) -> AlertFeed:
             return AlertFeed(topic=topic, exists=False, items=[])
     except TopicError as exc:
         return AlertFeed(topic=topic, exists=True, items=[], error=exc.message)
-    alerts = [Alert(partition=msg.partition(), offset=msg.offset(), timestamp_ms=msg.timestamp()[1],
-                    key=msg.key().decode(errors="replace") if msg.key() is not None else None, value=_decode(msg.value()))
-              for msg in records]  # fmt: skip
+    alerts = [
+        Alert(
+            partition=msg.partition(),
+            offset=msg.offset(),
+            timestamp_ms=msg.timestamp()[1],
+            key=msg.key().decode(errors="replace") if msg.key() is not None else None,
+            value=_decode(msg.value()),
+        )
+        for msg in records
+    ]
     alerts.sort(key=lambda a: (a.timestamp_ms, a.partition, a.offset), reverse=True)
     return AlertFeed(topic=topic, exists=True, items=alerts[:last])
 

@@ -27,8 +27,10 @@ def page_html() -> str:
     try:
         return resources.files("streamwise.dashboard").joinpath("static/index.html").read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DashboardError("the dashboard page static/index.html is missing from the installed package",
-                             hint="reinstall streamwise (pip install -e .)") from None  # fmt: skip
+        raise DashboardError(
+            "the dashboard page static/index.html is missing from the installed package",
+            hint="reinstall streamwise (pip install -e .)",
+        ) from None
 
 
 def sse_frame(event: str, data: str, event_id: int) -> str:
@@ -49,8 +51,9 @@ def create_app(
         yield
         snapshots.sources.close()  # the long-lived Kafka consumer of the progress topic
 
-    app = FastAPI(title="streamwise dashboard", summary="Throughput, latency, lag, results and alerts, live.",
-                  lifespan=lifespan)  # fmt: skip
+    app = FastAPI(
+        title="streamwise dashboard", summary="Throughput, latency, lag, results and alerts, live.", lifespan=lifespan
+    )
     app.state.snapshots = snapshots
 
     @app.get("/", response_class=HTMLResponse, summary="The live dashboard page")

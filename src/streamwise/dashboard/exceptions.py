@@ -7,4 +7,3 @@ from streamwise.errors import StreamwiseError
 
 class DashboardError(StreamwiseError):
     """The dashboard cannot serve: its page is missing, or its settings cannot be used."""
-

@@ -50,9 +50,16 @@ class ProgressTail:
 
     def _catch_up(self) -> None:
         if self._consumer is None:
-            self._consumer = Consumer(self.kafka.client_config(**QUIET, **{
-                "group.id": "streamwise-dashboard", "enable.auto.commit": False, "fetch.wait.max.ms": 50,
-            }))  # fmt: skip
+            self._consumer = Consumer(
+                self.kafka.client_config(
+                    **QUIET,
+                    **{
+                        "group.id": "streamwise-dashboard",
+                        "enable.auto.commit": False,
+                        "fetch.wait.max.ms": 50,
+                    },
+                )
+            )
         consumer = self._consumer
         partition = TopicPartition(PROGRESS_TOPIC, 0)
         low, high = consumer.get_watermark_offsets(partition, timeout=_TIMEOUT_S, cached=False)

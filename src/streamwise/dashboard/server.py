@@ -17,8 +17,9 @@ GRACEFUL_S = 2
 
 def server_config(app: FastAPI, host: str, port: int, *, log_level: str = "info") -> uvicorn.Config:
     """uvicorn settings shared by both ways of serving (no access log: one SSE request per browser)."""
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                          timeout_graceful_shutdown=GRACEFUL_S)  # fmt: skip
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=GRACEFUL_S
+    )
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
@@ -48,8 +49,10 @@ class BackgroundServer:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise DashboardError(f"the dashboard did not start on {self.url} within {timeout_s:.0f}s",
-                                     hint="is the port taken? pick another one")  # fmt: skip
+                raise DashboardError(
+                    f"the dashboard did not start on {self.url} within {timeout_s:.0f}s",
+                    hint="is the port taken? pick another one",
+                )
             time.sleep(0.05)
         return self
 

@@ -28,8 +28,10 @@ def results_table(settings: Settings, dashboard: DashboardSettings) -> Path:
 
     table = pipeline_results_table(load_pipeline(resolve("clickstream")), settings)
     if table is None:
-        raise DashboardError("the clickstream pipeline writes no Delta table to show windows from",
-                             hint="set STREAMWISE_DASHBOARD_RESULTS_TABLE to a Delta table's folder")
+        raise DashboardError(
+            "the clickstream pipeline writes no Delta table to show windows from",
+            hint="set STREAMWISE_DASHBOARD_RESULTS_TABLE to a Delta table's folder",
+        )
     return table
 
 

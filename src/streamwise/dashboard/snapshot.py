@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -238,7 +238,7 @@ class Snapshots:
         table = str(self.sources.results_table)
         try:
             frame = self.sources.results()
-        except Exception as exc:  # noqa: BLE001 - a half-written or foreign table must not break the page
+        except Exception as exc:
             none = Recommendations(window_start=None, window_end=None, items=[])
             return WindowsView(table=table, columns=[], rows=[], error=f"cannot read {table}: {exc}"), none
         rows = [{k: _jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
@@ -253,7 +253,9 @@ class Snapshots:
         recommendations = Recommendations(
             window_start=latest,
             window_end=top[0].get("window_end") if top else None,
-            items=[Recommendation(rank=i, item=str(r[item]), score=float(r[measure] or 0)) for i, r in enumerate(top, 1)],
+            items=[
+                Recommendation(rank=i, item=str(r[item]), score=float(r[measure] or 0)) for i, r in enumerate(top, 1)
+            ],
         )
         return windows, recommendations
 
@@ -273,8 +275,9 @@ def _component(status: ServiceStatus, kafka_serving: bool) -> Component:
             state = "serving" if status.running else "serving (not started by streamwise)"
             return Component(name="kafka", level="ok", state=state, pid=status.pid)
         level: Level = "warn" if status.running else "down"
-        return Component(name="kafka", level=level, state="not serving" if status.running else "stopped",
-                         pid=status.pid)  # fmt: skip
+        return Component(
+            name="kafka", level=level, state="not serving" if status.running else "stopped", pid=status.pid
+        )
     if status.running:
         return Component(name=status.name, level="ok", state="running", pid=status.pid)
     return Component(name=status.name, level="down", state="stopped")
@@ -298,7 +301,7 @@ def _jsonable(value: Any) -> Any:
     """Timestamps as ISO 8601 in UTC, numpy scalars as Python numbers."""
     if isinstance(value, (pd.Timestamp, datetime)):
         ts = pd.Timestamp(value)
-        ts = ts.tz_localize(timezone.utc) if ts.tzinfo is None else ts.tz_convert(timezone.utc)
+        ts = ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
         return ts.isoformat().replace("+00:00", "Z")
     if hasattr(value, "item"):
         return value.item()

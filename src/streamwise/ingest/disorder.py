@@ -6,8 +6,10 @@ moved or duplicated carries a ground-truth flag (``is_late``, ``is_out_of_order`
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -78,7 +80,9 @@ class Disorder:
             return batch.take(order) if self.out_of_order else batch
         # A copy of the event at send position p goes to a random later position of the batch.
         copied = np.flatnonzero(rng.random(n) < self.duplicates)
-        positions = np.concatenate([np.arange(n, dtype=np.float64), copied + 0.5 + rng.random(len(copied)) * (n - 1 - copied)])
+        positions = np.concatenate(
+            [np.arange(n, dtype=np.float64), copied + 0.5 + rng.random(len(copied)) * (n - 1 - copied)]
+        )
         rows = np.concatenate([order, order[copied]])
         is_copy = np.concatenate([np.zeros(n, dtype=bool), np.ones(len(copied), dtype=bool)])
         send = np.argsort(positions, kind="stable")
@@ -93,8 +97,10 @@ class Spike:
     start_s: float
     duration_s: float = 5.0
 
-    _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)x@(\d+(?:\.\d+)?)(ms|s|m)?(?:\+(\d+(?:\.\d+)?)(ms|s|m)?)?\s*$")
-    _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
+    _PATTERN: ClassVar[re.Pattern[str]] = re.compile(
+        r"^\s*(\d+(?:\.\d+)?)x@(\d+(?:\.\d+)?)(ms|s|m)?(?:\+(\d+(?:\.\d+)?)(ms|s|m)?)?\s*$"
+    )
+    _UNITS: ClassVar[dict[str | None, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
 
     @classmethod
     def parse(cls, text: str) -> Spike:
@@ -106,8 +112,11 @@ class Spike:
                 hint="for example --spike 10x@30s (10 times the rate from 30 s for 5 s) or --spike 3x@1m+20s",
             )
         factor, start, start_unit, duration, duration_unit = match.groups()
-        spike = cls(float(factor), float(start) * cls._UNITS[start_unit],
-                    float(duration) * cls._UNITS[duration_unit] if duration else 5.0)  # fmt: skip
+        spike = cls(
+            float(factor),
+            float(start) * cls._UNITS[start_unit],
+            float(duration) * cls._UNITS[duration_unit] if duration else 5.0,
+        )
         if spike.factor <= 0 or spike.duration_s <= 0:
             raise IngestOptionError(f"--spike {text!r}: the factor and the duration must be above 0")
         return spike
@@ -142,14 +151,14 @@ class RateProfile:
         if self.unlimited:
             return float("inf")
         edges = self._edges(t)
-        return sum(self.rate_at(a) * (b - a) for a, b in zip(edges, edges[1:], strict=False))
+        return sum(self.rate_at(a) * (b - a) for a, b in itertools.pairwise(edges))
 
     def time_of(self, count: float) -> float:
         """The time at which ``count`` events are due (the inverse of :meth:`due`)."""
         if self.unlimited or count <= 0:
             return 0.0
         done, edges = 0.0, sorted({0.0, *(e for s in self.spikes for e in (s.start_s, s.start_s + s.duration_s))})
-        for a, b in zip(edges, edges[1:], strict=False):
+        for a, b in itertools.pairwise(edges):
             step = self.rate_at(a) * (b - a)
             if done + step >= count:
                 return a + (count - done) / self.rate_at(a)

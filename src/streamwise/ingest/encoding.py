@@ -61,7 +61,9 @@ class Encoder:
             try:
                 columns.append(batch.column(field.name))
             except KeyError:
-                raise EventSchemaError(f"the batch has no column {field.name!r} for schema {self.schema['name']}") from None
+                raise EventSchemaError(
+                    f"the batch has no column {field.name!r} for schema {self.schema['name']}"
+                ) from None
         parts: list[Part] = [self.header] if self.header else []
         i, count = 0, len(self.fields)
         while i < count:
@@ -71,7 +73,11 @@ class Encoder:
                     size *= len(columns[j].dictionary)
                     j += 1
                 # The next field's JSON name goes at the end of this run's entries.
-                suffix = self._prefix(j) if self.format is Format.JSON and j < count and not _categorical(columns[j]) else b""
+                suffix = (
+                    self._prefix(j)
+                    if self.format is Format.JSON and j < count and not _categorical(columns[j])
+                    else b""
+                )
                 parts.append(self._combined(range(i, j), columns[i:j], suffix))
                 i = j
                 if suffix:
@@ -96,15 +102,25 @@ class Encoder:
         """One part for adjacent categorical fields: their combined dictionary, taken by a mixed-radix index."""
         dictionaries = [c.dictionary for c in columns]
         # ``column.dictionary`` is a new wrapper at every access; its buffers are what stays the same.
-        key = (positions.start, positions.stop, suffix,
-               *((len(d), d.offset, *(b.address if b else 0 for b in d.buffers())) for d in dictionaries))  # fmt: skip
+        key = (
+            positions.start,
+            positions.stop,
+            suffix,
+            *((len(d), d.offset, *(b.address if b else 0 for b in d.buffers())) for d in dictionaries),
+        )
         hit = self._dictionaries.get(key)
         if hit is None:
             encoded = []
             for pos, dictionary in zip(positions, dictionaries, strict=True):
                 field = self.fields[pos]
                 if self.format is Format.JSON:
-                    encoded.append(pc.binary_join_element_wise(pa.scalar(self._prefix(pos), _BINARY), _json_value(field, dictionary), pa.scalar(b"", _BINARY)))
+                    encoded.append(
+                        pc.binary_join_element_wise(
+                            pa.scalar(self._prefix(pos), _BINARY),
+                            _json_value(field, dictionary),
+                            pa.scalar(b"", _BINARY),
+                        )
+                    )
                 else:
                     encoded.append(_avro_union([_avro_value(field, dictionary)], field, dictionary))
             combined = encoded[0]
@@ -143,8 +159,14 @@ class Encoder:
         if pa.types.is_dictionary(column.type):
             column = column.dictionary.take(column.indices)
         if column.null_count and not field.nullable:
-            raise EventSchemaError(f"field {field.name!r} is not nullable in schema {self.schema['name']} but has nulls")
-        return [_avro_union([_avro_value(field, column)], field, column)] if field.nullable else [_avro_value(field, column)]
+            raise EventSchemaError(
+                f"field {field.name!r} is not nullable in schema {self.schema['name']} but has nulls"
+            )
+        return (
+            [_avro_union([_avro_value(field, column)], field, column)]
+            if field.nullable
+            else [_avro_value(field, column)]
+        )
 
 
 def _categorical(column: pa.Array) -> bool:

@@ -86,7 +86,9 @@ class Iot(GeneratorBase[IotShape]):
         elif self._last_dropout_ms is None and s.offline_fraction > 0:
             # Start in the steady state: that fraction is already silent for part of a spell.
             drop = rng.random(s.sensors) < s.offline_fraction
-            self._offline_until[drop] = now_ms + rng.exponential(1000 * s.mean_offline_s, int(drop.sum())).astype(np.int64)
+            self._offline_until[drop] = now_ms + rng.exponential(1000 * s.mean_offline_s, int(drop.sum())).astype(
+                np.int64
+            )
         self._last_dropout_ms = now_ms
         return np.flatnonzero(self._offline_until <= now_ms)
 
@@ -120,4 +122,6 @@ class Iot(GeneratorBase[IotShape]):
             "battery": battery,
             "event_time": times,
         }
-        return self.make_batch(columns, self._sensors.keys[sensor], ids, is_anomaly=anomaly & ~missing, is_missing=missing)
+        return self.make_batch(
+            columns, self._sensors.keys[sensor], ids, is_anomaly=anomaly & ~missing, is_missing=missing
+        )

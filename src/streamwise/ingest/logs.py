@@ -20,10 +20,19 @@ from streamwise.ingest.scenario import EventBatch, GeneratorBase, Sampler, Vocab
 
 # service: (share of lines, median latency in ms)
 SERVICES: dict[str, tuple[float, float]] = {
-    "api-gateway": (0.20, 12.0), "auth": (0.10, 8.0), "users": (0.08, 15.0), "orders": (0.10, 40.0),
-    "payments": (0.07, 120.0), "inventory": (0.07, 25.0), "search": (0.12, 60.0), "recommendations": (0.08, 90.0),
-    "notifications": (0.05, 30.0), "shipping": (0.04, 45.0), "cart": (0.06, 18.0), "reviews": (0.03, 22.0),
-}  # fmt: skip
+    "api-gateway": (0.20, 12.0),
+    "auth": (0.10, 8.0),
+    "users": (0.08, 15.0),
+    "orders": (0.10, 40.0),
+    "payments": (0.07, 120.0),
+    "inventory": (0.07, 25.0),
+    "search": (0.12, 60.0),
+    "recommendations": (0.08, 90.0),
+    "notifications": (0.05, 30.0),
+    "shipping": (0.04, 45.0),
+    "cart": (0.06, 18.0),
+    "reviews": (0.03, 22.0),
+}
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 _NORMAL_LEVELS = (0.15, 0.75, 0.08, 0.02)
 _BURST_LEVELS = (0.05, 0.45, 0.15, 0.35)
@@ -33,7 +42,7 @@ _MESSAGES = {
     "INFO": ("request served", "user authenticated", "order created", "item added to cart", "search completed"),
     "WARN": ("slow response from upstream", "retrying request", "rate limit close", "deprecated endpoint called"),
     "ERROR": ("upstream timeout", "database connection refused", "unhandled exception", "circuit breaker open"),
-}  # fmt: skip
+}
 HOSTS_PER_SERVICE = 8
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
@@ -93,7 +102,9 @@ class Logs(GeneratorBase[LogsShape]):
         burst = self.bursting(now_ms)
         sampler = self._samplers.get(burst.tobytes())
         if sampler is None:  # one per combination of bursting services: building a table is not free
-            sampler = self._samplers[burst.tobytes()] = Sampler(self._share * np.where(burst, self.shape.burst_volume, 1.0))
+            sampler = self._samplers[burst.tobytes()] = Sampler(
+                self._share * np.where(burst, self.shape.burst_volume, 1.0)
+            )
         service = sampler.sample(rng, n)
         in_burst = burst[service]
         level = self._levels_normal.sample(rng, n)
@@ -113,7 +124,11 @@ class Logs(GeneratorBase[LogsShape]):
         ids = self.event_ids(n)
         columns = {
             "event_id": ids,
-            "trace_id": pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.arange(0, 16 * (n + 1), 16, dtype=np.int32)), pa.py_buffer(trace_hex)]),
+            "trace_id": pa.Array.from_buffers(
+                pa.string(),
+                n,
+                [None, pa.py_buffer(np.arange(0, 16 * (n + 1), 16, dtype=np.int32)), pa.py_buffer(trace_hex)],
+            ),
             "service": self._services.column(service),
             "host": self._hosts.column(host),
             "level": self._levels.column(level),

@@ -80,7 +80,9 @@ def plan(options: ProduceOptions) -> ProducePlan:
     else:
         for option, value in (("--event-time", o.event_time), ("--key", o.key), ("--speedup", o.speedup)):
             if value is not None:
-                raise IngestOptionError(f"{option} applies to --from-file only; a scenario has its own event time and key")
+                raise IngestOptionError(
+                    f"{option} applies to --from-file only; a scenario has its own event time and key"
+                )
         assert o.scenario is not None
         source = create(o.scenario, seed=o.seed)
         pace = RateProfile(DEFAULT_RATE if o.rate is None else o.rate, tuple(Spike.parse(s) for s in o.spikes))
@@ -94,14 +96,17 @@ def plan(options: ProduceOptions) -> ProducePlan:
 def _replay(o: ProduceOptions) -> tuple[FileReplay, Pace, str]:
     assert o.from_file is not None
     if o.rate is not None:
-        raise IngestOptionError("--rate does not apply to --from-file: the file's event times set the pace",
-                                hint="use --speedup X (or --speedup max)")  # fmt: skip
+        raise IngestOptionError(
+            "--rate does not apply to --from-file: the file's event times set the pace",
+            hint="use --speedup X (or --speedup max)",
+        )
     if o.spikes:
         raise IngestOptionError("--spike does not apply to --from-file: the file's event times set the pace")
-    if o.event_time is None:
-        if o.late_fraction or o.max_lateness_s is not None:
-            raise IngestOptionError("--late-fraction and --max-lateness need --event-time COLUMN with --from-file",
-                                    hint="lateness moves event times back; name the column that holds them")  # fmt: skip
+    if o.event_time is None and (o.late_fraction or o.max_lateness_s is not None):
+        raise IngestOptionError(
+            "--late-fraction and --max-lateness need --event-time COLUMN with --from-file",
+            hint="lateness moves event times back; name the column that holds them",
+        )
     speedup = parse_speedup(o.speedup) if o.speedup is not None else (1.0 if o.event_time else None)
     replay = FileReplay(o.from_file, event_time=o.event_time, key=o.key, speedup=speedup)
     return replay, replay, o.from_file.name

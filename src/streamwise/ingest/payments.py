@@ -23,17 +23,28 @@ from streamwise.ingest.scenario import EventBatch, GeneratorBase, Sampler, Vocab
 
 # country: (currency, share of cards, decimals of the currency)
 COUNTRIES: dict[str, tuple[str, float, int]] = {
-    "US": ("USD", 0.38, 2), "GB": ("GBP", 0.12, 2), "DE": ("EUR", 0.12, 2), "FR": ("EUR", 0.10, 2),
-    "ES": ("EUR", 0.07, 2), "NL": ("EUR", 0.05, 2), "JP": ("JPY", 0.08, 0), "CA": ("CAD", 0.05, 2),
+    "US": ("USD", 0.38, 2),
+    "GB": ("GBP", 0.12, 2),
+    "DE": ("EUR", 0.12, 2),
+    "FR": ("EUR", 0.10, 2),
+    "ES": ("EUR", 0.07, 2),
+    "NL": ("EUR", 0.05, 2),
+    "JP": ("JPY", 0.08, 0),
+    "CA": ("CAD", 0.05, 2),
     "BR": ("BRL", 0.03, 2),
-}  # fmt: skip
+}
 # category: (share of merchants, median amount in USD, log-normal sigma, share of online payments)
 CATEGORIES: dict[str, tuple[float, float, float, float]] = {
-    "grocery": (0.22, 35.0, 0.7, 0.10), "restaurants": (0.20, 28.0, 0.6, 0.05), "fuel": (0.08, 45.0, 0.4, 0.0),
-    "fashion": (0.12, 60.0, 0.8, 0.45), "electronics": (0.07, 180.0, 1.0, 0.60), "travel": (0.06, 320.0, 0.9, 0.80),
-    "online_services": (0.15, 12.0, 0.6, 1.00), "jewellery": (0.02, 250.0, 1.1, 0.30),
+    "grocery": (0.22, 35.0, 0.7, 0.10),
+    "restaurants": (0.20, 28.0, 0.6, 0.05),
+    "fuel": (0.08, 45.0, 0.4, 0.0),
+    "fashion": (0.12, 60.0, 0.8, 0.45),
+    "electronics": (0.07, 180.0, 1.0, 0.60),
+    "travel": (0.06, 320.0, 0.9, 0.80),
+    "online_services": (0.15, 12.0, 0.6, 1.00),
+    "jewellery": (0.02, 250.0, 1.1, 0.30),
     "pharmacy": (0.08, 22.0, 0.6, 0.10),
-}  # fmt: skip
+}
 _RATE_TO_USD = {"USD": 1.0, "GBP": 1.27, "EUR": 1.08, "JPY": 0.0067, "CAD": 0.73, "BRL": 0.2}
 _DOMESTIC = 0.93
 _BURST = 5
@@ -84,7 +95,9 @@ class Payments(GeneratorBase[PaymentsShape]):
         self._log_median, self._sigma, self._online = np.log(table[:, 0]), table[:, 1], table[:, 2]
         self._usd = np.array([_RATE_TO_USD[COUNTRIES[c][0]] for c in countries])
         self._decimals = np.array([COUNTRIES[c][2] for c in countries])
-        self._risky = np.flatnonzero(np.isin(self.merchant_category, [categories.index("electronics"), categories.index("jewellery")]))
+        self._risky = np.flatnonzero(
+            np.isin(self.merchant_category, [categories.index("electronics"), categories.index("jewellery")])
+        )
 
     def merchants(self) -> dict[str, list]:
         """The merchant population as reference data (id, country, category, risk tier), the rows a
@@ -96,8 +109,10 @@ class Payments(GeneratorBase[PaymentsShape]):
             "merchant_id": self._merchants.column(np.arange(self.shape.merchants)).to_pylist(),
             "country": [countries[c] for c in self.merchant_country],
             "category": [categories[c] for c in self.merchant_category],
-            "risk_tier": ["high" if i in risky else "medium" if c in medium else "low"
-                          for i, c in enumerate(self.merchant_category)],  # fmt: skip
+            "risk_tier": [
+                "high" if i in risky else "medium" if c in medium else "low"
+                for i, c in enumerate(self.merchant_category)
+            ],
         }
 
     def batch(self, n: int, now_ms: int) -> EventBatch:
@@ -132,7 +147,9 @@ class Payments(GeneratorBase[PaymentsShape]):
         }
         return self.make_batch(columns, self._cards.keys[card], ids, is_fraud=fraud)
 
-    def _inject_fraud(self, n: int, card: np.ndarray, merchant: np.ndarray, usd: np.ndarray, online: np.ndarray, fraud: np.ndarray) -> None:
+    def _inject_fraud(
+        self, n: int, card: np.ndarray, merchant: np.ndarray, usd: np.ndarray, online: np.ndarray, fraud: np.ndarray
+    ) -> None:
         """Overwrite some rows with the fraud patterns (in place); rows of one pattern share a card."""
         rng, s = self.rng, self.shape
         expected = n * s.fraud_rate
@@ -155,7 +172,9 @@ class Payments(GeneratorBase[PaymentsShape]):
         usd[burst_rows] = rng.uniform(0.5, 2.0, (bursts, _BURST))
         online[burst_rows] = True
         card[single_rows] = victims[bursts : bursts + singles]
-        merchant[single_rows] = self._risky[rng.integers(0, len(self._risky), singles)] if len(self._risky) else merchant[single_rows]
+        merchant[single_rows] = (
+            self._risky[rng.integers(0, len(self._risky), singles)] if len(self._risky) else merchant[single_rows]
+        )
         median = np.exp(self._log_median[self.merchant_category[merchant[single_rows]]])
         usd[single_rows] = median * rng.uniform(10, 40, singles)
         online[single_rows] = True

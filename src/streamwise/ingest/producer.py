@@ -72,7 +72,12 @@ class EventProducer:
         """Records queued or sent but not yet acknowledged."""
         return len(self._producer)
 
-    def send(self, values: Sequence[bytes], keys: Sequence[bytes | None] | None = None, timestamps: Sequence[int] | None = None) -> int:
+    def send(
+        self,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None] | None = None,
+        timestamps: Sequence[int] | None = None,
+    ) -> int:
         """Queue records (value, key, timestamp in ms) in order; waits for queue space instead of failing.
 
         The loop runs in C (``map`` over ``produce``): a Python loop body per record would cost a
@@ -86,7 +91,10 @@ class EventProducer:
             key_it = iter(keys[start:] if start else keys) if keys is not None else repeat(None)
             time_it = iter(timestamps[start:] if start else timestamps) if timestamps is not None else repeat(0)
             try:
-                deque(map(produce, repeat(self.topic), value_it, key_it, repeat(-1), repeat(None), repeat(None), time_it), maxlen=0)
+                deque(
+                    map(produce, repeat(self.topic), value_it, key_it, repeat(-1), repeat(None), repeat(None), time_it),
+                    maxlen=0,
+                )
                 start = n
             except BufferError:  # local queue full: let librdkafka send, then retry from the failed record
                 start += len(todo) - length_hint(value_it) - 1

@@ -27,7 +27,9 @@ def read_file(path: Path) -> pa.Table:
     """The whole file as an Arrow table; the format comes from the suffix."""
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise ReplayError(f"{path}: unknown file type {path.suffix!r}", hint="use .csv, .parquet or .jsonl (JSON lines)")
+        raise ReplayError(
+            f"{path}: unknown file type {path.suffix!r}", hint="use .csv, .parquet or .jsonl (JSON lines)"
+        )
     if not path.is_file():
         raise ReplayError(f"{path} does not exist")
     try:
@@ -53,9 +55,13 @@ def parse_speedup(text: str | None) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise IngestOptionError(f"--speedup {text!r} is neither a number nor 'max'", hint="e.g. --speedup 10 or --speedup max") from None
+        raise IngestOptionError(
+            f"--speedup {text!r} is neither a number nor 'max'", hint="e.g. --speedup 10 or --speedup max"
+        ) from None
     if not value > 0 or not np.isfinite(value):
-        raise IngestOptionError(f"--speedup must be above 0 (got {text})", hint="use --speedup max for as fast as possible")
+        raise IngestOptionError(
+            f"--speedup must be above 0 (got {text})", hint="use --speedup max for as fast as possible"
+        )
     return value
 
 
@@ -66,23 +72,33 @@ class FileReplay:
     truth_flags: ClassVar[tuple[str, ...]] = ()
     stamp_event_time: ClassVar[bool] = False  # see the module's doc: sent now, whatever the event time
 
-    def __init__(self, path: Path, *, event_time: str | None = None, key: str | None = None, speedup: float | None = None) -> None:
+    def __init__(
+        self, path: Path, *, event_time: str | None = None, key: str | None = None, speedup: float | None = None
+    ) -> None:
         self.path = path
         self.name = path.stem
         if speedup is not None and event_time is None:
-            raise IngestOptionError("--speedup keeps the gaps between event times, so it needs --event-time COLUMN",
-                                    hint="or use --speedup max")  # fmt: skip
+            raise IngestOptionError(
+                "--speedup keeps the gaps between event times, so it needs --event-time COLUMN",
+                hint="or use --speedup max",
+            )
         table = read_file(path)
         for option, column in (("--event-time", event_time), ("--key", key)):
             if column is not None and column not in table.column_names:
-                raise ReplayError(f"{option} {column}: {path.name} has no such column",
-                                  hint=f"its columns: {', '.join(table.column_names)}")  # fmt: skip
+                raise ReplayError(
+                    f"{option} {column}: {path.name} has no such column",
+                    hint=f"its columns: {', '.join(table.column_names)}",
+                )
         self.key_field = key
         self.time_field = event_time
         nullable = {name for name in table.column_names if table.column(name).null_count}
         if event_time in nullable:
-            raise ReplayError(f"--event-time {event_time}: {table.column(event_time).null_count} rows of {path.name} have no value")
-        self.schema: dict[str, Any] = infer_schema(table.schema, name=self.name, event_time=event_time, nullable=nullable)
+            raise ReplayError(
+                f"--event-time {event_time}: {table.column(event_time).null_count} rows of {path.name} have no value"
+            )
+        self.schema: dict[str, Any] = infer_schema(
+            table.schema, name=self.name, event_time=event_time, nullable=nullable
+        )
         self.table = _wire_values(table, event_time)
         self.schedule_s = self._schedule(speedup)
         self._keys = self._key_bytes()
@@ -95,13 +111,15 @@ class FileReplay:
     def exhausted(self) -> bool:
         return self._next >= self.table.num_rows
 
-    def batch(self, n: int, now_ms: int) -> EventBatch:  # noqa: ARG002 - events keep their recorded times
+    def batch(self, n: int, now_ms: int) -> EventBatch:
         """The next ``n`` rows (fewer at the end of the file)."""
         start, stop = self._next, min(self._next + n, self.table.num_rows)
         self._next = stop
         data = self.table.slice(start, stop - start).combine_chunks().to_batches()
         batch = data[0] if data else pa.RecordBatch.from_pylist([], schema=self.table.schema)
-        return EventBatch(batch, self._keys[start:stop], np.arange(start, stop, dtype=np.int64), time_field=self.time_field)
+        return EventBatch(
+            batch, self._keys[start:stop], np.arange(start, stop, dtype=np.int64), time_field=self.time_field
+        )
 
     # -- pacing (see RateProfile for the scenarios' equivalent) ---------------------------------
 
@@ -169,7 +187,11 @@ def _millis(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
                 parsed = column.cast(pa.timestamp("ns", tz="UTC"))
             return pa.chunked_array([parsed.cast(pa.int64()).to_numpy() // 1_000_000])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ReplayError(f"--event-time {name}: cannot read its values as times ({exc})",
-                          hint="use ISO 8601 text, a timestamp column or epoch milliseconds") from None  # fmt: skip
-    raise ReplayError(f"--event-time {name}: a {t} column cannot hold event times",
-                      hint="use ISO 8601 text, a timestamp column or epoch milliseconds")  # fmt: skip
+        raise ReplayError(
+            f"--event-time {name}: cannot read its values as times ({exc})",
+            hint="use ISO 8601 text, a timestamp column or epoch milliseconds",
+        ) from None
+    raise ReplayError(
+        f"--event-time {name}: a {t} column cannot hold event times",
+        hint="use ISO 8601 text, a timestamp column or epoch milliseconds",
+    )

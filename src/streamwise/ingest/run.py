@@ -122,8 +122,10 @@ def produce(
     if duration_s is not None and duration_s < 0:
         raise IngestOptionError(f"--duration must be 0 or more (got {duration_s:g})")
     if disorder is not None and disorder.late_fraction and getattr(source, "time_field", "event_time") is None:
-        raise IngestOptionError("--late-fraction makes event times earlier, so it needs events with an event time",
-                                hint="with --from-file, name the column with --event-time COLUMN")  # fmt: skip
+        raise IngestOptionError(
+            "--late-fraction makes event times earlier, so it needs events with an event time",
+            hint="with --from-file, name the column with --event-time COLUMN",
+        )
     limit = float("inf") if count is None else count
     events = records = value_bytes = 0
     last_progress = 0.0
@@ -173,8 +175,16 @@ def produce(
                 stats = producer.flush()
             finally:
                 seconds = time.monotonic() - start
-                truth_dir = truth.close(events=events, delivered=producer.stats.delivered, failed=producer.stats.failed,
-                                        interrupted=interrupted) if truth is not None else None  # fmt: skip
+                truth_dir = (
+                    truth.close(
+                        events=events,
+                        delivered=producer.stats.delivered,
+                        failed=producer.stats.failed,
+                        interrupted=interrupted,
+                    )
+                    if truth is not None
+                    else None
+                )
     if on_progress is not None:
         on_progress(Progress(events, records, seconds, 0))
     return ProduceReport(events, records, value_bytes, seconds, stats, truth_dir, interrupted)
@@ -213,6 +223,8 @@ def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int | None) -> in
     create_topic(kafka, topic, partitions=partitions or kafka.default_partitions, exist_ok=True)
     actual = partition_count(kafka, topic)
     if partitions is not None and actual != partitions:
-        raise IngestOptionError(f"topic {topic} exists with {actual} partitions, not {partitions}",
-                                hint="omit --partitions, or produce to another --topic")  # fmt: skip
+        raise IngestOptionError(
+            f"topic {topic} exists with {actual} partitions, not {partitions}",
+            hint="omit --partitions, or produce to another --topic",
+        )
     return actual

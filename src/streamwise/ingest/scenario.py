@@ -145,10 +145,14 @@ class GeneratorBase(Generic[ShapeT]):
         gaps = np.cumsum(self.rng.standard_exponential(n + 1))
         return since + ((now_ms - since) * (gaps[:-1] / gaps[-1])).astype(np.int64) + (1 if now_ms > since else 0)
 
-    def make_batch(self, columns: dict[str, pa.Array | np.ndarray], keys: np.ndarray, ids: np.ndarray, **flags: np.ndarray) -> EventBatch:
+    def make_batch(
+        self, columns: dict[str, pa.Array | np.ndarray], keys: np.ndarray, ids: np.ndarray, **flags: np.ndarray
+    ) -> EventBatch:
         """An EventBatch with the columns in schema order."""
         names_ = [f["name"] for f in self.schema["fields"]]
-        data = pa.RecordBatch.from_arrays([pa.array(columns[n]) if isinstance(columns[n], np.ndarray) else columns[n] for n in names_], names=names_)
+        data = pa.RecordBatch.from_arrays(
+            [pa.array(columns[n]) if isinstance(columns[n], np.ndarray) else columns[n] for n in names_], names=names_
+        )
         return EventBatch(data, keys, ids, flags=flags)
 
 

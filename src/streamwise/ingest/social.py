@@ -18,20 +18,36 @@ from streamwise.ingest.scenario import EventBatch, GeneratorBase, Sampler, Vocab
 
 # city: (country, latitude, longitude, weight)
 CITIES: dict[str, tuple[str, float, float, float]] = {
-    "New York": ("US", 40.71, -74.01, 8.3), "Los Angeles": ("US", 34.05, -118.24, 3.9),
-    "Chicago": ("US", 41.88, -87.63, 2.7), "Sao Paulo": ("BR", -23.55, -46.63, 12.3),
-    "London": ("GB", 51.51, -0.13, 8.9), "Berlin": ("DE", 52.52, 13.40, 3.6), "Paris": ("FR", 48.86, 2.35, 2.1),
-    "Madrid": ("ES", 40.42, -3.70, 3.3), "Lagos": ("NG", 6.52, 3.38, 15.4), "Mumbai": ("IN", 19.08, 72.88, 20.4),
-    "Delhi": ("IN", 28.70, 77.10, 16.8), "Tokyo": ("JP", 35.68, 139.69, 13.9), "Seoul": ("KR", 37.57, 126.98, 9.7),
-    "Jakarta": ("ID", -6.21, 106.85, 10.6), "Sydney": ("AU", -33.87, 151.21, 5.3), "Mexico City": ("MX", 19.43, -99.13, 9.2),
-}  # fmt: skip
+    "New York": ("US", 40.71, -74.01, 8.3),
+    "Los Angeles": ("US", 34.05, -118.24, 3.9),
+    "Chicago": ("US", 41.88, -87.63, 2.7),
+    "Sao Paulo": ("BR", -23.55, -46.63, 12.3),
+    "London": ("GB", 51.51, -0.13, 8.9),
+    "Berlin": ("DE", 52.52, 13.40, 3.6),
+    "Paris": ("FR", 48.86, 2.35, 2.1),
+    "Madrid": ("ES", 40.42, -3.70, 3.3),
+    "Lagos": ("NG", 6.52, 3.38, 15.4),
+    "Mumbai": ("IN", 19.08, 72.88, 20.4),
+    "Delhi": ("IN", 28.70, 77.10, 16.8),
+    "Tokyo": ("JP", 35.68, 139.69, 13.9),
+    "Seoul": ("KR", 37.57, 126.98, 9.7),
+    "Jakarta": ("ID", -6.21, 106.85, 10.6),
+    "Sydney": ("AU", -33.87, 151.21, 5.3),
+    "Mexico City": ("MX", 19.43, -99.13, 9.2),
+}
 VERSIONS = ("4.0.0", "4.1.0", "4.1.1", "4.2.0", "4.3.0", "4.4.0", "4.5.0")
 _INSTALLED = (0.03, 0.05, 0.07, 0.12, 0.18, 0.25, 0.30)  # share of each version when the run starts
 # event type: weight (crash is added from the crash rate)
 EVENT_TYPES: dict[str, float] = {
-    "app_open": 0.14, "screen_view": 0.45, "like": 0.15, "comment": 0.05, "share": 0.04,
-    "follow": 0.03, "notification_open": 0.10, "purchase": 0.01,
-}  # fmt: skip
+    "app_open": 0.14,
+    "screen_view": 0.45,
+    "like": 0.15,
+    "comment": 0.05,
+    "share": 0.04,
+    "follow": 0.03,
+    "notification_open": 0.10,
+    "purchase": 0.01,
+}
 _OS = ("android", "ios")
 _NETWORKS = ("wifi", "5g", "4g", "3g")
 _NETWORK_SHARE = (0.55, 0.2, 0.22, 0.03)
@@ -71,7 +87,11 @@ class Social(GeneratorBase[SocialShape]):
         self._city_country = np.array([countries.index(CITIES[c][0]) for c in cities])
         self._lat, self._lon = np.array([CITIES[c][1] for c in cities]), np.array([CITIES[c][2] for c in cities])
         self._city_sampler = Sampler([CITIES[c][3] for c in cities])
-        self._versions, self._os, self._networks = Vocabulary(list(VERSIONS)), Vocabulary(list(_OS)), Vocabulary(list(_NETWORKS))
+        self._versions, self._os, self._networks = (
+            Vocabulary(list(VERSIONS)),
+            Vocabulary(list(_OS)),
+            Vocabulary(list(_NETWORKS)),
+        )
         types = [*EVENT_TYPES, "crash"]
         self._types = Vocabulary(types)
         self._type_sampler = Sampler(list(EVENT_TYPES.values()))

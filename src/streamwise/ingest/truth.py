@@ -35,7 +35,9 @@ def truth_root(state: Path, topic: str) -> Path:
 class GroundTruthWriter:
     """Appends the records of each sent batch; ``close`` finishes the file and records the counts."""
 
-    def __init__(self, state: Path, topic: str, *, schema: dict[str, Any], key_field: str | None, meta: dict[str, Any]) -> None:
+    def __init__(
+        self, state: Path, topic: str, *, schema: dict[str, Any], key_field: str | None, meta: dict[str, Any]
+    ) -> None:
         self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
         self.dir = truth_root(state, topic) / self.run_id
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +63,11 @@ class GroundTruthWriter:
         else:
             key = pa.nulls(n, pa.string())
         ms = batch.event_time_ms
-        times = pa.array(ms).cast(pa.timestamp("ms", tz="UTC")) if ms is not None else pa.nulls(n, pa.timestamp("ms", tz="UTC"))
+        times = (
+            pa.array(ms).cast(pa.timestamp("ms", tz="UTC"))
+            if ms is not None
+            else pa.nulls(n, pa.timestamp("ms", tz="UTC"))
+        )
         columns = {
             "seq": pa.array(np.arange(self.rows, self.rows + n, dtype=np.int64)),
             "key": key,
@@ -96,8 +102,14 @@ class GroundTruthWriter:
 
     def _write(self, table: pa.Table) -> None:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd", use_dictionary=["key"],
-                                            write_statistics=False, column_encoding=_ENCODINGS)  # fmt: skip
+            self._writer = pq.ParquetWriter(
+                self.path,
+                table.schema,
+                compression="zstd",
+                use_dictionary=["key"],
+                write_statistics=False,
+                column_encoding=_ENCODINGS,
+            )
         self._writer.write_table(table, row_group_size=_ROW_GROUP)
 
     def _wait(self) -> None:

@@ -43,10 +43,10 @@ class ProgressPublisher(StreamingQueryListener):
         self._producer = Producer(kafka.client_config(**QUIET, **{"linger.ms": 50, "acks": "1"}))
         self._committers: dict[str, Consumer] = {}
 
-    def onQueryStarted(self, event) -> None:  # noqa: ANN001, N802 - Spark's listener API
+    def onQueryStarted(self, event) -> None:
         log.info("query %s started (id %s)", event.name, event.id)
 
-    def onQueryProgress(self, event) -> None:  # noqa: ANN001, N802
+    def onQueryProgress(self, event) -> None:
         try:
             metrics = QueryMetrics.from_progress(json.loads(event.progress.json))
             self._producer.produce(PROGRESS_TOPIC, metrics.to_json(), metrics.query.encode())
@@ -57,10 +57,10 @@ class ProgressPublisher(StreamingQueryListener):
         except Exception:  # a monitoring hiccup must never fail the query itself
             log.exception("could not publish progress of a query")
 
-    def onQueryIdle(self, event) -> None:  # noqa: ANN001, N802
+    def onQueryIdle(self, event) -> None:
         pass
 
-    def onQueryTerminated(self, event) -> None:  # noqa: ANN001, N802
+    def onQueryTerminated(self, event) -> None:
         self._producer.flush(5)
         if event.exception:
             log.error("query %s failed: %s", event.id, event.exception.splitlines()[0])
@@ -71,7 +71,9 @@ class ProgressPublisher(StreamingQueryListener):
             return
         committer = self._committers.get(metrics.query)
         if committer is None:
-            committer = Consumer(self.kafka.client_config(**QUIET, **{"group.id": metrics.query, "enable.auto.commit": False}))
+            committer = Consumer(
+                self.kafka.client_config(**QUIET, **{"group.id": metrics.query, "enable.auto.commit": False})
+            )
             self._committers[metrics.query] = committer
         offsets = [TopicPartition(p.topic, p.partition, p.processed) for p in metrics.partitions]
         for attempt in range(1, _COMMIT_TRIES + 1):

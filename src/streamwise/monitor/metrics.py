@@ -10,7 +10,6 @@ from typing import Any
 from streamwise.pipeline.layout import LATENCY_METRIC
 
 
-
 @dataclass(frozen=True)
 class PartitionLag:
     """How far a query's processed offset is behind the partition's latest offset."""

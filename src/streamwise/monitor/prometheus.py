@@ -42,11 +42,17 @@ def query_metric_families(latest: Iterable[QueryMetrics]) -> list[Metric]:
         for m in metrics:
             family.add_metric([m.query], float(value(m)))
         families.append(family)
-    watermark = GaugeMetricFamily(PREFIX + "watermark_delay_seconds", "Batch time minus the watermark", labels=["query"])
-    latency = GaugeMetricFamily(PREFIX + "end_to_end_latency_seconds",
-                                "Kafka timestamp to sink commit, by quantile", labels=["query", "quantile"])  # fmt: skip
-    lag = GaugeMetricFamily(PREFIX + "consumer_lag", "Offsets behind the partition's latest",
-                            labels=["query", "topic", "partition"])  # fmt: skip
+    watermark = GaugeMetricFamily(
+        PREFIX + "watermark_delay_seconds", "Batch time minus the watermark", labels=["query"]
+    )
+    latency = GaugeMetricFamily(
+        PREFIX + "end_to_end_latency_seconds",
+        "Kafka timestamp to sink commit, by quantile",
+        labels=["query", "quantile"],
+    )
+    lag = GaugeMetricFamily(
+        PREFIX + "consumer_lag", "Offsets behind the partition's latest", labels=["query", "topic", "partition"]
+    )
     for m in metrics:
         if m.watermark_delay_ms is not None:
             watermark.add_metric([m.query], m.watermark_delay_ms / 1000)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 
-
 WINDOW_COLUMNS = ("window_start", "window_end")
 
 
@@ -15,7 +14,7 @@ def measure_and_item(columns: pd.Index | list[str], dtypes: pd.Series) -> tuple[
     that is not a rank) and the one naming what is ranked (``page``; else its first text column)."""
     names = [c for c in columns if c not in WINDOW_COLUMNS]
     numeric = [c for c in names if pd.api.types.is_numeric_dtype(dtypes[c]) and c != "rank"]
-    text = [c for c in names if pd.api.types.is_string_dtype(dtypes[c]) or dtypes[c] == object]
+    text = [c for c in names if pd.api.types.is_string_dtype(dtypes[c]) or pd.api.types.is_object_dtype(dtypes[c])]
     measure = "views" if "views" in numeric else (numeric[0] if numeric else None)
     item = "page" if "page" in text else (text[0] if text else None)
     return measure, item

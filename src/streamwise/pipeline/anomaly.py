@@ -64,8 +64,14 @@ def detector(step: AnomalyStep, key_names: list[str]) -> Any:
         state.update((count + len(values), mean, var, last_ms))
         state.setTimeoutTimestamp(last_ms + ttl_ms)
         out = pd.DataFrame({name: frame[name].to_numpy() for name in key_names})
-        out = out.assign(event_time=frame["event_time"].to_numpy(), value=values, baseline=before, stddev=std,
-                         z_score=z, is_anomaly=flagged)  # fmt: skip
+        out = out.assign(
+            event_time=frame["event_time"].to_numpy(),
+            value=values,
+            baseline=before,
+            stddev=std,
+            z_score=z,
+            is_anomaly=flagged,
+        )
         yield out if step.emit == "all" else out[out["is_anomaly"]]
 
     return detect

@@ -102,7 +102,7 @@ def decode_avro(
         *KAFKA_COLUMNS,
         schema_id.alias("_schema_id"),
         F.when(header_ok, decoded).alias("v"),
-    )  # fmt: skip
+    )
     time_type = framed.schema["v"].dataType[time_field].dataType if time_field in fields else None
     if time_type is None:
         event_time = F.col("kafka_timestamp")
@@ -111,14 +111,16 @@ def decode_avro(
     elif isinstance(time_type, LongType):
         event_time = millis_to_timestamp(F.col(f"v.{time_field}"))
     else:
-        raise SchemaError(f"field '{time_field}' of {schemas.subject} is {time_type.simpleString()}; "
-                          "it must be a long (epoch millis) or an Avro timestamp")  # fmt: skip
+        raise SchemaError(
+            f"field '{time_field}' of {schemas.subject} is {time_type.simpleString()}; "
+            "it must be a long (epoch millis) or an Avro timestamp"
+        )
     return framed.select(
         *KAFKA_COLUMNS,
         *[F.col(f"v.{name}").alias(name) for name in fields if name != time_field],
         event_time.alias("event_time"),
         _reason(schemas, required, time_field if time_type is not None else None).alias("dead_letter_reason"),
-    )  # fmt: skip
+    )
 
 
 def _flagged(reader: str) -> str:
@@ -138,13 +140,20 @@ def _reason(schemas: SubjectSchemas, required: Sequence[str], time_field: str | 
     reason = F.when(value.isNull(), F.lit("empty value"))
     reason = reason.when(
         F.length(value) < 5,
-        F.concat(F.lit("truncated: "), F.length(value).cast("string"), F.lit(" bytes, shorter than the 5-byte Confluent header")),
-    )  # fmt: skip
+        F.concat(
+            F.lit("truncated: "),
+            F.length(value).cast("string"),
+            F.lit(" bytes, shorter than the 5-byte Confluent header"),
+        ),
+    )
     reason = reason.when(
         F.hex(F.substring(value, 1, 1)) != "00",
-        F.concat(F.lit("wrong magic byte 0x"), F.lower(F.hex(F.substring(value, 1, 1))),
-                 F.lit(" (expected 0x00, Confluent wire format)")),
-    )  # fmt: skip
+        F.concat(
+            F.lit("wrong magic byte 0x"),
+            F.lower(F.hex(F.substring(value, 1, 1))),
+            F.lit(" (expected 0x00, Confluent wire format)"),
+        ),
+    )
     reason = reason.when(
         ~schema_id.isin(list(schemas.writers)),
         F.concat(F.lit("unknown schema id "), schema_id.cast("string"), F.lit(f" for subject {schemas.subject}")),

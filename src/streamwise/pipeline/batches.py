@@ -45,9 +45,11 @@ def _json_lines(path: Path) -> list[dict]:
     try:
         text = path.read_text(errors="replace")
     except FileNotFoundError:
-        raise PipelineError(f"{path} is missing: the checkpoint no longer holds that batch",
-                            hint="Spark keeps the last 100 batches (spark.sql.streaming.minBatchesToRetain)") from None  # fmt: skip
-    return [json.loads(line[line.index("{"):]) for line in text.splitlines() if "{" in line]
+        raise PipelineError(
+            f"{path} is missing: the checkpoint no longer holds that batch",
+            hint="Spark keeps the last 100 batches (spark.sql.streaming.minBatchesToRetain)",
+        ) from None
+    return [json.loads(line[line.index("{") :]) for line in text.splitlines() if "{" in line]
 
 
 def _of_topic(sources: list[Offsets], topic: str, where: Path) -> Offsets:
@@ -55,8 +57,10 @@ def _of_topic(sources: list[Offsets], topic: str, where: Path) -> Offsets:
     for source in sources:
         if topic in source:
             return {topic: source[topic]}
-    raise PipelineError(f"{where} holds no offsets of topic {topic!r}: the checkpoint belongs to another source",
-                        hint="point the pipeline at its own checkpoint, or move this one away to start afresh")  # fmt: skip
+    raise PipelineError(
+        f"{where} holds no offsets of topic {topic!r}: the checkpoint belongs to another source",
+        hint="point the pipeline at its own checkpoint, or move this one away to start afresh",
+    )
 
 
 def _offsets_entry(checkpoint: Path, batch_id: int, topic: str) -> tuple[dict, Offsets]:

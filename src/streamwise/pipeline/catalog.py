@@ -24,5 +24,7 @@ def resolve(pipeline: str) -> Path:
     example = EXAMPLES / f"{pipeline}.yaml"
     if example.is_file():
         return example
-    raise SpecError(f"no pipeline file {pipeline!r} and no example of that name",
-                    hint=f"pass a .yaml path, or one of: {', '.join(example_names())}")  # fmt: skip
+    raise SpecError(
+        f"no pipeline file {pipeline!r} and no example of that name",
+        hint=f"pass a .yaml path, or one of: {', '.join(example_names())}",
+    )

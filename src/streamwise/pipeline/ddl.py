@@ -32,11 +32,15 @@ def spark_schema(ddl: str) -> StructType:
         parsed = DataType.fromDDL(ddl)
     except PySparkException as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PipelineError(f"source schema {ddl!r} is not valid Spark DDL: {first}",
-                            hint="write it as 'name TYPE, ...', e.g. 'event_id BIGINT, amount DECIMAL(10,2), event_time LONG'") from None  # fmt: skip
+        raise PipelineError(
+            f"source schema {ddl!r} is not valid Spark DDL: {first}",
+            hint="write it as 'name TYPE, ...', e.g. 'event_id BIGINT, amount DECIMAL(10,2), event_time LONG'",
+        ) from None
     if not isinstance(parsed, StructType):
-        raise PipelineError(f"source schema {ddl!r} is a single type ({parsed.simpleString()}), not a list of fields",
-                            hint="name each field: 'name TYPE, ...'")  # fmt: skip
+        raise PipelineError(
+            f"source schema {ddl!r} is a single type ({parsed.simpleString()}), not a list of fields",
+            hint="name each field: 'name TYPE, ...'",
+        )
     return parsed
 
 

@@ -48,7 +48,7 @@ def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_fie
         *[_field(name).alias(name) for name in schema.fieldNames() if name != time_field],
         millis_to_timestamp(_field(time_field)).alias("event_time"),
         _reason(required, time_field).alias("dead_letter_reason"),
-    )  # fmt: skip
+    )
 
 
 # Spark keeps a timestamp as microseconds in a long: epoch milliseconds beyond this overflow it.
@@ -69,15 +69,27 @@ def check_event_time(parsed: DataFrame, max_future_ms: int) -> DataFrame:
     clock, not the driver's: a batch read again later must classify its records the same way."""
     event_ms, kafka_ms = F.unix_millis(F.col("event_time")), F.unix_millis(F.col("kafka_timestamp"))
     reason = F.when(F.col("dead_letter_reason").isNotNull(), F.col("dead_letter_reason"))
-    reason = reason.when(F.col("event_time").isNull(), F.lit(f"event time out of range: beyond ±{MAX_EPOCH_MS} epoch milliseconds"))
-    reason = reason.when(event_ms < 0, F.concat(F.lit("event time "), event_ms.cast("string"),
-                                                F.lit(" ms is before 1970-01-01 (negative epoch milliseconds)")))  # fmt: skip
+    reason = reason.when(
+        F.col("event_time").isNull(), F.lit(f"event time out of range: beyond ±{MAX_EPOCH_MS} epoch milliseconds")
+    )
+    reason = reason.when(
+        event_ms < 0,
+        F.concat(
+            F.lit("event time "),
+            event_ms.cast("string"),
+            F.lit(" ms is before 1970-01-01 (negative epoch milliseconds)"),
+        ),
+    )
     reason = reason.when(
         event_ms > kafka_ms + F.lit(max_future_ms),
-        F.concat(F.lit("event time "), F.date_format("event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSX"), F.lit(" is "),
-                 ((event_ms - kafka_ms) / 1000).cast("long").cast("string"),
-                 F.lit(f" s after its Kafka timestamp, more than event_time.max_future ({max_future_ms // 1000} s)")),
-    )  # fmt: skip
+        F.concat(
+            F.lit("event time "),
+            F.date_format("event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSX"),
+            F.lit(" is "),
+            ((event_ms - kafka_ms) / 1000).cast("long").cast("string"),
+            F.lit(f" s after its Kafka timestamp, more than event_time.max_future ({max_future_ms // 1000} s)"),
+        ),
+    )
     return parsed.withColumn("dead_letter_reason", reason)
 
 
@@ -103,13 +115,15 @@ def dead_letters(parsed: DataFrame) -> DataFrame:
     """Records that did not decode, shaped for Kafka's sink: original key and bytes, the reason and the
     source coordinates in headers."""
     key, value, headers = dead_letter_columns()
-    return parsed.where(F.col("dead_letter_reason").isNotNull()).select(key.alias("key"), value.alias("value"), headers.alias("headers"))
+    return parsed.where(F.col("dead_letter_reason").isNotNull()).select(
+        key.alias("key"), value.alias("value"), headers.alias("headers")
+    )
 
 
 def dead_letter_columns() -> tuple[Column, Column, Column]:
     """A decoded record's dead letter as Kafka's sink takes it: its original key and bytes, and
     headers with the reason and the source coordinates."""
-    header = lambda name, col: F.struct(F.lit(name).alias("key"), col.cast("string").cast("binary").alias("value"))  # noqa: E731
+    header = lambda name, col: F.struct(F.lit(name).alias("key"), col.cast("string").cast("binary").alias("value"))
     headers = F.array(
         header("dlq.reason", F.col("dead_letter_reason")),
         header("dlq.source.topic", F.col("kafka_topic")),

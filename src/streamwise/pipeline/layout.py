@@ -80,17 +80,23 @@ class PipelineLayout:
         try:
             return str(json.loads(metadata.read_text().splitlines()[0])["id"])
         except FileNotFoundError:
-            raise PipelineError(f"pipeline {self.name} has not started yet: no {metadata}",
-                                hint=f"run it once, e.g. `streamwise run {self.name} --once`") from None  # fmt: skip
+            raise PipelineError(
+                f"pipeline {self.name} has not started yet: no {metadata}",
+                hint=f"run it once, e.g. `streamwise run {self.name} --once`",
+            ) from None
         except (IndexError, KeyError, ValueError) as exc:
-            raise PipelineError(f"{metadata} is not a Spark checkpoint's metadata ({exc})",
-                                hint=f"move {checkpoint} away to start the query afresh") from None  # fmt: skip
+            raise PipelineError(
+                f"{metadata} is not a Spark checkpoint's metadata ({exc})",
+                hint=f"move {checkpoint} away to start the query afresh",
+            ) from None
 
     def check_layout(self) -> None:
         """Refuse checkpoints of the old one-query-per-sink layout, which the main query cannot resume."""
         if not self.checkpoints.is_dir():
             return
-        old = sorted(p.name for p in self.checkpoints.iterdir() if p.name not in (MAIN, SIDE) and (p / "offsets").is_dir())
+        old = sorted(
+            p.name for p in self.checkpoints.iterdir() if p.name not in (MAIN, SIDE) and (p / "offsets").is_dir()
+        )
         if old:
             raise PipelineError(
                 f"pipeline {self.name} has checkpoints from the one-query-per-sink layout ({', '.join(old)} in "

@@ -45,18 +45,25 @@ def late_entries(rows: DataFrame, step: Step, watermark_ms: int) -> DataFrame:
     watermark = F.timestamp_millis(F.lit(watermark_ms))
     if isinstance(step, WindowStep):
         if step.kind == "session":  # the row's own session, before Spark merges it (see the module docstring)
-            window = F.struct(F.col("event_time").alias("start"), (F.col("event_time") + F.expr(f"INTERVAL {step.gap}")).alias("end"))
+            window = F.struct(
+                F.col("event_time").alias("start"), (F.col("event_time") + F.expr(f"INTERVAL {step.gap}")).alias("end")
+            )
         elif step.kind == "sliding":
             window = F.window("event_time", step.duration, step.slide)
         else:
             window = F.window("event_time", step.duration)
         pairs = rows.select("*", window.alias("_w"))  # sliding: one row per window, as Spark's Expand makes
         dropped = pairs.where(F.col("_w.end") <= watermark).select(
-            *rows.columns, F.col("_w.start").alias("window_start"), F.col("_w.end").alias("window_end"))  # fmt: skip
+            *rows.columns, F.col("_w.start").alias("window_start"), F.col("_w.end").alias("window_end")
+        )
     else:
         none = F.lit(None).cast("timestamp")
-        dropped = rows.where(F.col("event_time") <= watermark).select(*rows.columns, none.alias("window_start"), none.alias("window_end"))
-    return dropped.select("*", watermark.alias("watermark"), (F.lit(watermark_ms) - F.unix_millis("event_time")).alias("lateness_ms"))
+        dropped = rows.where(F.col("event_time") <= watermark).select(
+            *rows.columns, none.alias("window_start"), none.alias("window_end")
+        )
+    return dropped.select(
+        "*", watermark.alias("watermark"), (F.lit(watermark_ms) - F.unix_millis("event_time")).alias("lateness_ms")
+    )
 
 
 class Ledger:

@@ -22,7 +22,9 @@ def load_pipeline(path: Path | str) -> PipelineSpec:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise SpecError(f"{path}: no such pipeline file", hint="pass a path to a .yaml file, e.g. pipelines/clickstream.yaml") from None
+        raise SpecError(
+            f"{path}: no such pipeline file", hint="pass a path to a .yaml file, e.g. pipelines/clickstream.yaml"
+        ) from None
     return parse_pipeline(text, source=str(path))
 
 
@@ -49,9 +51,10 @@ def _reject_boolean_keys(node: yaml.Node | None, source: str) -> None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.tag.endswith(":bool"):
-                raise SpecError(f"{source}:{key.start_mark.line + 1}: key {key.value!r} is read by YAML as a "
-                                f"boolean", hint=f"quote it ('{key.value}': ...), or use the field's name "
-                                "(a join's condition is 'condition')")  # fmt: skip
+                raise SpecError(
+                    f"{source}:{key.start_mark.line + 1}: key {key.value!r} is read by YAML as a boolean",
+                    hint=f"quote it ('{key.value}': ...), or use the field's name (a join's condition is 'condition')",
+                )
             _reject_boolean_keys(value, source)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:

@@ -44,7 +44,9 @@ def train_classifier(
     history = spark.read.format("delta").load(str(table))
     missing = [c for c in [*features, label] if c not in history.columns]
     if missing:
-        raise PipelineError(f"{table} has no column(s) {', '.join(missing)}", hint=f"it has: {', '.join(history.columns)}")
+        raise PipelineError(
+            f"{table} has no column(s) {', '.join(missing)}", hint=f"it has: {', '.join(history.columns)}"
+        )
     data = history.select(*[F.col(c).cast("double") for c in features], F.col(label).cast("double").alias("label"))
     train, test = data.randomSplit([0.8, 0.2], seed=seed)
     stages = [

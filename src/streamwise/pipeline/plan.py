@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Pipeline:
     """A validated spec bound to the settings it runs with."""
@@ -75,9 +76,17 @@ class Pipeline:
         as a stream, or with ``batch`` exactly the offsets one of the query's batches read."""
         src = self.spec.source
         reader = (spark.read if batch is not None else spark.readStream).format("kafka")
-        reader = reader.options(**self.settings.kafka.spark_options()).option("subscribe", src.topic).option("failOnDataLoss", "true")
+        reader = (
+            reader.options(**self.settings.kafka.spark_options())
+            .option("subscribe", src.topic)
+            .option("failOnDataLoss", "true")
+        )
         if batch is not None:
-            return reader.option("startingOffsets", spark_offsets(batch.start)).option("endingOffsets", spark_offsets(batch.end)).load()
+            return (
+                reader.option("startingOffsets", spark_offsets(batch.start))
+                .option("endingOffsets", spark_offsets(batch.end))
+                .load()
+            )
         reader = reader.option("startingOffsets", src.starting_offsets)
         if src.max_offsets_per_trigger:
             reader = reader.option("maxOffsetsPerTrigger", str(src.max_offsets_per_trigger))
@@ -88,21 +97,26 @@ class Pipeline:
         src = self.spec.source
         if src.format != "avro":
             return None
-    
+
         return SubjectSchemas.from_registry(self.settings.registry.url, src.subject or f"{src.topic}-value")
 
-    def parsed(self, spark: SparkSession, schemas: SubjectSchemas | None = None, *, batch: BatchRange | None = None) -> DataFrame:
+    def parsed(
+        self, spark: SparkSession, schemas: SubjectSchemas | None = None, *, batch: BatchRange | None = None
+    ) -> DataFrame:
         """Decoded records with ``dead_letter_reason``: JSON with the spec's schema, or Confluent-framed
         Avro with every version in ``schemas`` (fetched here when not given), read into the latest:
         writer versions registered later are dead letters until a restart."""
         src = self.spec.source
         if src.format == "avro":
             schemas = schemas or self.subject_schemas()
-            decoded = decode_avro(self.source(spark, batch), schemas, required=src.required, time_field=self.spec.event_time.field)
+            decoded = decode_avro(
+                self.source(spark, batch), schemas, required=src.required, time_field=self.spec.event_time.field
+            )
         else:
             assert src.schema_ddl is not None  # the spec's validator requires it for json
-            decoded = decode.parse_json(self.source(spark, batch), src.schema_ddl, required=src.required,
-                                       time_field=self.spec.event_time.field)  # fmt: skip
+            decoded = decode.parse_json(
+                self.source(spark, batch), src.schema_ddl, required=src.required, time_field=self.spec.event_time.field
+            )
         return decode.check_event_time(decoded, interval_ms(self.spec.event_time.max_future))
 
     def output(self, spark: SparkSession, schemas: SubjectSchemas | None = None) -> DataFrame:
@@ -137,12 +151,16 @@ class Pipeline:
         try:
             missing = partition_count(kafka, topic) == 0
         except KafkaException as exc:
-            raise PipelineError(f"cannot reach Kafka at {kafka.bootstrap_servers} to find topic {topic!r}: {exc.args[0].str()}",
-                                hint="is the broker running? try `streamwise kafka status`") from None  # fmt: skip
+            raise PipelineError(
+                f"cannot reach Kafka at {kafka.bootstrap_servers} to find topic {topic!r}: {exc.args[0].str()}",
+                hint="is the broker running? try `streamwise kafka status`",
+            ) from None
         if missing:
-            raise PipelineError(f"pipeline {self.spec.name} reads topic {topic!r}, which does not exist on {kafka.bootstrap_servers}",
-                                hint=f"create it (`streamwise topics create {topic}`) or produce to it "
-                                     f"(`streamwise produce SCENARIO --topic {topic}`)")  # fmt: skip
+            raise PipelineError(
+                f"pipeline {self.spec.name} reads topic {topic!r}, which does not exist on {kafka.bootstrap_servers}",
+                hint=f"create it (`streamwise topics create {topic}`) or produce to it "
+                f"(`streamwise produce SCENARIO --topic {topic}`)",
+            )
         create_topic(kafka, self.dlq_topic, partitions=1, exist_ok=True)
 
     def explain(self, spark: SparkSession) -> str:
@@ -163,8 +181,10 @@ class FanOut:
         which Spark has written by then."""
         if self._writers is None:
             layout, settings = self.plan.layout, self.plan.settings
-            self._writers = [sink_writer(sink, settings, layout.sink_writer_id(index, sink.type))
-                             for index, sink in enumerate(self.plan.spec.sinks)]  # fmt: skip
+            self._writers = [
+                sink_writer(sink, settings, layout.sink_writer_id(index, sink.type))
+                for index, sink in enumerate(self.plan.spec.sinks)
+            ]
         return self._writers
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
@@ -203,6 +223,8 @@ def observe_batch(parsed: DataFrame) -> DataFrame:
     valid = F.col("dead_letter_reason").isNull()
     behind = F.unix_millis(F.current_timestamp()) - F.unix_millis(F.col("kafka_timestamp"))
     return parsed.observe(
-        LATENCY_METRIC, F.percentile_approx(F.when(valid, behind), [0.5, 0.95, 0.99]).alias("p"),
-        F.count_if(valid).alias("n"), F.count_if(~valid).alias("dead"),
-    )  # fmt: skip
+        LATENCY_METRIC,
+        F.percentile_approx(F.when(valid, behind), [0.5, 0.95, 0.99]).alias("p"),
+        F.count_if(valid).alias("n"),
+        F.count_if(~valid).alias("dead"),
+    )

@@ -49,7 +49,7 @@ def start_realtime(plan: Pipeline, spark: SparkSession) -> StreamingQuery:
         F.when(dead, F.col(f"{DEAD}.key")).otherwise(key).alias("key"),
         F.when(dead, F.col(f"{DEAD}.value")).otherwise(body).alias("value"),
         F.when(dead, F.col(f"{DEAD}.headers")).otherwise(headers).alias("headers"),
-    )  # fmt: skip
+    )
     return (
         records.writeStream.format("kafka")
         .options(**kafka.spark_options())
@@ -73,7 +73,10 @@ def through_steps(parsed: DataFrame, spec: PipelineSpec) -> tuple[DataFrame, lis
     twice in one query (no union of the valid and the dead), so both leave in one row stream.
     Returns the rows and the names of the columns a valid row carries out."""
     key, value, headers = decode.dead_letter_columns()
-    letter = F.when(F.col("dead_letter_reason").isNotNull(), F.struct(key.alias("key"), value.alias("value"), headers.alias("headers")))
+    letter = F.when(
+        F.col("dead_letter_reason").isNotNull(),
+        F.struct(key.alias("key"), value.alias("value"), headers.alias("headers")),
+    )
     rows = parsed.withColumn(DEAD, letter).drop("kafka_key", "kafka_value", "dead_letter_reason")  # what valid() drops
     columns = [name for name in rows.columns if name != DEAD]
     dead = F.col(DEAD).isNotNull()
@@ -111,6 +114,7 @@ def check_task_slots(spark: SparkSession, partitions: int, topic: str) -> None:
     than leave partitions unread."""
     slots = spark.sparkContext.defaultParallelism
     if partitions > slots:
-        raise PipelineError(f"mode: realtime needs a task slot per partition of {topic} ({partitions}), and Spark has {slots}",
-                            hint=f"run Spark with more slots (STREAMWISE_SPARK_MASTER=local[{partitions}]) "
-                                 "or use mode: microbatch")  # fmt: skip
+        raise PipelineError(
+            f"mode: realtime needs a task slot per partition of {topic} ({partitions}), and Spark has {slots}",
+            hint=f"run Spark with more slots (STREAMWISE_SPARK_MASTER=local[{partitions}]) or use mode: microbatch",
+        )

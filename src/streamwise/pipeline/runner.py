@@ -63,7 +63,9 @@ def await_queries(queries: list[StreamingQuery]) -> None:
             finisher()
     if failures:
         name, exc = failures[0]
-        raise PipelineError(f"query {name} failed: {failure_cause(str(exc))}", hint="see the driver log for the whole trace")
+        raise PipelineError(
+            f"query {name} failed: {failure_cause(str(exc))}", hint="see the driver log for the whole trace"
+        )
 
 
 _PYTHON_ERROR = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt)): ?(.*)$")

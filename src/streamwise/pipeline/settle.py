@@ -34,8 +34,8 @@ from streamwise.sinks.kafka import Record, TransactionalLedger
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from streamwise.pipeline.plan import Pipeline
     from streamwise.pipeline.avro import SubjectSchemas
+    from streamwise.pipeline.plan import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,11 @@ class Settlement:
         committed = last_committed(self.plan.layout.main_checkpoint)
         if committed is not None:
             self._mark(committed)
-            log.info("pipeline %s: checkpoint from before settling; batches up to %d were settled by its side query",
-                     self.plan.spec.name, committed)  # fmt: skip
+            log.info(
+                "pipeline %s: checkpoint from before settling; batches up to %d were settled by its side query",
+                self.plan.spec.name,
+                committed,
+            )
 
     def ledger(self) -> Ledger | None:
         """The ledger's writer, when the pipeline keeps one (its id needs the main checkpoint's id)."""
@@ -143,8 +146,12 @@ class Settlement:
     def dead_letter_writer(self) -> TransactionalLedger:
         """The transactional producer of the dead-letter topic, with its batch marker."""
         if self._dead_letters is None:
-            self._dead_letters = TransactionalLedger(self.plan.settings.kafka, self.plan.layout.dead_letter_writer_id(),
-                                                     self.plan.dlq_topic, timeout_s=DEAD_LETTER_TIMEOUT_S)  # fmt: skip
+            self._dead_letters = TransactionalLedger(
+                self.plan.settings.kafka,
+                self.plan.layout.dead_letter_writer_id(),
+                self.plan.dlq_topic,
+                timeout_s=DEAD_LETTER_TIMEOUT_S,
+            )
         return self._dead_letters
 
     def after_batch(self, spark: SparkSession, batch_id: int) -> None:
@@ -161,13 +168,17 @@ class Settlement:
         committed = last_committed(self.plan.layout.main_checkpoint)
         try:
             if committed is not None:
-                self._settle_up_to(spark, committed, evidence(progresses, since=self.settled() + 1), wait_for_progress=False)
+                self._settle_up_to(
+                    spark, committed, evidence(progresses, since=self.settled() + 1), wait_for_progress=False
+                )
         finally:
             if self._dead_letters is not None:
                 self._dead_letters.close()
                 self._dead_letters = None
 
-    def _settle_up_to(self, spark: SparkSession, last: int, known: dict[int, Evidence], *, wait_for_progress: bool) -> None:
+    def _settle_up_to(
+        self, spark: SparkSession, last: int, known: dict[int, Evidence], *, wait_for_progress: bool
+    ) -> None:
         self.adopt()
         for batch_id in range(self.settled() + 1, last + 1):
             ours = self.first_seen is not None and batch_id >= self.first_seen
@@ -175,7 +186,9 @@ class Settlement:
                 return  # its progress is on its way: the next batch settles it
             found = known.get(batch_id, UNKNOWN)
             if found.anything:
-                self.settle(spark, batch_range(self.plan.layout.main_checkpoint, batch_id, self.plan.spec.source.topic), found)
+                self.settle(
+                    spark, batch_range(self.plan.layout.main_checkpoint, batch_id, self.plan.spec.source.topic), found
+                )
             self._mark(batch_id)
 
     def settle(self, spark: SparkSession, batch: BatchRange, found: Evidence) -> None:
@@ -188,15 +201,20 @@ class Settlement:
                 self._write_dead_letters(decode.dead_letters(parsed), batch.batch_id)
             ledger = self.ledger()
             if found.dropped and ledger is not None:
-                entries = late_entries(self._at_stateful_step(decode.valid(parsed)), self._stateful_step, batch.late_watermark_ms)
+                entries = late_entries(
+                    self._at_stateful_step(decode.valid(parsed)), self._stateful_step, batch.late_watermark_ms
+                )
                 entries = entries.persist()
                 try:
                     if entries.count():
                         ledger.append(entries, batch.batch_id)
                 finally:
                     entries.unpersist()
-            why = ("its progress was not seen by this process" if found is UNKNOWN else
-                   f"{found.dead:,} dead letters, {found.dropped:,} rows dropped by the watermark")  # fmt: skip
+            why = (
+                "its progress was not seen by this process"
+                if found is UNKNOWN
+                else f"{found.dead:,} dead letters, {found.dropped:,} rows dropped by the watermark"
+            )
             log.info("pipeline %s: settled batch %d (%s)", self.plan.spec.name, batch.batch_id, why)
         finally:
             parsed.unpersist()
@@ -213,9 +231,18 @@ class Settlement:
         if first is None:
             return  # read again without evidence (a restart) and nothing was bad: no transaction
         topic = self.plan.dlq_topic
-        writer.commit((Record(topic, None if row["key"] is None else bytes(row["key"]), bytes(row["value"]),
-                              [(h["key"], bytes(h["value"])) for h in row["headers"]])
-                       for row in itertools.chain([first], rows)), batch_id)  # fmt: skip
+        writer.commit(
+            (
+                Record(
+                    topic,
+                    None if row["key"] is None else bytes(row["key"]),
+                    bytes(row["value"]),
+                    [(h["key"], bytes(h["value"])) for h in row["headers"]],
+                )
+                for row in itertools.chain([first], rows)
+            ),
+            batch_id,
+        )
 
     @property
     def _stateful_step(self) -> Any:

@@ -24,7 +24,14 @@ def _interval(value: str) -> str:
 
 
 Interval = Annotated[str, Field(description="a Spark interval such as '10 seconds'")]
-_UNIT_MS = {"millisecond": 1, "second": 1_000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000, "week": 604_800_000}
+_UNIT_MS = {
+    "millisecond": 1,
+    "second": 1_000,
+    "minute": 60_000,
+    "hour": 3_600_000,
+    "day": 86_400_000,
+    "week": 604_800_000,
+}
 
 
 def interval_ms(value: str) -> int:
@@ -43,8 +50,12 @@ class KafkaSource(_Model):
 
     topic: str
     format: Literal["json", "avro"] = "json"
-    schema_ddl: str | None = Field(default=None, alias="schema", description="json: Spark DDL, e.g. 'user_id STRING, event_time LONG'")
-    subject: str | None = Field(default=None, description="avro: the registry subject of the values; default <topic>-value")
+    schema_ddl: str | None = Field(
+        default=None, alias="schema", description="json: Spark DDL, e.g. 'user_id STRING, event_time LONG'"
+    )
+    subject: str | None = Field(
+        default=None, description="avro: the registry subject of the values; default <topic>-value"
+    )
     required: list[str] = Field(default_factory=list, description="fields that must be present")
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
@@ -62,13 +73,17 @@ class KafkaSource(_Model):
     @model_validator(mode="after")
     def _fits_format(self) -> KafkaSource:
         if self.format == "json" and self.schema_ddl is None:
-            raise ValueError("a json source needs schema: the Spark DDL of its values, e.g. "
-                             "'user_id STRING, event_time LONG' (or format: avro, whose schema is in the registry)")  # fmt: skip
+            raise ValueError(
+                "a json source needs schema: the Spark DDL of its values, e.g. "
+                "'user_id STRING, event_time LONG' (or format: avro, whose schema is in the registry)"
+            )
         if self.format == "json" and self.subject is not None:
             raise ValueError("subject applies to format: avro; a json source is decoded with its schema")
         if self.format == "avro" and self.schema_ddl is not None:
-            raise ValueError(f"an avro source reads its schema from the registry (subject {self.subject}, the latest "
-                             "version when the query starts); remove schema")  # fmt: skip
+            raise ValueError(
+                f"an avro source reads its schema from the registry (subject {self.subject}, the latest "
+                "version when the query starts); remove schema"
+            )
         return self
 
 
@@ -77,8 +92,11 @@ class EventTime(_Model):
 
     field: str = "event_time"
     watermark: Interval = "10 seconds"
-    max_future: Interval = Field(default="1 hour", description="how far past its Kafka timestamp an event time may lie; "
-                                 "a record further ahead is a dead letter, as it would move the watermark")  # fmt: skip
+    max_future: Interval = Field(
+        default="1 hour",
+        description="how far past its Kafka timestamp an event time may lie; "
+        "a record further ahead is a dead letter, as it would move the watermark",
+    )
 
     _check = field_validator("watermark", "max_future")(lambda cls, v: _interval(v))
 
@@ -160,7 +178,9 @@ class AnomalyStep(_Model):
     alpha: float = Field(default=0.05, gt=0, le=1, description="EWMA weight of the newest reading")
     threshold: float = Field(default=4.0, gt=0, description="|z-score| above which a reading is anomalous")
     warmup: int = Field(default=30, ge=0, description="readings per key before any is flagged")
-    state_ttl: Interval = Field(default="1 hour", description="event time after a key's last reading that its state is kept")
+    state_ttl: Interval = Field(
+        default="1 hour", description="event time after a key's last reading that its state is kept"
+    )
     emit: Literal["anomalies", "all"] = "anomalies"
 
     _check = field_validator("state_ttl")(lambda cls, v: _interval(v))
@@ -193,7 +213,9 @@ class JdbcSide(_Model):
 
     kind: Literal["jdbc"]
     table: str = Field(description="table name or a '(SELECT ...) AS t' subquery")
-    url: str | None = Field(default=None, description="jdbc:postgresql://host:port/db; default: streamwise's PostgreSQL")
+    url: str | None = Field(
+        default=None, description="jdbc:postgresql://host:port/db; default: streamwise's PostgreSQL"
+    )
     user: str | None = None
     password: str | None = None
 
@@ -207,9 +229,15 @@ class JoinStep(_Model):
 
     type: Literal["join"]
     right: Annotated[StreamSide | DeltaSide | JdbcSide, Field(discriminator="kind")]
-    condition: str = Field(description="e.g. l.user_id = r.user_id AND r.event_time BETWEEN l.event_time AND l.event_time + INTERVAL 10 MINUTES")
-    how: Literal["inner", "left", "left_outer", "right", "right_outer", "full_outer", "left_semi", "left_anti"] = "inner"
-    prefix: str = Field(default="r_", pattern=r"^([a-z_][a-z0-9_]*)?$", description="may be empty when names do not clash")
+    condition: str = Field(
+        description="e.g. l.user_id = r.user_id AND r.event_time BETWEEN l.event_time AND l.event_time + INTERVAL 10 MINUTES"
+    )
+    how: Literal["inner", "left", "left_outer", "right", "right_outer", "full_outer", "left_semi", "left_anti"] = (
+        "inner"
+    )
+    prefix: str = Field(
+        default="r_", pattern=r"^([a-z_][a-z0-9_]*)?$", description="may be empty when names do not clash"
+    )
     columns: list[str] | None = Field(default=None, description="keep only these columns of the other side")
 
 
@@ -234,7 +262,16 @@ class TopNStep(_Model):
 
 
 Step = Annotated[
-    FilterStep | SelectStep | WithColumnsStep | SqlStep | WindowStep | DeduplicateStep | AnomalyStep | JoinStep | ScoreStep | TopNStep,
+    FilterStep
+    | SelectStep
+    | WithColumnsStep
+    | SqlStep
+    | WindowStep
+    | DeduplicateStep
+    | AnomalyStep
+    | JoinStep
+    | ScoreStep
+    | TopNStep,
     Field(discriminator="type"),
 ]
 STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly", "join", "score", "top_n")
@@ -262,10 +299,14 @@ class PipelineSpec(_Model):
     steps: list[Step] = Field(default_factory=list)
     sinks: list[Sink] = Field(min_length=1)
     trigger: Interval = "1 second"  # seconds of latency on 2 cores; see SparkSettings for the measurements
-    mode: Literal["microbatch", "realtime"] = Field(default="microbatch", description=(
-        "realtime: Spark's real-time mode (each record processed as it arrives, ~0.1 s instead of ~1 s), "
-        "for stateless steps (filter, select, with_columns) into one Kafka sink, written at least once; "
-        "the trigger is then how often it checkpoints. run --once always runs micro-batches"))
+    mode: Literal["microbatch", "realtime"] = Field(
+        default="microbatch",
+        description=(
+            "realtime: Spark's real-time mode (each record processed as it arrives, ~0.1 s instead of ~1 s), "
+            "for stateless steps (filter, select, with_columns) into one Kafka sink, written at least once; "
+            "the trigger is then how often it checkpoints. run --once always runs micro-batches"
+        ),
+    )
     output_mode: Literal["append", "update", "complete"] = "append"
     late_records: LateRecords = Field(default_factory=LateRecords)
 
@@ -277,11 +318,15 @@ class PipelineSpec(_Model):
             return self
         for i, step in enumerate(self.steps):
             if not isinstance(step, REALTIME_STEPS):
-                raise ValueError(f"mode: realtime runs stateless steps only (filter, select, with_columns); "
-                                 f"steps[{i}] is {step.type}: use mode: microbatch")  # fmt: skip
+                raise ValueError(
+                    f"mode: realtime runs stateless steps only (filter, select, with_columns); "
+                    f"steps[{i}] is {step.type}: use mode: microbatch"
+                )
         if len(self.sinks) != 1 or self.sinks[0].type not in ("kafka", "kafka_alerts"):
-            raise ValueError(f"mode: realtime writes one Kafka sink (kafka or kafka_alerts); this pipeline has "
-                             f"{', '.join(sink.type for sink in self.sinks)}: use mode: microbatch")  # fmt: skip
+            raise ValueError(
+                f"mode: realtime writes one Kafka sink (kafka or kafka_alerts); this pipeline has "
+                f"{', '.join(sink.type for sink in self.sinks)}: use mode: microbatch"
+            )
         return self
 
     @model_validator(mode="after")

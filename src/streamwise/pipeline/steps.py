@@ -66,9 +66,11 @@ def window_aggregate(df: DataFrame, step: WindowStep) -> DataFrame:
     grouped = df.groupBy(window.alias("window"), *step.by)
     aggregated = grouped.agg(*[F.expr(expr).alias(name) for name, expr in step.aggregates.items()])
     return aggregated.select(
-        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"),
-        *step.by, *step.aggregates,
-    )  # fmt: skip
+        F.col("window.start").alias("window_start"),
+        F.col("window.end").alias("window_end"),
+        *step.by,
+        *step.aggregates,
+    )
 
 
 def deduplicate(df: DataFrame, step: DeduplicateStep) -> DataFrame:

@@ -62,16 +62,25 @@ def _resolve(cache: Path, profile: str, target: Path) -> None:
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     cmd = [
-        mvn, "-B", "-q", "-f", str(pom_path()), "-P", profile,
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(pom_path()),
+        "-P",
+        profile,
         f"-Dmaven.repo.local={cache / 'm2'}",
-        "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
-    ]  # fmt: skip
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging}",
+    ]
     log.info("resolving %s jars with Maven (first run only)", profile)
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         errors = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line][:6]
         raise MavenError(
-            f"mvn could not resolve the '{profile}' jars from {pom_path()}:\n  " + "\n  ".join(errors or ["(no output)"]),
+            f"mvn could not resolve the '{profile}' jars from {pom_path()}:\n  "
+            + "\n  ".join(errors or ["(no output)"]),
             hint="check that Maven Central is reachable (proxy in ~/.m2/settings.xml), then run `streamwise jars`",
         )
     if profile == "spark":

@@ -32,7 +32,7 @@ def find_java() -> Path:
 @lru_cache(maxsize=4)
 def java_major_version(java: Path) -> int:
     """The major version ``java -version`` reports (17 for '17.0.15', 8 for '1.8.0_402')."""
-    out = subprocess.run([str(java), "-version"], capture_output=True, text=True, check=False)  # noqa: S603
+    out = subprocess.run([str(java), "-version"], capture_output=True, text=True, check=False)
     match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
     if not match:
         raise JavaNotFoundError(f"could not read the version of {java}: {out.stderr.strip()[:200]}", hint=_INSTALL_HINT)
@@ -45,5 +45,7 @@ def require_java() -> Path:
     java = find_java()
     major = java_major_version(java)
     if major < MIN_JAVA:
-        raise JavaNotFoundError(f"{java} is Java {major}; Kafka 4 and Spark 4 need Java {MIN_JAVA}+", hint=_INSTALL_HINT)
+        raise JavaNotFoundError(
+            f"{java} is Java {major}; Kafka 4 and Spark 4 need Java {MIN_JAVA}+", hint=_INSTALL_HINT
+        )
     return java

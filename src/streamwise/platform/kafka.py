@@ -82,10 +82,17 @@ class KafkaBroker:
         if not (self.data_dir / "meta.properties").is_file():
             self._format(java, classpath)
         cmd = [
-            str(java), f"-Xmx{self.kafka.heap}", f"-Xms{self.kafka.heap}", "-XX:+UseG1GC",
-            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
-            "-cp", classpath, "kafka.Kafka", str(self.config_file),
-        ]  # fmt: skip
+            str(java),
+            f"-Xmx{self.kafka.heap}",
+            f"-Xms{self.kafka.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(self.config_file),
+        ]
         log.info("starting Kafka on %s", self.kafka.bootstrap_servers)
         return self.service.start(cmd, ready=self.serving, timeout_s=self.kafka.start_timeout_s)
 
@@ -102,7 +109,7 @@ class KafkaBroker:
         admin = AdminClient(self.kafka.client_config(**QUIET, **{"socket.timeout.ms": int(timeout_s * 1000)}))
         try:
             metadata = admin.list_topics(timeout=timeout_s)
-        except Exception:  # noqa: BLE001 - KafkaException or a transport failure: not serving
+        except Exception:
             return False
         partitions = [(t.topic, p) for t in metadata.topics.values() for p in t.partitions.values()]
         if not metadata.brokers or not all(p.error is None and p.leader >= 0 for _, p in partitions):
@@ -115,7 +122,7 @@ class KafkaBroker:
         try:
             for future in admin.list_offsets(requests, request_timeout=timeout_s).values():
                 future.result()
-        except Exception:  # noqa: BLE001 - NOT_LEADER_OR_FOLLOWER and friends: not serving yet
+        except Exception:
             return False
         return True
 
@@ -151,10 +158,19 @@ class KafkaBroker:
 
     def _format(self, java: Path, classpath: str) -> None:
         cluster_id = new_cluster_id()
-        cmd = [str(java), "-cp", classpath, "kafka.tools.StorageTool", "format",
-               "-t", cluster_id, "-c", str(self.config_file)]  # fmt: skip
+        cmd = [
+            str(java),
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.config_file),
+        ]
         log.info("formatting KRaft storage in %s (cluster %s)", self.data_dir, cluster_id)
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise PlatformError(
                 f"formatting Kafka storage in {self.data_dir} failed: {result.stderr.strip()[-500:]}",

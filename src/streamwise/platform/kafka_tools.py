@@ -18,16 +18,25 @@ def run_tool(settings: Settings, main_class: str, *args: str, timeout_s: float =
     jars.cached_jars(settings.cache, "broker")
     classpath = str(jars.jar_dir(settings.cache, "broker") / "*")
     cmd = [str(require_java()), "-Xmx256m", "-cp", classpath, main_class, *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)  # noqa: S603
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     if result.returncode != 0:
-        raise PlatformError(f"{main_class.rsplit('.', 1)[-1]} failed ({result.returncode}): {result.stderr.strip()[-600:]}")
+        raise PlatformError(
+            f"{main_class.rsplit('.', 1)[-1]} failed ({result.returncode}): {result.stderr.strip()[-600:]}"
+        )
     return result.stdout
 
 
 def consumer_group_lag(settings: Settings, group: str) -> dict[tuple[str, int], int]:
     """Lag per (topic, partition) as Kafka's ``kafka-consumer-groups --describe`` reports it."""
-    out = run_tool(settings, CONSUMER_GROUPS, "--bootstrap-server", settings.kafka.bootstrap_servers,
-                   "--describe", "--group", group)  # fmt: skip
+    out = run_tool(
+        settings,
+        CONSUMER_GROUPS,
+        "--bootstrap-server",
+        settings.kafka.bootstrap_servers,
+        "--describe",
+        "--group",
+        group,
+    )
     lag: dict[tuple[str, int], int] = {}
     header: list[str] | None = None
     for line in out.splitlines():

@@ -9,6 +9,7 @@ process is stale and ignored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -82,7 +83,7 @@ class Service:
         with self.log_file.open("ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
             log.flush()
-            popen = subprocess.Popen(  # noqa: S603 - commands are built by streamwise, not from input
+            popen = subprocess.Popen(
                 list(cmd),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -106,7 +107,7 @@ class Service:
             try:
                 if ready():
                     return popen.pid
-            except Exception:  # noqa: BLE001 - a probe that throws is simply "not ready yet"
+            except Exception:
                 pass
             time.sleep(0.5)
         self.stop()
@@ -127,10 +128,8 @@ class Service:
         if alive:
             _signal_group(proc.pid, signal.SIGKILL)
             for straggler in alive:
-                try:
+                with contextlib.suppress(psutil.Error):
                     straggler.kill()
-                except psutil.Error:
-                    pass
             psutil.wait_procs(alive, timeout=5)
         return True
 

@@ -19,8 +19,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 
@@ -70,7 +70,9 @@ def postgres_bin_dir(root: Path = POSTGRES_ROOT) -> Path | None:
 
 def redis_server_bin() -> Path | None:
     """The ``redis-server`` executable, or None."""
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").is_file() else None)
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").is_file() else None
+    )
     return Path(found) if found else None
 
 
@@ -120,19 +122,25 @@ def install(
             _POLICY_RC_D.unlink(missing_ok=True)
     still = missing_packages(which)
     if still:
-        raise ServiceNotInstalledError(f"apt-get installed {', '.join(packages)} but {', '.join(still)} is still missing")
+        raise ServiceNotInstalledError(
+            f"apt-get installed {', '.join(packages)} but {', '.join(still)} is still missing"
+        )
     return packages
 
 
 def _apt(cmd: list[str], env: dict[str, str]) -> None:
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=_APT_TIMEOUT_S, check=False)  # noqa: S603
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=_APT_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ServiceNotInstalledError(f"`{' '.join(cmd)}` failed: {exc}", hint="is this a Debian machine with apt?") from None
+        raise ServiceNotInstalledError(
+            f"`{' '.join(cmd)}` failed: {exc}", hint="is this a Debian machine with apt?"
+        ) from None
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-8:])
-        raise ServiceNotInstalledError(f"`{' '.join(cmd)}` exited with {result.returncode}:\n{tail}",
-                                       hint="check the network to the Debian mirror and run it by hand")  # fmt: skip
+        raise ServiceNotInstalledError(
+            f"`{' '.join(cmd)}` exited with {result.returncode}:\n{tail}",
+            hint="check the network to the Debian mirror and run it by hand",
+        )
 
 
 def _ensure_installed(name: str) -> None:
@@ -166,8 +174,12 @@ class _LoopbackServer:
         if running is not None:
             return running.pid
         _ensure_installed(self.name)
-        ensure_port_free(self.section.host, self.section.port, what=self.title,
-                         option=f"--{self.name}-port (or STREAMWISE_{self.name.upper()}_PORT)")  # fmt: skip
+        ensure_port_free(
+            self.section.host,
+            self.section.port,
+            what=self.title,
+            option=f"--{self.name}-port (or STREAMWISE_{self.name.upper()}_PORT)",
+        )
         log.info("starting %s on %s (data in %s)", self.title, self.address, self.data_dir)
         return self._launch()
 
@@ -205,8 +217,9 @@ class PostgresServer(_LoopbackServer):
     def _launch(self) -> int:
         bin_dir = postgres_bin_dir()
         if bin_dir is None:  # install() guarantees it; a partial manual removal does not
-            raise ServiceNotInstalledError(f"no PostgreSQL server binaries under {POSTGRES_ROOT}/*/bin",
-                                           hint="run `streamwise services install`")  # fmt: skip
+            raise ServiceNotInstalledError(
+                f"no PostgreSQL server binaries under {POSTGRES_ROOT}/*/bin", hint="run `streamwise services install`"
+            )
         owner = _server_user()
         self.home.mkdir(parents=True, exist_ok=True)
         if owner is not None:
@@ -214,12 +227,22 @@ class PostgresServer(_LoopbackServer):
         if not (self.data_dir / "PG_VERSION").is_file():
             self._initdb(bin_dir, owner)
         cmd = [
-            *_run_as(owner), str(bin_dir / "postgres"), "-D", str(self.data_dir),
-            "-c", f"listen_addresses={self.pg.host}", "-c", f"port={self.pg.port}",
+            *_run_as(owner),
+            str(bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-c",
+            f"listen_addresses={self.pg.host}",
+            "-c",
+            f"port={self.pg.port}",
             # TCP only: a socket path under a deep state folder can exceed the 107-byte limit.
-            "-c", "unix_socket_directories=",
-            "-c", "shared_buffers=32MB", "-c", "max_connections=50",
-        ]  # fmt: skip
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "shared_buffers=32MB",
+            "-c",
+            "max_connections=50",
+        ]
         pid = self.service.start(cmd, ready=self.answers, timeout_s=self.pg.start_timeout_s, cwd=self.home)
         self._ensure_database()
         return pid
@@ -247,7 +270,7 @@ class PostgresServer(_LoopbackServer):
             return _auth_failed(exc)
         return True
 
-    def connect(self, database: str | None = None):  # noqa: ANN201 - psycopg is imported lazily
+    def connect(self, database: str | None = None):
         """A psycopg connection to ``database`` (default: the configured one) as the configured user."""
         import psycopg
 
@@ -260,19 +283,30 @@ class PostgresServer(_LoopbackServer):
         if owner is not None:
             os.chown(pwfile, owner.pw_uid, owner.pw_gid)
         cmd = [
-            *_run_as(owner), str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", self.pg.user,
-            f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=peer",
-            "--encoding=UTF8", "--locale=C", "--no-instructions",
-        ]  # fmt: skip
+            *_run_as(owner),
+            str(bin_dir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            self.pg.user,
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=peer",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-instructions",
+        ]
         log.info("initialising PostgreSQL data in %s", self.data_dir)
         try:
-            result = subprocess.run(cmd, capture_output=True, text=True, cwd=self.home, timeout=120, check=False)  # noqa: S603
+            result = subprocess.run(cmd, capture_output=True, text=True, cwd=self.home, timeout=120, check=False)
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)  # a half-made cluster would block the next try
-            raise ServiceStartError(f"initdb in {self.data_dir} failed: {result.stderr.strip()[-800:]}",
-                                    hint="read the message; `streamwise down --purge` clears the state folder")  # fmt: skip
+            raise ServiceStartError(
+                f"initdb in {self.data_dir} failed: {result.stderr.strip()[-800:]}",
+                hint="read the message; `streamwise down --purge` clears the state folder",
+            )
 
     def _ensure_database(self) -> None:
         import psycopg
@@ -303,8 +337,10 @@ def _server_user() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam("postgres")
     except KeyError:
-        raise ServiceNotInstalledError("running as root, but there is no `postgres` OS user to run PostgreSQL as",
-                                       hint="the Debian package creates it: `apt-get install -y postgresql`") from None  # fmt: skip
+        raise ServiceNotInstalledError(
+            "running as root, but there is no `postgres` OS user to run PostgreSQL as",
+            hint="the Debian package creates it: `apt-get install -y postgresql`",
+        ) from None
 
 
 def _run_as(owner: pwd.struct_passwd | None) -> list[str]:
@@ -352,8 +388,9 @@ class RedisServer(_LoopbackServer):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(redis_config(self.rs, self.data_dir))
         self.config_file.chmod(0o600)  # it may hold requirepass
-        return self.service.start([str(binary), str(self.config_file)], ready=self.answers,
-                                  timeout_s=self.rs.start_timeout_s, cwd=self.home)  # fmt: skip
+        return self.service.start(
+            [str(binary), str(self.config_file)], ready=self.answers, timeout_s=self.rs.start_timeout_s, cwd=self.home
+        )
 
     def answers(self) -> bool:
         """PING answered (stopping by pid sends TERM: Redis flushes the append-only file and exits)."""
@@ -365,7 +402,7 @@ class RedisServer(_LoopbackServer):
         except redis.RedisError:
             return False
 
-    def client(self):  # noqa: ANN201 - redis is imported lazily
+    def client(self):
         import redis
 
         return redis.Redis(**{**self.rs.client_kwargs(), "socket_connect_timeout": 2})

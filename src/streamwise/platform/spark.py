@@ -46,7 +46,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.local.dir": str(settings.state / "spark" / "tmp"),
         "spark.sql.warehouse.dir": str(settings.state / "spark" / "warehouse"),
         "spark.sql.streaming.stateStore.providerClass": STATE_STORES[spark.state_store],
-    }  # fmt: skip
+    }
 
 
 def spark_session(settings: Settings, app_name: str = "streamwise") -> SparkSession:

@@ -41,9 +41,13 @@ class TopicInfo:
 
 
 # Errors of a group coordinator that is moving or loading (a new group, a new broker): worth a short wait.
-COORDINATOR_BUSY = frozenset({
-    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE,
-})  # fmt: skip
+COORDINATOR_BUSY = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
 
 
 def _admin(kafka: KafkaSettings) -> AdminClient:
@@ -64,7 +68,9 @@ def create_topic(
     if partitions < 1 or replication < 1:
         raise TopicError(f"topic {name}: partitions and replication must be ≥ 1 (got {partitions}, {replication})")
     if cleanup_policy not in (None, "delete", "compact", "compact,delete", "delete,compact"):
-        raise TopicError(f"topic {name}: cleanup policy {cleanup_policy!r} is not one of delete, compact, compact,delete")
+        raise TopicError(
+            f"topic {name}: cleanup policy {cleanup_policy!r} is not one of delete, compact, compact,delete"
+        )
     configs: dict[str, str] = {}
     if retention_ms is not None:
         configs["retention.ms"] = str(retention_ms)
@@ -94,8 +100,11 @@ def _await_leaders(admin: AdminClient, name: str, partitions: int) -> None:
     deadline = time.monotonic() + _TIMEOUT_S
     while time.monotonic() < deadline:
         meta = admin.list_topics(topic=name, timeout=_TIMEOUT_S).topics.get(name)
-        if meta and meta.error is None and len(meta.partitions) == partitions and all(
-            p.leader >= 0 and p.error is None for p in meta.partitions.values()
+        if (
+            meta
+            and meta.error is None
+            and len(meta.partitions) == partitions
+            and all(p.leader >= 0 and p.error is None for p in meta.partitions.values())
         ):
             return
         time.sleep(0.1)
@@ -107,8 +116,10 @@ def list_topics(kafka: KafkaSettings, *, internal: bool = False) -> list[str]:
     try:
         names = _admin(kafka).list_topics(timeout=_TIMEOUT_S).topics
     except KafkaException as exc:
-        raise TopicError(f"cannot list topics on {kafka.bootstrap_servers}: {exc.args[0].str()}",
-                         hint="is the broker running? try `streamwise kafka status`") from None
+        raise TopicError(
+            f"cannot list topics on {kafka.bootstrap_servers}: {exc.args[0].str()}",
+            hint="is the broker running? try `streamwise kafka status`",
+        ) from None
     return sorted(n for n in names if internal or not n.startswith("__"))
 
 
@@ -126,8 +137,10 @@ def describe_topic(kafka: KafkaSettings, name: str) -> TopicInfo:
     except KafkaException as exc:
         raise TopicError(f"cannot describe {name}: {exc.args[0].str()}") from None
     if meta is None or meta.error is not None:
-        raise TopicError(f"topic {name} does not exist on {kafka.bootstrap_servers}",
-                         hint="see `streamwise topics list`, or create it with `streamwise topics create`")
+        raise TopicError(
+            f"topic {name} does not exist on {kafka.bootstrap_servers}",
+            hint="see `streamwise topics list`, or create it with `streamwise topics create`",
+        )
     ends = end_offsets(kafka, name, sorted(meta.partitions))
     partitions = [
         PartitionInfo(p.id, p.leader, list(p.replicas), list(p.isrs), ends[p.id])
@@ -159,30 +172,41 @@ def _log_end(consumer: Consumer, partition: TopicPartition) -> int:
             return int(consumer.get_watermark_offsets(partition, timeout=_TIMEOUT_S)[1])
         except KafkaException as exc:
             if not exc.args[0].retriable() or time.monotonic() > deadline:
-                raise TopicError(f"cannot read the end offset of {partition.topic}[{partition.partition}]: "
-                                 f"{exc.args[0].str()}") from None  # fmt: skip
+                raise TopicError(
+                    f"cannot read the end offset of {partition.topic}[{partition.partition}]: {exc.args[0].str()}"
+                ) from None
             time.sleep(0.2)
 
 
-def read_to_end(kafka: KafkaSettings, topic: str, *, committed: bool = True, tail: int | None = None,
-                timeout_s: float = 30.0) -> list[Message]:  # fmt: skip
+def read_to_end(
+    kafka: KafkaSettings, topic: str, *, committed: bool = True, tail: int | None = None, timeout_s: float = 30.0
+) -> list[Message]:
     """Every record of ``topic`` up to its end now, all partitions, in offset order per partition;
     with ``tail``, only the last ``tail`` offsets of each partition. ``committed`` reads with
     ``isolation.level=read_committed`` (records of aborted or open transactions are never seen). An
     absent topic holds nothing, and is not created. The end is reached by position, not by count:
     transaction markers and compacted-away records take offsets too. A TopicError when Kafka
     cannot be read, or the end is not reached within ``timeout_s`` (a transaction still open)."""
-    consumer = Consumer(kafka.client_config(**QUIET, **{
-        "group.id": f"streamwise-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-        "isolation.level": "read_committed" if committed else "read_uncommitted",
-        "fetch.wait.max.ms": 50,  # reading to an end: don't let the broker hold a fetch for more data
-    }))  # fmt: skip
+    consumer = Consumer(
+        kafka.client_config(
+            **QUIET,
+            **{
+                "group.id": f"streamwise-reader-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed" if committed else "read_uncommitted",
+                "fetch.wait.max.ms": 50,  # reading to an end: don't let the broker hold a fetch for more data
+            },
+        )
+    )
     try:
         # All topics' metadata, not this one's: asking for one topic by name can create it.
         meta = consumer.list_topics(timeout=_TIMEOUT_S).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
             return []
-        marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S) for p in sorted(meta.partitions)}
+        marks = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)
+            for p in sorted(meta.partitions)
+        }
         start = {p: max(low, high - tail) if tail is not None else low for p, (low, high) in marks.items()}
         todo = {p for p, (_, high) in marks.items() if high > start[p]}
         consumer.assign([TopicPartition(topic, p, start[p]) for p in sorted(todo)])
@@ -193,11 +217,15 @@ def read_to_end(kafka: KafkaSettings, topic: str, *, committed: bool = True, tai
             positions = consumer.position([TopicPartition(topic, p) for p in todo])
             todo -= {tp.partition for tp in positions if tp.offset >= marks[tp.partition][1]}
             if todo and time.monotonic() > deadline:
-                raise TopicError(f"{topic}: the records up to its end offsets were not all readable in {timeout_s:.0f}s",
-                                 hint="a transaction may still be open; let its producer finish or stop it")  # fmt: skip
+                raise TopicError(
+                    f"{topic}: the records up to its end offsets were not all readable in {timeout_s:.0f}s",
+                    hint="a transaction may still be open; let its producer finish or stop it",
+                )
         return records
     except KafkaException as exc:
-        raise TopicError(f"cannot read topic {topic} on {kafka.bootstrap_servers}: {exc.args[0].str()}",
-                         hint="is Kafka running? try `streamwise kafka status`") from None  # fmt: skip
+        raise TopicError(
+            f"cannot read topic {topic} on {kafka.bootstrap_servers}: {exc.args[0].str()}",
+            hint="is Kafka running? try `streamwise kafka status`",
+        ) from None
     finally:
         consumer.close()

@@ -91,7 +91,7 @@ def create_app(store: SchemaStore) -> FastAPI:
         return list(SCHEMA_TYPES)
 
     @app.get("/schemas")
-    def schemas(deleted: Flag = False, subjectPrefix: str = "") -> list[dict[str, Any]]:  # noqa: N803 - Confluent's name
+    def schemas(deleted: Flag = False, subjectPrefix: str = "") -> list[dict[str, Any]]:
         return [v.to_json() for v in store.all_versions(deleted=deleted) if v.subject.startswith(subjectPrefix)]
 
     @app.get("/schemas/ids/{schema_id}")
@@ -112,7 +112,7 @@ def create_app(store: SchemaStore) -> FastAPI:
         return [{"subject": s, "version": v} for s, v in store.id_versions(schema_id, deleted=deleted)]
 
     @app.get("/subjects")
-    def subjects(deleted: Flag = False, deleted_only: Flag = False, subjectPrefix: str = "") -> list[str]:  # noqa: N803
+    def subjects(deleted: Flag = False, deleted_only: Flag = False, subjectPrefix: str = "") -> list[str]:
         if deleted_only:
             live = set(store.subjects(prefix=subjectPrefix))
             return [s for s in store.subjects(deleted=True, prefix=subjectPrefix) if s not in live]
@@ -183,7 +183,7 @@ def create_app(store: SchemaStore) -> FastAPI:
         return {"compatibilityLevel": store.delete_compatibility().value}
 
     @app.get("/config/{subject}")
-    def get_subject_config(subject: str, defaultToGlobal: Flag = False) -> dict[str, Any]:  # noqa: N803
+    def get_subject_config(subject: str, defaultToGlobal: Flag = False) -> dict[str, Any]:
         return {"compatibilityLevel": store.compatibility(subject, default_to_global=defaultToGlobal).value}
 
     @app.put("/config/{subject}")

@@ -48,7 +48,9 @@ def parse_avro(text: str | dict[str, Any] | list[Any]) -> AvroSchema:
         if isinstance(text, str) and text.strip() in PRIMITIVES:
             raw = text.strip()
         else:
-            raise InvalidSchemaError(f"Invalid schema: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+            raise InvalidSchemaError(
+                f"Invalid schema: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            ) from None
     try:
         parsed = fastavro.parse_schema(raw, named_schemas={})
     except (SchemaParseException, UnknownType, ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -45,18 +45,23 @@ class RegistryClient:
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         query = {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items() if v is not None}
         try:
-            response = self._http.request(method, path, params=query, content=None if body is None else json.dumps(body))
+            response = self._http.request(
+                method, path, params=query, content=None if body is None else json.dumps(body)
+            )
         except httpx.HTTPError as exc:
             raise RegistryUnavailableError(
-                50003, f"the schema registry at {self.url} does not answer ({exc.__class__.__name__}: {exc})",
+                50003,
+                f"the schema registry at {self.url} does not answer ({exc.__class__.__name__}: {exc})",
                 hint="start it with `streamwise registry start`, or pass --registry URL",
-            ) from None  # fmt: skip
+            ) from None
         try:
             payload = response.json()
         except ValueError:
             payload = response.text
         if response.is_error:
-            code = payload.get("error_code", response.status_code) if isinstance(payload, dict) else response.status_code
+            code = (
+                payload.get("error_code", response.status_code) if isinstance(payload, dict) else response.status_code
+            )
             message = payload.get("message", str(payload)) if isinstance(payload, dict) else str(payload)
             raise RegistryError(int(code), message)
         return payload
@@ -69,25 +74,33 @@ class RegistryClient:
 
     def version(self, subject: str, version: int | str = "latest", *, deleted: bool = False) -> RegisteredSchema:
         body = self._call("GET", f"/subjects/{subject}/versions/{version}", deleted=deleted)
-        return RegisteredSchema(body["subject"], body["version"], body["id"], body["schema"], body.get("schemaType", "AVRO"))
+        return RegisteredSchema(
+            body["subject"], body["version"], body["id"], body["schema"], body.get("schemaType", "AVRO")
+        )
 
     def schema(self, schema_id: int) -> str:
         return str(self._call("GET", f"/schemas/ids/{schema_id}")["schema"])
 
     def register(self, subject: str, schema: str, schema_type: str = "AVRO") -> int:
         """Register (or find) ``schema`` under ``subject``; returns its id."""
-        return int(self._call("POST", f"/subjects/{subject}/versions", {"schema": schema, "schemaType": schema_type})["id"])
+        return int(
+            self._call("POST", f"/subjects/{subject}/versions", {"schema": schema, "schemaType": schema_type})["id"]
+        )
 
     def lookup(self, subject: str, schema: str, schema_type: str = "AVRO") -> RegisteredSchema:
         body = self._call("POST", f"/subjects/{subject}", {"schema": schema, "schemaType": schema_type})
-        return RegisteredSchema(body["subject"], body["version"], body["id"], body["schema"], body.get("schemaType", "AVRO"))
+        return RegisteredSchema(
+            body["subject"], body["version"], body["id"], body["schema"], body.get("schemaType", "AVRO")
+        )
 
     def check(self, subject: str, schema: str, version: int | str = "latest", schema_type: str = "AVRO") -> CheckResult:
         """Would ``schema`` be compatible with ``version`` of ``subject``? (verbose: the reasons)."""
         body = self._call(
-            "POST", f"/compatibility/subjects/{subject}/versions/{version}", {"schema": schema, "schemaType": schema_type},
+            "POST",
+            f"/compatibility/subjects/{subject}/versions/{version}",
+            {"schema": schema, "schemaType": schema_type},
             verbose=True,
-        )  # fmt: skip
+        )
         return CheckResult(bool(body["is_compatible"]), list(body.get("messages") or []))
 
     def compatibility(self, subject: str | None = None) -> str:

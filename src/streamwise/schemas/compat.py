@@ -102,18 +102,28 @@ class Incompatibility:
                 return f"{self.where} was added without a default: {consequence}"
             return f"{self.where} was removed, and {reader} has no default for it: {consequence}"
         if self.kind is Kind.TYPE_MISMATCH:
-            return (f"{self.where} is {self.reader} in {reader} but {self.writer} in {writer}, and Avro cannot "
-                    f"read {self.writer} as {self.reader}: {consequence}")  # fmt: skip
+            return (
+                f"{self.where} is {self.reader} in {reader} but {self.writer} in {writer}, and Avro cannot "
+                f"read {self.writer} as {self.reader}: {consequence}"
+            )
         if self.kind is Kind.NAME_MISMATCH:
-            return (f"{self.where} is named {self.reader} in {reader} but {self.writer} in {writer}; "
-                    f"add '{self.writer}' to its aliases: {consequence}")  # fmt: skip
+            return (
+                f"{self.where} is named {self.reader} in {reader} but {self.writer} in {writer}; "
+                f"add '{self.writer}' to its aliases: {consequence}"
+            )
         if self.kind is Kind.FIXED_SIZE_MISMATCH:
-            return f"{self.where} is fixed of size {self.reader} in {reader} but {self.writer} in {writer}: {consequence}"
+            return (
+                f"{self.where} is fixed of size {self.reader} in {reader} but {self.writer} in {writer}: {consequence}"
+            )
         if self.kind is Kind.MISSING_ENUM_SYMBOLS:
-            return (f"{self.where}: enum symbols {self.writer} of {writer} are missing in {reader}, which has no "
-                    f"default symbol: {consequence}")  # fmt: skip
-        return (f"{self.where}: {writer} may write {self.writer}, which no branch of {self.reader} in {reader} "
-                f"reads: {consequence}")  # fmt: skip
+            return (
+                f"{self.where}: enum symbols {self.writer} of {writer} are missing in {reader}, which has no "
+                f"default symbol: {consequence}"
+            )
+        return (
+            f"{self.where}: {writer} may write {self.writer}, which no branch of {self.reader} in {reader} "
+            f"reads: {consequence}"
+        )
 
 
 def incompatibilities(reader: AvroSchema, writer: AvroSchema) -> list[Incompatibility]:
@@ -141,7 +151,9 @@ class _Walk:
         if rk == "union":
             if any(not self.check(branch, w, f"{loc}/{i}", path) for i, branch in enumerate(r)):
                 return []
-            return [self._issue(Kind.MISSING_UNION_BRANCH, loc, path, type_name(self.reader, r), type_name(self.writer, w))]
+            return [
+                self._issue(Kind.MISSING_UNION_BRANCH, loc, path, type_name(self.reader, r), type_name(self.writer, w))
+            ]
         if rk != wk:
             if rk in PROMOTIONS.get(wk, ()):
                 return []
@@ -314,5 +326,7 @@ def _diff_record(old: AvroSchema, new: AvroSchema, o: Any, n: Any, prefix: str) 
         if _kind(before) == "record" and _kind(after) == "record":
             changes += _diff_record(old, new, before, after, f"{prefix}{name}.")
         elif _describe_field(old, old_fields[name]) != _describe_field(new, f):
-            changes.append(FieldChange("changed", prefix + name, _describe_field(old, old_fields[name]), _describe_field(new, f)))
+            changes.append(
+                FieldChange("changed", prefix + name, _describe_field(old, old_fields[name]), _describe_field(new, f))
+            )
     return changes

@@ -29,8 +29,26 @@ from streamwise.schemas.exceptions import InvalidSchemaError
 TYPES = frozenset({"null", "boolean", "object", "array", "number", "integer", "string"})
 _UPPER = ("maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties")
 _LOWER = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
-_HANDLED = {"type", "properties", "required", "additionalProperties", "items", "enum", "$ref", "$schema", "$id",
-            "title", "description", "default", "examples", "definitions", "$defs", "format", *_UPPER, *_LOWER}  # fmt: skip
+_HANDLED = {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "enum",
+    "$ref",
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "definitions",
+    "$defs",
+    "format",
+    *_UPPER,
+    *_LOWER,
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +77,9 @@ def parse_json_schema(text: str | dict[str, Any] | bool) -> JsonSchema:
     try:
         raw = json.loads(text) if isinstance(text, str) else text
     except json.JSONDecodeError as exc:
-        raise InvalidSchemaError(f"Invalid schema: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise InvalidSchemaError(
+            f"Invalid schema: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
     schema = JsonSchema(json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False), raw)
     _validate(schema, raw, "#")
     return schema
@@ -79,7 +99,9 @@ def _validate(schema: JsonSchema, node: Any, where: str) -> None:
     try:
         schema.resolve(node)
     except (KeyError, TypeError):
-        raise InvalidSchemaError(f"Invalid schema: {where}/$ref {node['$ref']!r} points nowhere in this schema") from None
+        raise InvalidSchemaError(
+            f"Invalid schema: {where}/$ref {node['$ref']!r} points nowhere in this schema"
+        ) from None
     for name, sub in (node.get("properties") or {}).items():
         _validate(schema, sub, f"{where}/properties/{name}")
     for key in ("items", "additionalProperties"):
@@ -102,17 +124,14 @@ class JsonKind(StrEnum):
 
 _RULES = {
     JsonKind.TYPE_NARROWED: "accepts only {reader} where {writer_label} allows {writer}",
-    JsonKind.PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL:
-        "is new in {reader_label}, but {writer_label} is open (additionalProperties) and may hold it with any value",
-    JsonKind.PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL:
-        "is not allowed by {reader_label} (additionalProperties false) but {writer_label} writes it",
-    JsonKind.ADDITIONAL_PROPERTIES_NARROWED:
-        "is closed (additionalProperties false) in {reader_label} but open in {writer_label}",
+    JsonKind.PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL: "is new in {reader_label}, but {writer_label} is open (additionalProperties) and may hold it with any value",
+    JsonKind.PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL: "is not allowed by {reader_label} (additionalProperties false) but {writer_label} writes it",
+    JsonKind.ADDITIONAL_PROPERTIES_NARROWED: "is closed (additionalProperties false) in {reader_label} but open in {writer_label}",
     JsonKind.REQUIRED_PROPERTY_ADDED: "is required by {reader_label} but not by {writer_label}",
     JsonKind.ENUM_NARROWED: "lost the enum values {writer} that {writer_label} allows",
     JsonKind.RANGE_NARROWED: "narrowed {reader} where {writer_label} allows {writer}",
     JsonKind.SCHEMA_CHANGED: "changed '{reader}', which this registry compares only as text",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -148,7 +167,9 @@ def _check(rs: JsonSchema, ws: JsonSchema, r: Any, w: Any, loc: str, path: str |
     if r is True or r == {} or w is False:
         return []
     if r is False or w is True:
-        return [_issue(JsonKind.TYPE_NARROWED, loc, path, "nothing" if r is False else "some documents", "any document")]
+        return [
+            _issue(JsonKind.TYPE_NARROWED, loc, path, "nothing" if r is False else "some documents", "any document")
+        ]
     issues: list[JsonIncompatibility] = []
     r_types, w_types = _types(r), _types(w)
     if r_types is not None:
@@ -180,12 +201,14 @@ def _ranges(r: dict[str, Any], w: dict[str, Any], loc: str, path: str | None) ->
     return issues
 
 
-def _object(rs: JsonSchema, ws: JsonSchema, r: dict[str, Any], w: dict[str, Any], loc: str, path: str | None) -> list[JsonIncompatibility]:
+def _object(
+    rs: JsonSchema, ws: JsonSchema, r: dict[str, Any], w: dict[str, Any], loc: str, path: str | None
+) -> list[JsonIncompatibility]:
     r_props, w_props = r.get("properties") or {}, w.get("properties") or {}
     if not r_props and not w_props and "required" not in r and "additionalProperties" not in r:
         return []
     r_extra, w_extra = r.get("additionalProperties", True), w.get("additionalProperties", True)
-    sub = lambda name: name if path is None else f"{path}.{name}"  # noqa: E731
+    sub = lambda name: name if path is None else f"{path}.{name}"
     issues: list[JsonIncompatibility] = []
     if r_extra is False and w_extra is not False:
         issues.append(_issue(JsonKind.ADDITIONAL_PROPERTIES_NARROWED, f"{loc}/additionalProperties", path))
@@ -197,9 +220,9 @@ def _object(rs: JsonSchema, ws: JsonSchema, r: dict[str, Any], w: dict[str, Any]
         elif isinstance(r_extra, dict):
             issues += _check(rs, ws, r_extra, w_sub, f"{loc}/additionalProperties", sub(name))
     for name, r_sub in r_props.items():
-        if name not in w_props and w_extra is not False:
-            if _check(rs, ws, r_sub, w_extra, f"{loc}/properties/{name}", sub(name)):
-                issues.append(_issue(JsonKind.PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL, f"{loc}/properties/{name}", sub(name)))
+        widened = name not in w_props and w_extra is not False
+        if widened and _check(rs, ws, r_sub, w_extra, f"{loc}/properties/{name}", sub(name)):
+            issues.append(_issue(JsonKind.PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL, f"{loc}/properties/{name}", sub(name)))
     for name in r.get("required", []):
         if name not in w.get("required", []):
             issues.append(_issue(JsonKind.REQUIRED_PROPERTY_ADDED, f"{loc}/required", sub(name)))

@@ -55,9 +55,10 @@ def start_registry(settings: Settings, *, timeout_s: float = 60.0) -> int:
     ensure_port_free(reg.host, reg.port, what="the schema registry", option="--port")
     if not KafkaBroker(settings).serving():
         raise RegistryUnavailableError(
-            50001, f"Kafka on {settings.kafka.bootstrap_servers} does not answer; the registry keeps its state there",
+            50001,
+            f"Kafka on {settings.kafka.bootstrap_servers} does not answer; the registry keeps its state there",
             hint="start it first with `streamwise kafka start` (or pass --kafka-port)",
-        )  # fmt: skip
+        )
     log.info("starting the schema registry on %s (state in topic %s)", reg.url, reg.topic)
     return service.start(
         [sys.executable, "-m", "streamwise", "registry", "serve"],

@@ -129,7 +129,7 @@ class SchemaStore:
             self._log.append(key, raw)
         except RegistryError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure to persist is Confluent's store error
+        except Exception as exc:
             raise RegistryError(50001, f"Error while writing to the schemas log: {exc}") from None
         self._apply(key, raw)
 
@@ -159,9 +159,13 @@ class SchemaStore:
                 self._ids.pop((gone.schema_type, gone.schema), None)
             return
         entry = RegisteredSchema(
-            subject, version, int(value["id"]), value["schema"], value.get("schemaType") or "AVRO",
+            subject,
+            version,
+            int(value["id"]),
+            value["schema"],
+            value.get("schemaType") or "AVRO",
             bool(value.get("deleted", False)),
-        )  # fmt: skip
+        )
         versions[version] = entry
         self._texts[entry.id] = (entry.schema_type, entry.schema)
         self._ids[(entry.schema_type, entry.schema)] = entry.id
@@ -170,18 +174,25 @@ class SchemaStore:
     def _put(self, entry: RegisteredSchema) -> None:
         self._write(
             schema_key(entry.subject, entry.version),
-            {"subject": entry.subject, "version": entry.version, "id": entry.id,
-             "schemaType": entry.schema_type, "schema": entry.schema, "deleted": entry.deleted},
-        )  # fmt: skip
+            {
+                "subject": entry.subject,
+                "version": entry.version,
+                "id": entry.id,
+                "schemaType": entry.schema_type,
+                "schema": entry.schema,
+                "deleted": entry.deleted,
+            },
+        )
 
     # --- reads ---------------------------------------------------------------------------------
 
     def subjects(self, *, deleted: bool = False, prefix: str = "") -> list[str]:
         with self._lock:
             return sorted(
-                s for s, vs in self._subjects.items()
+                s
+                for s, vs in self._subjects.items()
                 if s.startswith(prefix) and any(deleted or not v.deleted for v in vs.values())
-            )  # fmt: skip
+            )
 
     def _visible(self, subject: str, deleted: bool) -> dict[int, RegisteredSchema]:
         versions = {n: v for n, v in self._subjects.get(subject, {}).items() if deleted or not v.deleted}
@@ -224,7 +235,9 @@ class SchemaStore:
             self.schema(schema_id)
             return [(v.subject, v.version) for v in self.all_versions(deleted=deleted) if v.id == schema_id]
 
-    def lookup(self, subject: str, schema: str, schema_type: str = "AVRO", *, deleted: bool = False) -> RegisteredSchema:
+    def lookup(
+        self, subject: str, schema: str, schema_type: str = "AVRO", *, deleted: bool = False
+    ) -> RegisteredSchema:
         """The version of ``subject`` holding this schema; 40401 or 40403 when none does."""
         parsed = self._parse(schema, schema_type)
         with self._lock:
@@ -264,7 +277,9 @@ class SchemaStore:
             self._write(config_key(subject), None)
             return before
 
-    def check(self, subject: str, schema: str, schema_type: str = "AVRO", version: str | int | None = None) -> CompatibilityResult:
+    def check(
+        self, subject: str, schema: str, schema_type: str = "AVRO", version: str | int | None = None
+    ) -> CompatibilityResult:
         """Would ``schema`` be accepted? Against one version (``version``) or, when None, against what
         registering it would check (the latest, or all versions for a transitive level)."""
         parsed = self._parse(schema, schema_type)
@@ -339,7 +354,9 @@ class SchemaStore:
                     self._write(config_key(subject), None)
                 return numbers
             if not live:
-                raise RegistryError(40404, f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently")
+                raise RegistryError(
+                    40404, f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently"
+                )
             for entry in live:
                 self._put(replace(entry, deleted=True))
             return sorted(v.version for v in live)
@@ -351,7 +368,8 @@ class SchemaStore:
             entry = self.version(subject, version, deleted=permanent or parse_version(version) is not None)
             if not permanent and entry.deleted:
                 raise RegistryError(
-                    40406, f"Subject '{subject}' Version {entry.version} was soft deleted.Set permanent=true to delete permanently"
+                    40406,
+                    f"Subject '{subject}' Version {entry.version} was soft deleted.Set permanent=true to delete permanently",
                 )
             if permanent:
                 if not entry.deleted:
@@ -367,7 +385,9 @@ class SchemaStore:
     @staticmethod
     def _parse(schema: str, schema_type: str) -> ParsedSchema:
         if schema_type not in SCHEMA_TYPES:
-            raise RegistryError(42201, f"Invalid schema type {schema_type!r}: this registry supports {', '.join(SCHEMA_TYPES)}")
+            raise RegistryError(
+                42201, f"Invalid schema type {schema_type!r}: this registry supports {', '.join(SCHEMA_TYPES)}"
+            )
         try:
             return parse_schema(schema, schema_type)
         except InvalidSchemaError as exc:

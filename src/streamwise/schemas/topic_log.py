@@ -13,7 +13,6 @@ from streamwise.config import QUIET, KafkaSettings
 from streamwise.platform.topics import create_topic
 from streamwise.schemas.exceptions import RegistryError, RegistryUnavailableError
 
-
 # A partition whose leader is not (yet) serving it: transient right after the topic is created.
 _NOT_READY = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
 
@@ -74,9 +73,10 @@ class KafkaSchemaLog:
                     time.sleep(0.2)
                     continue
                 raise RegistryUnavailableError(
-                    50001, f"cannot read {self.topic} on {self.kafka.bootstrap_servers}: {err.str()}",
+                    50001,
+                    f"cannot read {self.topic} on {self.kafka.bootstrap_servers}: {err.str()}",
                     hint="is Kafka running? try `streamwise kafka status`",
-                ) from None  # fmt: skip
+                ) from None
 
     def append(self, key: bytes, value: bytes | None) -> None:
         failures: list[str] = []
@@ -95,6 +95,9 @@ def kafka_consumer_config(kafka: KafkaSettings) -> dict[str, object]:
     """A throw-away consumer: assigned partitions, nothing committed."""
     return kafka.client_config(
         **QUIET,
-        **{"group.id": f"streamwise-registry-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-           "auto.offset.reset": "earliest"},
-    )  # fmt: skip
+        **{
+            "group.id": f"streamwise-registry-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        },
+    )

@@ -63,7 +63,9 @@ class AvroDeserializer:
     """Decodes wire-format records written with any schema ``lookup`` knows, into ``reader`` when given
     (so v1 and v2 records come out in the v2 shape), else into the writer's own shape."""
 
-    def __init__(self, lookup: Callable[[int], str] | Mapping[int, str], reader: str | AvroSchema | None = None) -> None:
+    def __init__(
+        self, lookup: Callable[[int], str] | Mapping[int, str], reader: str | AvroSchema | None = None
+    ) -> None:
         self._lookup = lookup.__getitem__ if isinstance(lookup, Mapping) else lookup
         self._writers: dict[int, AvroSchema] = {}
         self.reader = parse_avro(reader) if isinstance(reader, str) else reader

@@ -89,8 +89,13 @@ class SinkWriter(ABC, Generic[P]):
         what = f"{self.sink_type} sink {self.query!r}, batch {batch_id}"
         started = time.monotonic()
         try:
-            written = call_with_retries(lambda: self.write(prepared), self.retry, retriable=self.retriable,
-                                        what=what, on_retry=lambda n, exc, d: self._retrying(what, n, exc, d))  # fmt: skip
+            written = call_with_retries(
+                lambda: self.write(prepared),
+                self.retry,
+                retriable=self.retriable,
+                what=what,
+                on_retry=lambda n, exc, d: self._retrying(what, n, exc, d),
+            )
         except Exception as exc:
             self._update(last_error=f"{type(exc).__name__}: {exc}")
             log.error("%s failed: %s", what, exc)
@@ -117,10 +122,19 @@ class SinkWriter(ABC, Generic[P]):
 
     def _retrying(self, what: str, attempt: int, exc: BaseException, delay: float) -> None:
         status = self.status
-        self._update(retries=status.retries + 1, failing_since=status.failing_since or time.time(),
-                     last_error=f"{type(exc).__name__}: {str(exc).strip()[:300]}")  # fmt: skip
-        log.warning("%s: attempt %d/%d failed (%s); retrying in %.1fs",
-                    what, attempt, self.retry.attempts, str(exc).strip()[:200], delay)  # fmt: skip
+        self._update(
+            retries=status.retries + 1,
+            failing_since=status.failing_since or time.time(),
+            last_error=f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+        )
+        log.warning(
+            "%s: attempt %d/%d failed (%s); retrying in %.1fs",
+            what,
+            attempt,
+            self.retry.attempts,
+            str(exc).strip()[:200],
+            delay,
+        )
 
     def _update(self, **changes: Any) -> SinkStatus:
         with self._lock:

@@ -73,7 +73,9 @@ class RedisSink(_Model):
 
     type: Literal["redis"]
     structure: Literal["hash", "sorted_set"] = "hash"
-    key: str = Field(description="a key template over columns, e.g. 'user:{user_id}'; a sorted set may be one fixed key")
+    key: str = Field(
+        description="a key template over columns, e.g. 'user:{user_id}'; a sorted set may be one fixed key"
+    )
     fields: list[Column] | None = Field(default=None, description="hash: columns stored (default: all)")
     member: Column | None = Field(default=None, description="sorted_set: the column naming the member")
     score: Column | None = Field(default=None, description="sorted_set: the numeric column scoring it")
@@ -133,7 +135,9 @@ class WebhookSink(_Model):
 
     type: Literal["webhook"]
     url: AnyHttpUrl
-    name: str | None = Field(default=None, pattern=_TOPIC, description="names the dead-letter topic; default: the query")
+    name: str | None = Field(
+        default=None, pattern=_TOPIC, description="names the dead-letter topic; default: the query"
+    )
     mode: Literal["row", "batch"] = Field(default="row", description="one POST per row, or one JSON array per batch")
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(default=10.0, gt=0, le=300)

@@ -100,8 +100,14 @@ def compact(spark: SparkSession, path: Path | str, *, batch_id: int = -1, tag: s
         files_added=int(metrics["numFilesAdded"]) if metrics else 0,
         seconds=round(time.monotonic() - started, 3),
     )
-    log.info("delta compaction of %s after batch %d: %d files into %d in %.1fs",
-             path, batch_id, done.files_removed, done.files_added, done.seconds)  # fmt: skip
+    log.info(
+        "delta compaction of %s after batch %d: %d files into %d in %.1fs",
+        path,
+        batch_id,
+        done.files_removed,
+        done.files_added,
+        done.seconds,
+    )
     return done
 
 

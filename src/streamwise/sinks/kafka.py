@@ -86,7 +86,9 @@ class TransactionalLedger:
         deadline = time.monotonic() + self.timeout_s
         while True:
             try:
-                return self._consumer.committed([TopicPartition(self.marker_topic, 0)], timeout=self.timeout_s)[0].offset
+                return self._consumer.committed([TopicPartition(self.marker_topic, 0)], timeout=self.timeout_s)[
+                    0
+                ].offset
             except KafkaException as exc:
                 # The group coordinator moves or loads (e.g. __consumer_offsets is being created on a
                 # new broker): librdkafka reports it at once rather than waiting, so wait here.
@@ -102,24 +104,34 @@ class TransactionalLedger:
 
     def _ready(self) -> tuple[Producer, Consumer]:
         if self._producer is None:
-            producer = Producer(self.kafka.client_config(**QUIET, **{
-                "transactional.id": self.transactional_id,
-                "enable.idempotence": True,
-                "acks": "all",
-                "transaction.timeout.ms": int(max(60.0, 2 * self.timeout_s) * 1000),
-                "linger.ms": 5,
-            }))  # fmt: skip
+            producer = Producer(
+                self.kafka.client_config(
+                    **QUIET,
+                    **{
+                        "transactional.id": self.transactional_id,
+                        "enable.idempotence": True,
+                        "acks": "all",
+                        "transaction.timeout.ms": int(max(60.0, 2 * self.timeout_s) * 1000),
+                        "linger.ms": 5,
+                    },
+                )
+            )
             # Fences an older producer with this id (a previous driver) and aborts its open transaction,
             # so the marker read next is final.
             producer.init_transactions(self.timeout_s)
             self._producer, self._next_batch = producer, None
         if self._consumer is None:
-            self._consumer = Consumer(self.kafka.client_config(**QUIET, **{
-                "group.id": self.group,
-                "enable.auto.commit": False,
-                # librdkafka then asks for stable offsets: a marker in an open transaction is waited for.
-                "isolation.level": "read_committed",
-            }))  # fmt: skip
+            self._consumer = Consumer(
+                self.kafka.client_config(
+                    **QUIET,
+                    **{
+                        "group.id": self.group,
+                        "enable.auto.commit": False,
+                        # librdkafka then asks for stable offsets: a marker in an open transaction is waited for.
+                        "isolation.level": "read_committed",
+                    },
+                )
+            )
         return self._producer, self._consumer
 
     def _produce(self, producer: Producer, record: Record) -> None:
@@ -136,7 +148,9 @@ class TransactionalLedger:
         error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
         self._next_batch = None
         if error is not None and error.fatal():
-            log.warning("transactional producer %s hit a fatal error (%s); re-creating it", self.transactional_id, error)
+            log.warning(
+                "transactional producer %s hit a fatal error (%s); re-creating it", self.transactional_id, error
+            )
             self._producer = None
             return
         try:
@@ -164,14 +178,30 @@ class TopicWriter(RowSinkWriter):
             create_topic(self.kafka, self.sink.topic, partitions=self.sink.partitions, exist_ok=True)
             self._topic_ready = True
         if self.sink.key and self.sink.key not in batch.columns:
-            raise SinkDataError(f"{self.sink_type} sink {self.sink.topic}: no key column {self.sink.key!r} in {batch.columns}")
+            raise SinkDataError(
+                f"{self.sink_type} sink {self.sink.topic}: no key column {self.sink.key!r} in {batch.columns}"
+            )
         if batch.batch_id < self.ledger.next_batch():
             return False
         headers = batch_headers(batch.query, batch.batch_id)
         key = self.sink.key
-        records = (Record(self.sink.topic, as_text(row[key]).encode() if key and row[key] is not None else None,
-                          to_json(row).encode(), headers) for row in batch.rows)  # fmt: skip
+        records = (
+            Record(
+                self.sink.topic,
+                as_text(row[key]).encode() if key and row[key] is not None else None,
+                to_json(row).encode(),
+                headers,
+            )
+            for row in batch.rows
+        )
         started = time.monotonic()
         self.ledger.commit(records, batch.batch_id)
-        log.debug("%s %s: batch %d, %d records in %.2fs", self.sink_type, self.sink.topic, batch.batch_id, len(batch.rows), time.monotonic() - started)
+        log.debug(
+            "%s %s: batch %d, %d records in %.2fs",
+            self.sink_type,
+            self.sink.topic,
+            batch.batch_id,
+            len(batch.rows),
+            time.monotonic() - started,
+        )
         return True

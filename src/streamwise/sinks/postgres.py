@@ -51,8 +51,10 @@ class PostgresWriter(RowSinkWriter):
         except psycopg.Error as exc:
             if isinstance(exc, self.retriable):
                 raise
-            raise SinkDataError(f"postgres sink {self.sink.table}: {str(exc).strip()}",
-                                hint="the table does not fit the batch; fix the table or the steps") from exc  # fmt: skip
+            raise SinkDataError(
+                f"postgres sink {self.sink.table}: {str(exc).strip()}",
+                hint="the table does not fit the batch; fix the table or the steps",
+            ) from exc
 
     def _write(self, batch: Batch) -> bool:
         with psycopg.connect(**self.pg.conninfo()) as conn:
@@ -60,10 +62,12 @@ class PostgresWriter(RowSinkWriter):
                 self._prepare(conn, batch.schema)
             marker = _ident(self.sink.marker_table)
             fresh = conn.execute(
-                sql.SQL("INSERT INTO {} (query, batch_id, rows) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (query, batch_id) DO NOTHING RETURNING 1").format(marker),
+                sql.SQL(
+                    "INSERT INTO {} (query, batch_id, rows) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (query, batch_id) DO NOTHING RETURNING 1"
+                ).format(marker),
                 (batch.query, batch.batch_id, len(batch.rows)),
-            ).fetchone()  # fmt: skip
+            ).fetchone()
             if fresh is None:  # the marker row exists: this batch committed before
                 conn.rollback()
                 return False
@@ -75,10 +79,12 @@ class PostgresWriter(RowSinkWriter):
         """Create the marker table (and the target table, from the batch's schema) when missing."""
         marker = _ident(self.sink.marker_table)
         statements = [
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} (query text NOT NULL, batch_id bigint NOT NULL, "
-                    "rows integer NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), "
-                    "PRIMARY KEY (query, batch_id))").format(marker),
-        ]  # fmt: skip
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (query text NOT NULL, batch_id bigint NOT NULL, "
+                "rows integer NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), "
+                "PRIMARY KEY (query, batch_id))"
+            ).format(marker),
+        ]
         if self.sink.create_table and schema is not None:
             statements.append(create_table_sql(self.sink, schema))
         for statement in statements:
@@ -93,12 +99,17 @@ class PostgresWriter(RowSinkWriter):
         sink = self.sink
         missing = [c for c in (*sink.key, *([sink.order_by] if sink.order_by else [])) if c not in batch.columns]
         if missing:
-            raise SinkDataError(f"postgres sink {sink.table}: the batch has no column {missing} (it has {batch.columns})")
+            raise SinkDataError(
+                f"postgres sink {sink.table}: the batch has no column {missing} (it has {batch.columns})"
+            )
         cols = [sql.Identifier(c) for c in batch.columns]
         col_list = sql.SQL(", ").join(cols)
         json_cols = {c for c in batch.columns if _is_nested(batch.schema, c)}
-        conn.execute(sql.SQL("CREATE TEMP TABLE _sw_batch ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
-                     .format(col_list, _ident(sink.table)))  # fmt: skip
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE _sw_batch ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                col_list, _ident(sink.table)
+            )
+        )
         with conn.cursor().copy(sql.SQL("COPY _sw_batch ({}) FROM STDIN").format(col_list)) as copy:
             for row in batch.rows:
                 copy.write_row([_pg_value(row[c], c in json_cols) for c in batch.columns])
@@ -113,7 +124,11 @@ def upsert_sql(sink: PostgresSink, columns: list[str]) -> sql.Composed:
     """
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in sink.key)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    order = sql.SQL(" ORDER BY {}, {} DESC NULLS LAST").format(keys, sql.Identifier(sink.order_by)) if sink.order_by else sql.SQL("")
+    order = (
+        sql.SQL(" ORDER BY {}, {} DESC NULLS LAST").format(keys, sql.Identifier(sink.order_by))
+        if sink.order_by
+        else sql.SQL("")
+    )
     distinct = sql.SQL("DISTINCT ON ({}) ").format(keys) if sink.order_by else sql.SQL("")
     others = [c for c in columns if c not in sink.key]
     if others:
@@ -126,9 +141,9 @@ def upsert_sql(sink: PostgresSink, columns: list[str]) -> sql.Composed:
             )
     else:
         action = sql.SQL("DO NOTHING")
-    return sql.SQL("INSERT INTO {table} AS _sw_target ({cols}) SELECT {distinct}{cols} FROM _sw_batch{order} ON CONFLICT ({keys}) {action}").format(
-        table=_ident(sink.table), cols=cols, distinct=distinct, order=order, keys=keys, action=action
-    )
+    return sql.SQL(
+        "INSERT INTO {table} AS _sw_target ({cols}) SELECT {distinct}{cols} FROM _sw_batch{order} ON CONFLICT ({keys}) {action}"
+    ).format(table=_ident(sink.table), cols=cols, distinct=distinct, order=order, keys=keys, action=action)
 
 
 def create_table_sql(sink: PostgresSink, schema: StructType) -> sql.Composed:
@@ -136,8 +151,10 @@ def create_table_sql(sink: PostgresSink, schema: StructType) -> sql.Composed:
     columns = [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(pg_type(f.dataType))) for f in schema.fields]
     missing = [k for k in sink.key if k not in schema.fieldNames()]
     if missing:
-        raise SinkDataError(f"postgres sink {sink.table}: key column(s) {missing} are not in the batch ({schema.fieldNames()})",
-                            hint="select them in a step before the sink, or fix the sink's key")  # fmt: skip
+        raise SinkDataError(
+            f"postgres sink {sink.table}: key column(s) {missing} are not in the batch ({schema.fieldNames()})",
+            hint="select them in a step before the sink, or fix the sink's key",
+        )
     pk = sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(sql.Identifier(k) for k in sink.key))
     return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(_ident(sink.table), sql.SQL(", ").join([*columns, pk]))
 
@@ -147,10 +164,19 @@ def pg_type(dtype: DataType) -> str:
     from pyspark.sql import types as T
 
     simple: dict[type, str] = {
-        T.StringType: "text", T.LongType: "bigint", T.IntegerType: "integer", T.ShortType: "smallint",
-        T.ByteType: "smallint", T.DoubleType: "double precision", T.FloatType: "real", T.BooleanType: "boolean",
-        T.TimestampType: "timestamptz", T.TimestampNTZType: "timestamp", T.DateType: "date", T.BinaryType: "bytea",
-    }  # fmt: skip
+        T.StringType: "text",
+        T.LongType: "bigint",
+        T.IntegerType: "integer",
+        T.ShortType: "smallint",
+        T.ByteType: "smallint",
+        T.DoubleType: "double precision",
+        T.FloatType: "real",
+        T.BooleanType: "boolean",
+        T.TimestampType: "timestamptz",
+        T.TimestampNTZType: "timestamp",
+        T.DateType: "date",
+        T.BinaryType: "bytea",
+    }
     if isinstance(dtype, T.DecimalType):
         return f"numeric({dtype.precision},{dtype.scale})"
     if isinstance(dtype, T.StructType | T.ArrayType | T.MapType):
@@ -158,8 +184,9 @@ def pg_type(dtype: DataType) -> str:
     for spark_type, name in simple.items():
         if isinstance(dtype, spark_type):
             return name
-    raise SinkDataError(f"no PostgreSQL type for Spark type {dtype.simpleString()}",
-                        hint="cast the column in a step before the sink")  # fmt: skip
+    raise SinkDataError(
+        f"no PostgreSQL type for Spark type {dtype.simpleString()}", hint="cast the column in a step before the sink"
+    )
 
 
 def _is_nested(schema: StructType | None, column: str) -> bool:
@@ -172,5 +199,3 @@ def _pg_value(value: Any, nested: bool) -> Any:
 
 def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(*name.split("."))
-
-

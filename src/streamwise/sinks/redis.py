@@ -84,7 +84,11 @@ class RedisWriter(RowSinkWriter):
 
     def _check_columns(self, batch: Batch) -> None:
         sink = self.sink
-        wanted = [*key_columns(sink.key), *(sink.fields or []), *(c for c in (sink.member, sink.score, sink.order_by) if c)]
+        wanted = [
+            *key_columns(sink.key),
+            *(sink.fields or []),
+            *(c for c in (sink.member, sink.score, sink.order_by) if c),
+        ]
         missing = sorted({c for c in wanted if c not in batch.columns})
         if missing:
             raise SinkDataError(f"redis sink {sink.key!r}: the batch has no column {missing} (it has {batch.columns})")

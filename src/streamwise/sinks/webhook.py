@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -89,7 +89,13 @@ class WebhookWriter(RowSinkWriter):
         for delivery in deliveries(batch, self.sink.mode):
             reason = self._post(delivery, batch.batch_id)
             if reason is not None:
-                log.warning("webhook %s: batch %d request %s dead-lettered: %s", self.sink.url, batch.batch_id, delivery.key, reason)
+                log.warning(
+                    "webhook %s: batch %d request %s dead-lettered: %s",
+                    self.sink.url,
+                    batch.batch_id,
+                    delivery.key,
+                    reason,
+                )
                 dead += [self._dead_letter(batch, delivery, row, reason, headers) for row in delivery.rows]
         self._kafka(lambda: self.ledger.commit(dead, batch.batch_id))
         return True
@@ -102,9 +108,13 @@ class WebhookWriter(RowSinkWriter):
 
     def _kafka(self, fn: Callable[[], T]) -> T:
         # The dead-letter broker is not the receiver: it gets the default patience, not the webhook's.
-        return call_with_retries(fn, LEDGER_RETRY, retriable=(KafkaException, BufferError, TopicError),
-                                 what=f"dead-letter topic {self.dlq_topic} of query {self.query!r}",
-                                 on_retry=lambda n, exc, d: self._retrying(self.dlq_topic, n, exc, d))  # fmt: skip
+        return call_with_retries(
+            fn,
+            LEDGER_RETRY,
+            retriable=(KafkaException, BufferError, TopicError),
+            what=f"dead-letter topic {self.dlq_topic} of query {self.query!r}",
+            on_retry=lambda n, exc, d: self._retrying(self.dlq_topic, n, exc, d),
+        )
 
     def _post(self, delivery: Delivery, batch_id: int) -> str | None:
         """Deliver with retries; None when accepted, else the reason it goes to the dead-letter topic.
@@ -112,8 +122,12 @@ class WebhookWriter(RowSinkWriter):
         Raises SinkUnavailableError when the receiver cannot be reached through every retry.
         """
         body = to_json(delivery.payload).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": delivery.key,
-                   "X-Streamwise-Query": self.query, "X-Streamwise-Batch": str(batch_id)}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": delivery.key,
+            "X-Streamwise-Query": self.query,
+            "X-Streamwise-Batch": str(batch_id),
+        }
         url = str(self.sink.url)
 
         def once() -> str | None:
@@ -127,16 +141,32 @@ class WebhookWriter(RowSinkWriter):
 
         what = f"webhook {url} (query {self.query!r}, batch {batch_id})"
         try:
-            return call_with_retries(once, self.retry, retriable=(httpx.TransportError, RetriableStatus), what=what,
-                                     on_retry=lambda n, exc, d: self._retrying(what, n, exc, d))  # fmt: skip
+            return call_with_retries(
+                once,
+                self.retry,
+                retriable=(httpx.TransportError, RetriableStatus),
+                what=what,
+                on_retry=lambda n, exc, d: self._retrying(what, n, exc, d),
+            )
         except SinkUnavailableError as exc:
             if isinstance(exc.__cause__, RetriableStatus):
                 return f"{exc.__cause__} (after {self.retry.attempts} attempts)"
             raise  # unreachable receiver: fail the batch; nothing is marked, the replay posts again
 
-    def _dead_letter(self, batch: Batch, delivery: Delivery, row: dict[str, Any], reason: str,
-                     headers: list[tuple[str, bytes]]) -> Record:  # fmt: skip
-        value = {"query": batch.query, "batch_id": batch.batch_id, "url": str(self.sink.url),
-                 "idempotency_key": delivery.key, "reason": reason, "row": row}  # fmt: skip
-        return Record(self.dlq_topic, delivery.key.encode(), to_json(value).encode(),
-                      [*headers, ("streamwise.reason", reason[:500].encode())])  # fmt: skip
+    def _dead_letter(
+        self, batch: Batch, delivery: Delivery, row: dict[str, Any], reason: str, headers: list[tuple[str, bytes]]
+    ) -> Record:
+        value = {
+            "query": batch.query,
+            "batch_id": batch.batch_id,
+            "url": str(self.sink.url),
+            "idempotency_key": delivery.key,
+            "reason": reason,
+            "row": row,
+        }
+        return Record(
+            self.dlq_topic,
+            delivery.key.encode(),
+            to_json(value).encode(),
+            [*headers, ("streamwise.reason", reason[:500].encode())],
+        )

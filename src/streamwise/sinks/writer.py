@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from streamwise.config import Settings
 from streamwise.sinks._batch import SinkWriter
-from streamwise.sinks.console import ConsoleWriter
 from streamwise.sinks.config import (
     ConsoleSink,
     DeltaSink,
@@ -16,6 +15,7 @@ from streamwise.sinks.config import (
     WebhookSink,
     warehouse_path,
 )
+from streamwise.sinks.console import ConsoleWriter
 from streamwise.sinks.delta import DeltaWriter
 from streamwise.sinks.kafka import TopicWriter
 from streamwise.sinks.postgres import PostgresWriter

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -43,24 +43,35 @@ class BatchRun:
     dead: pd.DataFrame  # the decoded fields, the stand-in Kafka coordinates and dead_letter_reason
 
 
-def run_batch(spark: SparkSession, spec: PipelineSpec, rows: Iterable[Mapping[str, Any]], settings: Settings | None = None) -> BatchRun:
+def run_batch(
+    spark: SparkSession, spec: PipelineSpec, rows: Iterable[Mapping[str, Any]], settings: Settings | None = None
+) -> BatchRun:
     """Run ``spec``'s steps over ``rows`` (dicts with the source schema's fields; the event time in
     epoch ms) as one batch. ``settings`` is needed by join and score steps (the platform's)."""
     from pyspark.sql import functions as F
 
     if spec.source.format != "json" or spec.source.schema_ddl is None:
-        raise PipelineError(f"run_batch needs a JSON source with a schema; {spec.name} reads {spec.source.format}",
-                            hint="test an Avro pipeline with run_phases on the real broker")  # fmt: skip
+        raise PipelineError(
+            f"run_batch needs a JSON source with a schema; {spec.name} reads {spec.source.format}",
+            hint="test an Avro pipeline with run_phases on the real broker",
+        )
     stateful = [i for i, step in enumerate(spec.steps) if isinstance(step, AnomalyStep)]
     if stateful:
-        raise PipelineError(f"steps[{stateful[0]}] of {spec.name} is an anomaly step, which keeps state across "
-                            "micro-batches and runs only in a stream", hint="use streamwise.testing.run_phases")  # fmt: skip
+        raise PipelineError(
+            f"steps[{stateful[0]}] of {spec.name} is an anomaly step, which keeps state across "
+            "micro-batches and runs only in a stream",
+            hint="use streamwise.testing.run_phases",
+        )
     # The rows as the Kafka records a producer would send (JSON values, stamped now), decoded and
     # checked by the stream's own code.
-    now = datetime.now(timezone.utc)
-    raw = spark.createDataFrame([(None, json.dumps(dict(row)).encode(), spec.source.topic, 0, offset, now)
-                                 for offset, row in enumerate(rows)], RAW_SCHEMA)  # fmt: skip
-    parsed = decode.parse_json(raw, spec.source.schema_ddl, required=spec.source.required, time_field=spec.event_time.field)
+    now = datetime.now(UTC)
+    raw = spark.createDataFrame(
+        [(None, json.dumps(dict(row)).encode(), spec.source.topic, 0, offset, now) for offset, row in enumerate(rows)],
+        RAW_SCHEMA,
+    )
+    parsed = decode.parse_json(
+        raw, spec.source.schema_ddl, required=spec.source.required, time_field=spec.event_time.field
+    )
     checked = decode.check_event_time(parsed, interval_ms(spec.event_time.max_future))
     dead = checked.where(F.col("dead_letter_reason").isNotNull()).drop("kafka_key", "kafka_value")
     out = decode.valid(checked)

@@ -23,9 +23,9 @@ from streamwise.ingest.producer import EventProducer
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.runner import await_queries
 from streamwise.pipeline.spec import PipelineSpec
+from streamwise.platform.topics import create_topic
 from streamwise.sinks import DeltaSink
 from streamwise.verify.readers import topic_records
-from streamwise.platform.topics import create_topic
 
 T = TypeVar("T")
 
@@ -107,7 +107,9 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, st
     """Every committed record now in ``topic``, all partitions: (value, headers), in offset order per
     partition (:func:`streamwise.verify.readers.topic_records`: a clear error when the end cannot be
     reached)."""
-    return [(msg.value(), {k: v.decode() for k, v in (msg.headers() or [])}) for msg in topic_records(settings.kafka, topic)]
+    return [
+        (msg.value(), {k: v.decode() for k, v in (msg.headers() or [])}) for msg in topic_records(settings.kafka, topic)
+    ]
 
 
 def _delta(spark: SparkSession, path: str) -> pd.DataFrame:

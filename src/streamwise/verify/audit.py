@@ -144,10 +144,14 @@ def shape_of(spec: PipelineSpec) -> Shape:
     """The rule verify checks ``spec`` by; VerifyError when the ground truth cannot predict its output."""
     supported = "pass-through steps (select, with_columns, score, deduplicate on event_id) and one tumbling or sliding window with a count"
     if spec.batch_steps:
-        raise VerifyError(f"pipeline {spec.name}: top_n keeps a subset per batch, which the ground truth cannot predict",
-                          hint=f"verify checks {supported}")  # fmt: skip
+        raise VerifyError(
+            f"pipeline {spec.name}: top_n keeps a subset per batch, which the ground truth cannot predict",
+            hint=f"verify checks {supported}",
+        )
     if spec.output_mode == "complete":
-        raise VerifyError(f"pipeline {spec.name}: complete mode rewrites every result each batch; verify checks append and update")
+        raise VerifyError(
+            f"pipeline {spec.name}: complete mode rewrites every result each batch; verify checks append and update"
+        )
     window: WindowStep | None = None
     once = False
     for number, step in enumerate(spec.steps, 1):
@@ -159,13 +163,17 @@ def shape_of(spec: PipelineSpec) -> Shape:
         if isinstance(step, WindowStep) and window is None and step.kind in ("tumbling", "sliding"):
             window = step
             continue
-        raise VerifyError(f"pipeline {spec.name}: step {number} ({step.type}) may drop or reshape rows in ways the ground truth cannot predict",
-                          hint=f"verify checks {supported}")  # fmt: skip
+        raise VerifyError(
+            f"pipeline {spec.name}: step {number} ({step.type}) may drop or reshape rows in ways the ground truth cannot predict",
+            hint=f"verify checks {supported}",
+        )
     if window is None:
         fields = _source_fields(spec)
         if fields is not None and ID not in fields:
-            raise VerifyError(f"pipeline {spec.name}: its source schema has no {ID} column, so rows cannot be matched to the ground truth",
-                              hint=f"add '{ID} BIGINT' to source.schema")  # fmt: skip
+            raise VerifyError(
+                f"pipeline {spec.name}: its source schema has no {ID} column, so rows cannot be matched to the ground truth",
+                hint=f"add '{ID} BIGINT' to source.schema",
+            )
         return Shape(None, None, once)
     return Shape(window, _count_column(spec, window), once)
 
@@ -177,8 +185,10 @@ def _source_fields(spec: PipelineSpec) -> list[str] | None:
     try:
         return ddl.field_names(spec.source.schema_ddl)
     except ValueError as exc:
-        raise VerifyError(f"pipeline {spec.name}: source.schema is not valid Spark DDL: {exc}",
-                          hint="write it as 'name TYPE, ...', e.g. 'event_id BIGINT, amount DECIMAL(10,2), event_time LONG'") from None  # fmt: skip
+        raise VerifyError(
+            f"pipeline {spec.name}: source.schema is not valid Spark DDL: {exc}",
+            hint="write it as 'name TYPE, ...', e.g. 'event_id BIGINT, amount DECIMAL(10,2), event_time LONG'",
+        ) from None
 
 
 def _count_column(spec: PipelineSpec, window: WindowStep) -> str:
@@ -187,8 +197,10 @@ def _count_column(spec: PipelineSpec, window: WindowStep) -> str:
         match = _COUNT.match(expr)
         if match and (match.group(2) or match.group(1)) in never_null:
             return name
-    raise VerifyError(f"pipeline {spec.name}: the window has no count(*) aggregate to compare with the ground truth",
-                      hint="add one, e.g. aggregates: {events: count(*)}")  # fmt: skip
+    raise VerifyError(
+        f"pipeline {spec.name}: the window has no count(*) aggregate to compare with the ground truth",
+        hint="add one, e.g. aggregates: {events: count(*)}",
+    )
 
 
 def verify_pipeline(spec: PipelineSpec, settings: Settings) -> VerifyReport:
@@ -198,7 +210,9 @@ def verify_pipeline(spec: PipelineSpec, settings: Settings) -> VerifyReport:
     try:
         truth = read_ground_truth(settings.state, topic)
     except FileNotFoundError as exc:
-        raise VerifyError(str(exc), hint=f"produce with ground truth on, e.g. `streamwise produce clickstream --topic {topic}`") from None
+        raise VerifyError(
+            str(exc), hint=f"produce with ground truth on, e.g. `streamwise produce clickstream --topic {topic}`"
+        ) from None
     audit = _Audit(spec, settings, shape, truth)
     reports = [audit.sink(index, sink) for index, sink in enumerate(spec.sinks)]
     return VerifyReport(spec.name, topic, shape.rule, [r.name for r in runs(settings.state, topic)], reports)
@@ -234,20 +248,40 @@ class _Audit:
         try:
             found = self._found(sink, query)
         except _Unchecked as reason:
-            return SinkReport(label, query, checked=False, sent=int(self.sent.sum()), dead_lettered=dead, note=str(reason))
+            return SinkReport(
+                label, query, checked=False, sent=int(self.sent.sum()), dead_lettered=dead, note=str(reason)
+            )
         if self.shape.window is None:
-            tally, ledgered = self._per_event(found, once=self.shape.once or _one_row_per_id(sink)), self._ledgered_ids()
+            tally, ledgered = (
+                self._per_event(found, once=self.shape.once or _one_row_per_id(sink)),
+                self._ledgered_ids(),
+            )
             note = ""
         else:
             watermark = readers.batch_watermark(self.layout.main_checkpoint)
             tally, ledgered = self._per_window(found, watermark), len(self.ledger)
-            note = f"watermark {pd.Timestamp(watermark, unit='ms', tz='UTC'):%Y-%m-%d %H:%M:%S}" if watermark else "no watermark yet"
+            note = (
+                f"watermark {pd.Timestamp(watermark, unit='ms', tz='UTC'):%Y-%m-%d %H:%M:%S}"
+                if watermark
+                else "no watermark yet"
+            )
         return SinkReport(
-            label, query, checked=True, sent=int(self.sent.sum()), expected=tally.expected, found=tally.found,
-            lost=tally.lost, duplicated=tally.duplicated, late_ledgered=ledgered, dead_lettered=dead, open=tally.open,
-            unknown=tally.unknown, lost_sample=tally.lost_sample,
-            duplicated_sample=tally.duplicated_sample, note=note,
-        )  # fmt: skip
+            label,
+            query,
+            checked=True,
+            sent=int(self.sent.sum()),
+            expected=tally.expected,
+            found=tally.found,
+            lost=tally.lost,
+            duplicated=tally.duplicated,
+            late_ledgered=ledgered,
+            dead_lettered=dead,
+            open=tally.open,
+            unknown=tally.unknown,
+            lost_sample=tally.lost_sample,
+            duplicated_sample=tally.duplicated_sample,
+            note=note,
+        )
 
     # --- per event -------------------------------------------------------------------------------
 
@@ -278,7 +312,9 @@ class _Audit:
         if "window_start" in self.ledger:  # one entry per (record, window it missed)
             ledger_starts = self.ledger["window_start"].dropna().to_numpy(dtype=np.int64)
         else:  # a ledger written before entries named their window: each record missed all its windows
-            ledger_starts = rules.window_starts(self.ledger["event_time"].dropna().to_numpy(dtype=np.int64), duration, slide)[1]
+            ledger_starts = rules.window_starts(
+                self.ledger["event_time"].dropna().to_numpy(dtype=np.int64), duration, slide
+            )[1]
         expected = rules.expected_windows(times, dead_ms, duration, slide, removed_starts=ledger_starts)
         have, unreadable = rules.window_totals(found["start"], found["count"])
         tally = rules.compare_windows(expected, have, duration_ms=duration, watermark_ms=watermark)
@@ -287,7 +323,9 @@ class _Audit:
     def _truth_times(self) -> np.ndarray:
         truth = self.truth.select([ID, "event_time"])
         if truth.column("event_time").null_count:
-            raise VerifyError(f"the ground truth of {self.spec.source.topic} has events without an event time; windows cannot be counted")
+            raise VerifyError(
+                f"the ground truth of {self.spec.source.topic} has events without an event time; windows cannot be counted"
+            )
         if self.shape.once:  # the first copy of each id is the one counted
             frame = truth.to_pandas().drop_duplicates(ID)
             return rules.to_epoch_ms(frame["event_time"]).to_numpy()
@@ -304,7 +342,11 @@ class _Audit:
             raise _Unchecked("a console sink keeps nothing")
         if isinstance(sink, RedisSink) and sink.structure == "sorted_set":
             raise _Unchecked("a sorted set keeps scored members (e.g. a top-N), not every event or window")
-        if window is not None and self.spec.output_mode == "update" and isinstance(sink, DeltaSink | KafkaSink | KafkaAlertsSink):
+        if (
+            window is not None
+            and self.spec.output_mode == "update"
+            and isinstance(sink, DeltaSink | KafkaSink | KafkaAlertsSink)
+        ):
             raise _Unchecked("in update mode an append-only sink gets each window again whenever it changes")
         columns = self._columns(sink)
         kafka = self.settings.kafka
@@ -335,16 +377,26 @@ class _Audit:
             if isinstance(sink, PostgresSink) and ID not in sink.key:
                 raise _Unchecked(f"keyed by {sink.key}: it keeps the latest row per key, not every event")
             if isinstance(sink, RedisSink) and ID not in key_columns(sink.key):
-                raise _Unchecked(f"key {sink.key!r} does not name {ID}: it keeps the latest row per key, not every event")
+                raise _Unchecked(
+                    f"key {sink.key!r} does not name {ID}: it keeps the latest row per key, not every event"
+                )
             return [ID]
         assert self.shape.count_column is not None
-        keys = sink.key if isinstance(sink, PostgresSink) else key_columns(sink.key) if isinstance(sink, RedisSink) else None
+        keys = (
+            sink.key
+            if isinstance(sink, PostgresSink)
+            else key_columns(sink.key)
+            if isinstance(sink, RedisSink)
+            else None
+        )
         if keys is None:
             return ["window_start", self.shape.count_column]
         start = next((c for c in _WINDOW_COLUMNS if c in keys), None)
         missing = [c for c in window.by if c not in keys]
         if start is None or missing:
-            raise _Unchecked(f"keyed by {keys}: without the window start and {window.by or 'nothing else'} a key keeps only its latest window")
+            raise _Unchecked(
+                f"keyed by {keys}: without the window start and {window.by or 'nothing else'} a key keeps only its latest window"
+            )
         if isinstance(sink, RedisSink) and sink.fields is not None and self.shape.count_column not in sink.fields:
             raise _Unchecked(f"the hashes do not store {self.shape.count_column}")
         return [start, self.shape.count_column]

@@ -52,8 +52,10 @@ def postgres_rows(pg: PostgresSettings, table: str, columns: list[str]) -> pd.Da
     except psycopg.errors.UndefinedTable:
         return pd.DataFrame(columns=columns)
     except psycopg.OperationalError as exc:
-        raise VerifyError(f"cannot read PostgreSQL table {table} on {pg.host}:{pg.port}: {str(exc).strip()}",
-                          hint="start it with `streamwise services start`") from None  # fmt: skip
+        raise VerifyError(
+            f"cannot read PostgreSQL table {table} on {pg.host}:{pg.port}: {str(exc).strip()}",
+            hint="start it with `streamwise services start`",
+        ) from None
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -98,7 +100,9 @@ def redis_hash_rows(rs: RedisSettings, template: str, fields: list[str]) -> pd.D
                 row.update(zip(fields, values[i], strict=True) if fields else ())
                 rows.append(row)
     except redis.ConnectionError as exc:
-        raise VerifyError(f"cannot read Redis on {rs.host}:{rs.port}: {exc}", hint="start it with `streamwise services start`") from None
+        raise VerifyError(
+            f"cannot read Redis on {rs.host}:{rs.port}: {exc}", hint="start it with `streamwise services start`"
+        ) from None
     finally:
         client.close()
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*names, *fields])))
@@ -147,7 +151,9 @@ def batch_watermark(checkpoint: Path) -> int | None:
     """The event-time watermark (epoch ms) of the query's newest committed batch, from its
     checkpoint's offset log; None before any batch committed or when it has none."""
     commits = checkpoint / "commits"
-    done = sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True) if commits.is_dir() else []
+    done = (
+        sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True) if commits.is_dir() else []
+    )
     for batch in done:
         entry = checkpoint / "offsets" / str(batch)
         if entry.is_file():

@@ -116,8 +116,13 @@ def window_counts(times_ms: np.ndarray, duration_ms: int, slide_ms: int | None =
     return multiset(starts)
 
 
-def expected_windows(sent_ms: np.ndarray, removed_ms: np.ndarray, duration_ms: int, slide_ms: int | None = None,
-                     removed_starts: np.ndarray | None = None) -> pd.Series:  # fmt: skip
+def expected_windows(
+    sent_ms: np.ndarray,
+    removed_ms: np.ndarray,
+    duration_ms: int,
+    slide_ms: int | None = None,
+    removed_starts: np.ndarray | None = None,
+) -> pd.Series:
     """Per window start: sent events minus removed ones, never below 0. ``removed_ms``: event times
     removed from every window they fall in (dead letters); ``removed_starts``: the start of one
     window an event was removed from (a ledger entry)."""
@@ -152,10 +157,18 @@ def to_epoch_ms(values: pd.Series) -> pd.Series:
     return (stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
 
 
-def _tally(expected: int, found: int, short: pd.Series, extra: pd.Series, *, unknown: int = 0, open: int = 0) -> Tally:  # noqa: A002
+def _tally(expected: int, found: int, short: pd.Series, extra: pd.Series, *, unknown: int = 0, open: int = 0) -> Tally:
     """A Tally from the per-id (or per-window) shortfall and excess."""
-    return Tally(expected, found, lost=int(short.sum()), duplicated=int(extra.sum()), unknown=unknown, open=open,
-                 lost_sample=_sample(short), duplicated_sample=_sample(extra))  # fmt: skip
+    return Tally(
+        expected,
+        found,
+        lost=int(short.sum()),
+        duplicated=int(extra.sum()),
+        unknown=unknown,
+        open=open,
+        lost_sample=_sample(short),
+        duplicated_sample=_sample(extra),
+    )
 
 
 def _sample(series: pd.Series) -> tuple[int, ...]:

@@ -23,28 +23,45 @@ def make_events(n: int = 40) -> list[dict[str, Any]]:
     pages = [page for page, count in PAGE_COUNTS.items() for _ in range(count)]
     order = sorted(range(len(pages)), key=lambda i: (i * 17) % len(pages))  # interleave the pages
     return [
-        {"user_id": f"u{i % 5}", "seq": i, "amount": round(10 + ((i * 37) % 100) * 1.25, 2),
-         "page": pages[order[i]], "event_time": T0_MS + i * 1000}
+        {
+            "user_id": f"u{i % 5}",
+            "seq": i,
+            "amount": round(10 + ((i * 37) % 100) * 1.25, 2),
+            "page": pages[order[i]],
+            "event_time": T0_MS + i * 1000,
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def events_stream(spark: Any, settings: Settings, topic: str, per_batch: int) -> Any:
     """The topic as typed events; ``per_batch`` records per micro-batch (maxOffsetsPerTrigger)."""
     from pyspark.sql import functions as F
 
-    raw = (spark.readStream.format("kafka").options(**settings.kafka.spark_options())
-           .option("subscribe", topic).option("startingOffsets", "earliest")
-           .option("maxOffsetsPerTrigger", str(per_batch)).load())  # fmt: skip
+    raw = (
+        spark.readStream.format("kafka")
+        .options(**settings.kafka.spark_options())
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", str(per_batch))
+        .load()
+    )
     parsed = raw.select(F.from_json(F.col("value").cast("string"), EVENT_SCHEMA).alias("e")).select("e.*")
     return parsed.withColumn("event_time", F.timestamp_millis("event_time"))
 
 
-def run_available_now(df: Any, writer: Callable, checkpoint: Path, name: str, *,
-                      output_mode: str = "append", timeout_s: float = 120) -> None:  # fmt: skip
+def run_available_now(
+    df: Any, writer: Callable, checkpoint: Path, name: str, *, output_mode: str = "append", timeout_s: float = 120
+) -> None:
     """Run a foreachBatch query with availableNow until it has caught up; re-raise its failure."""
-    query = (df.writeStream.queryName(name).foreachBatch(writer).outputMode(output_mode)
-             .option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start())  # fmt: skip
+    query = (
+        df.writeStream.queryName(name)
+        .foreachBatch(writer)
+        .outputMode(output_mode)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(availableNow=True)
+        .start()
+    )
     try:
         finished = query.awaitTermination(timeout_s)
     finally:
@@ -63,7 +80,9 @@ def forget_last_commit(checkpoint: Path) -> int:
     return int(last.name)
 
 
-def read_topic(settings: Settings, topic: str, *, isolation: str = "read_committed", timeout_s: float = 30) -> list[Any]:
+def read_topic(
+    settings: Settings, topic: str, *, isolation: str = "read_committed", timeout_s: float = 30
+) -> list[Any]:
     """Every record of ``topic`` up to its end, as a consumer with ``isolation`` sees it."""
     return read_to_end(settings.kafka, topic, committed=isolation == "read_committed", timeout_s=timeout_s)
 
@@ -76,7 +95,9 @@ class Receiver:
     but not recorded twice, as a careful receiver does.
     """
 
-    def __init__(self, port: int, *, fail_first: int = 0, status_for: Callable[[Any], int | None] = lambda _p: None) -> None:
+    def __init__(
+        self, port: int, *, fail_first: int = 0, status_for: Callable[[Any], int | None] = lambda _p: None
+    ) -> None:
         self.port, self.fail_first, self.status_for = port, fail_first, status_for
         self.calls = 0
         self.accepted: dict[str, Any] = {}
@@ -93,7 +114,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 key = self.headers["Idempotency-Key"]
                 with receiver._lock:

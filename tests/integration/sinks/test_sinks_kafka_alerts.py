@@ -17,7 +17,7 @@ PER_BATCH = 8
 
 
 def test_read_committed_consumer_sees_each_alert_exactly_once(
-    spark, sink_settings, broker, fill_topic, topic_name: str, tmp_path: Path  # noqa: ANN001
+    spark, sink_settings, broker, fill_topic, topic_name: str, tmp_path: Path
 ) -> None:
     """Setup: a "dead driver" - a producer with the sink's transactional.id - leaves an open transaction
     holding 3 ghost records on the alerts topic. Then 40 events, 8 per micro-batch (batches 0-4); rows
@@ -38,7 +38,11 @@ def test_read_committed_consumer_sees_each_alert_exactly_once(
     zombie.flush(10)
 
     sink = KafkaAlertsSink(type="kafka_alerts", topic=alerts, key="user_id")
-    df = events_stream(spark, sink_settings, topic_name, PER_BATCH).where("amount > 80").select("user_id", "seq", "amount")
+    df = (
+        events_stream(spark, sink_settings, topic_name, PER_BATCH)
+        .where("amount > 80")
+        .select("user_id", "seq", "amount")
+    )
     checkpoint = tmp_path / "checkpoint"
     run_available_now(df, sink_writer(sink, sink_settings, query), checkpoint, query)
     assert forget_last_commit(checkpoint) == 4
@@ -52,13 +56,14 @@ def test_read_committed_consumer_sees_each_alert_exactly_once(
     assert [json.loads(m.value()) for m in seen] == expected
     assert [m.key().decode() for m in seen] == [e["user_id"] for e in expected]
     assert [dict(m.headers()) for m in seen] == [
-        {"streamwise.query": query.encode(), "streamwise.batch_id": str(e["seq"] // PER_BATCH).encode()} for e in expected
+        {"streamwise.query": query.encode(), "streamwise.batch_id": str(e["seq"] // PER_BATCH).encode()}
+        for e in expected
     ]
     everything = read_topic(sink_settings, alerts, isolation="read_uncommitted")
     assert [json.loads(m.value()) for m in everything] == [{"ghost": n} for n in range(3)] + expected
 
 
-def test_same_batch_id_twice_is_one_transaction(spark, sink_settings, broker, topic_name: str) -> None:  # noqa: ANN001
+def test_same_batch_id_twice_is_one_transaction(spark, sink_settings, broker, topic_name: str) -> None:
     """Setup: the writer called directly with batch 0 = 2 rows, batch 0 again with other rows, batch 1 =
     1 row; then a second writer (a restarted driver) is given batch 1 again.
     Invariant: a read_committed consumer sees exactly batch 0's first rows and batch 1's row, once."""
@@ -71,6 +76,9 @@ def test_same_batch_id_twice_is_one_transaction(spark, sink_settings, broker, to
     writer(spark.createDataFrame([("c", 3)], schema), 1)
     sink_writer(sink, sink_settings, query)(spark.createDataFrame([("y", 9)], schema), 1)
     seen = read_topic(sink_settings, f"{topic_name}.alerts")
-    assert [json.loads(m.value()) for m in seen] == [{"alert": "a", "level": 1}, {"alert": "b", "level": 2},
-                                                     {"alert": "c", "level": 3}]  # fmt: skip
+    assert [json.loads(m.value()) for m in seen] == [
+        {"alert": "a", "level": 1},
+        {"alert": "b", "level": 2},
+        {"alert": "c", "level": 3},
+    ]
     assert (writer.status.batches_written, writer.status.batches_skipped) == (2, 1)

@@ -24,8 +24,10 @@ def latest_per_user(events: list[dict[str, Any]]) -> list[tuple]:
     for event in events:
         if event["user_id"] not in latest or event["seq"] > latest[event["user_id"]]["seq"]:
             latest[event["user_id"]] = event
-    return [(e["user_id"], e["seq"], e["amount"], e["page"], datetime.fromtimestamp(e["event_time"] / 1000, UTC))
-            for _, e in sorted(latest.items())]  # fmt: skip
+    return [
+        (e["user_id"], e["seq"], e["amount"], e["page"], datetime.fromtimestamp(e["event_time"] / 1000, UTC))
+        for _, e in sorted(latest.items())
+    ]
 
 
 def table_rows(postgres: PostgresServer, table: str) -> list[tuple]:
@@ -35,12 +37,13 @@ def table_rows(postgres: PostgresServer, table: str) -> list[tuple]:
 
 def markers(postgres: PostgresServer, query: str) -> list[tuple[int, int]]:
     with postgres.connect() as conn:
-        return conn.execute("SELECT batch_id, rows FROM streamwise_sink_batches WHERE query = %s ORDER BY batch_id",
-                            (query,)).fetchall()  # fmt: skip
+        return conn.execute(
+            "SELECT batch_id, rows FROM streamwise_sink_batches WHERE query = %s ORDER BY batch_id", (query,)
+        ).fetchall()
 
 
 def test_streaming_upsert_is_exact_and_a_replayed_batch_writes_nothing(
-    spark, sink_settings, postgres, fill_topic, topic_name: str, tmp_path: Path  # noqa: ANN001
+    spark, sink_settings, postgres, fill_topic, topic_name: str, tmp_path: Path
 ) -> None:
     """Setup: 40 events of 5 users in a one-partition topic, read 8 per micro-batch (batches 0-4) with
     availableNow into a sink keyed by user_id with order_by seq. Then the checkpoint's last commit is
@@ -66,7 +69,7 @@ def test_streaming_upsert_is_exact_and_a_replayed_batch_writes_nothing(
 
 
 def test_same_batch_id_twice_writes_once_and_older_rows_never_win(
-    spark, sink_settings, postgres, topic_name: str  # noqa: ANN001
+    spark, sink_settings, postgres, topic_name: str
 ) -> None:
     """Setup: the writer called directly: batch 0 = {u1 seq 5, u2 seq 1}; batch 0 again with other
     values; batch 1 = {u1 seq 3 (older), u2 seq 9}.
@@ -88,8 +91,9 @@ def test_same_batch_id_twice_writes_once_and_older_rows_never_win(
     assert (writer.status.batches_written, writer.status.batches_skipped) == (2, 1)
 
 
-def _stop_postgres_during_run(postgres: PostgresServer, query: str, *, after_batches: int,
-                              outage_s: float | None, errors: list[BaseException]) -> threading.Thread:  # fmt: skip
+def _stop_postgres_during_run(
+    postgres: PostgresServer, query: str, *, after_batches: int, outage_s: float | None, errors: list[BaseException]
+) -> threading.Thread:
     """A thread that stops PostgreSQL once ``after_batches`` markers exist, and (unless ``outage_s`` is
     None) starts it again ``outage_s`` later."""
 
@@ -103,7 +107,7 @@ def _stop_postgres_during_run(postgres: PostgresServer, query: str, *, after_bat
             if outage_s is not None:
                 time.sleep(outage_s)
                 postgres.start()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=outage, daemon=True)
@@ -113,7 +117,7 @@ def _stop_postgres_during_run(postgres: PostgresServer, query: str, *, after_bat
 
 @pytest.mark.parametrize("outage_s", [6, pytest.param(20, marks=pytest.mark.slow)])
 def test_postgres_outage_mid_run_is_ridden_out_with_exact_contents(
-    spark, sink_settings, postgres, fill_topic, topic_name: str, tmp_path: Path, outage_s: float  # noqa: ANN001
+    spark, sink_settings, postgres, fill_topic, topic_name: str, tmp_path: Path, outage_s: float
 ) -> None:
     """Setup: 40 events, 4 per micro-batch (batches 0-9), slowed to ~0.3 s per batch; after 2 batches
     PostgreSQL is stopped for ``outage_s`` seconds, then started again. The sink's retry budget
@@ -134,8 +138,9 @@ def test_postgres_outage_mid_run_is_ridden_out_with_exact_contents(
 
     errors: list[BaseException] = []
     outage = _stop_postgres_during_run(postgres, query, after_batches=2, outage_s=outage_s, errors=errors)
-    run_available_now(events_stream(spark, sink_settings, topic_name, per_batch=4), slow_writer,
-                      tmp_path / "checkpoint", query)  # fmt: skip
+    run_available_now(
+        events_stream(spark, sink_settings, topic_name, per_batch=4), slow_writer, tmp_path / "checkpoint", query
+    )
     outage.join(timeout=60)
     assert not errors and not outage.is_alive()
     assert writer.status.retries >= 1 and writer.status.healthy
@@ -144,7 +149,7 @@ def test_postgres_outage_mid_run_is_ridden_out_with_exact_contents(
 
 
 def test_postgres_outage_beyond_retries_fails_the_batch_and_a_restart_catches_up_exactly(
-    spark, sink_settings, postgres, fill_topic, topic_name: str, tmp_path: Path  # noqa: ANN001
+    spark, sink_settings, postgres, fill_topic, topic_name: str, tmp_path: Path
 ) -> None:
     """Setup: as above, but with a retry budget of ~0.3 s: PostgreSQL is stopped after 2 batches, the
     next batch exhausts its retries and the query fails. PostgreSQL is started and the query restarted
@@ -155,8 +160,13 @@ def test_postgres_outage_beyond_retries_fails_the_batch_and_a_restart_catches_up
 
     events = make_events(40)
     fill_topic(topic_name, events)
-    sink = PostgresSink(type="postgres", table=topic_name, key=["user_id"], order_by="seq",
-                        retry=RetryPolicy(attempts=2, initial_backoff_s=0.3, jitter=0))  # fmt: skip
+    sink = PostgresSink(
+        type="postgres",
+        table=topic_name,
+        key=["user_id"],
+        order_by="seq",
+        retry=RetryPolicy(attempts=2, initial_backoff_s=0.3, jitter=0),
+    )
     query, checkpoint = f"{topic_name}_postgres_0", tmp_path / "checkpoint"
     writer = sink_writer(sink, sink_settings, query)
 
@@ -168,7 +178,9 @@ def test_postgres_outage_beyond_retries_fails_the_batch_and_a_restart_catches_up
     outage = _stop_postgres_during_run(postgres, query, after_batches=2, outage_s=None, errors=errors)
     try:
         with pytest.raises(StreamingQueryException, match=f"postgres sink {query!r}, batch 2: still failing"):
-            run_available_now(events_stream(spark, sink_settings, topic_name, per_batch=4), slow_writer, checkpoint, query)
+            run_available_now(
+                events_stream(spark, sink_settings, topic_name, per_batch=4), slow_writer, checkpoint, query
+            )
     finally:
         outage.join(timeout=60)
         postgres.start()

@@ -22,7 +22,7 @@ def hashes(redis_server: RedisServer, prefix: str) -> dict[str, dict[str, str]]:
 
 
 def test_hashes_hold_latest_state_and_a_replayed_batch_writes_nothing(
-    spark, sink_settings, redis_server, fill_topic, topic_name: str, tmp_path: Path  # noqa: ANN001
+    spark, sink_settings, redis_server, fill_topic, topic_name: str, tmp_path: Path
 ) -> None:
     """Setup: 40 events of 5 users, 8 per micro-batch (batches 0-4), availableNow into hashes keyed
     '<topic>:{user_id}' with order_by seq; then the checkpoint's last commit is deleted and the query
@@ -35,8 +35,10 @@ def test_hashes_hold_latest_state_and_a_replayed_batch_writes_nothing(
     query, checkpoint = f"{topic_name}_redis_0", tmp_path / "checkpoint"
     df = events_stream(spark, sink_settings, topic_name, per_batch=8)
     latest = {e["user_id"]: e for e in events}  # events are in seq order: the last one per user wins
-    expected = {f"{topic_name}:{u}": {"seq": str(e["seq"]), "amount": str(e["amount"]), "page": e["page"]}
-                for u, e in sorted(latest.items())}  # fmt: skip
+    expected = {
+        f"{topic_name}:{u}": {"seq": str(e["seq"]), "amount": str(e["amount"]), "page": e["page"]}
+        for u, e in sorted(latest.items())
+    }
 
     run_available_now(df, sink_writer(sink, sink_settings, query), checkpoint, query)
     assert hashes(redis_server, topic_name) == expected
@@ -51,7 +53,7 @@ def test_hashes_hold_latest_state_and_a_replayed_batch_writes_nothing(
 
 
 def test_top_n_sorted_set_from_a_streaming_count_is_exact(
-    spark, sink_settings, redis_server, fill_topic, topic_name: str, tmp_path: Path  # noqa: ANN001
+    spark, sink_settings, redis_server, fill_topic, topic_name: str, tmp_path: Path
 ) -> None:
     """Setup: 40 events over 7 pages with distinct counts, 10 per micro-batch; a running count per page
     (update mode) feeds a sorted set '<topic>:top_pages' with top_n 3.
@@ -61,10 +63,13 @@ def test_top_n_sorted_set_from_a_streaming_count_is_exact(
 
     events = make_events(40)
     fill_topic(topic_name, events)
-    sink = RedisSink(type="redis", structure="sorted_set", key=f"{topic_name}:top_pages", member="page",
-                     score="views", top_n=3)  # fmt: skip
+    sink = RedisSink(
+        type="redis", structure="sorted_set", key=f"{topic_name}:top_pages", member="page", score="views", top_n=3
+    )
     query = f"{topic_name}_redis_1"
-    counts = events_stream(spark, sink_settings, topic_name, per_batch=10).groupBy("page").agg(F.count("*").alias("views"))
+    counts = (
+        events_stream(spark, sink_settings, topic_name, per_batch=10).groupBy("page").agg(F.count("*").alias("views"))
+    )
     run_available_now(counts, sink_writer(sink, sink_settings, query), tmp_path / "cp", query, output_mode="update")
 
     expected = [(page, float(n)) for page, n in Counter(e["page"] for e in events).most_common(3)]
@@ -75,7 +80,7 @@ def test_top_n_sorted_set_from_a_streaming_count_is_exact(
 
 
 def test_same_batch_id_twice_writes_once_and_a_redis_restart_is_ridden_out(
-    spark, sink_settings, redis_server, topic_name: str  # noqa: ANN001
+    spark, sink_settings, redis_server, topic_name: str
 ) -> None:
     """Setup: the writer called directly: batch 0 = {u1: a}; batch 0 again = {u1: b, u2: b}. Then Redis
     is stopped, batch 1 = {u2: c} is written from a thread while Redis is down, and Redis is started
@@ -83,8 +88,11 @@ def test_same_batch_id_twice_writes_once_and_a_redis_restart_is_ridden_out(
     Invariant: the repeat of batch 0 changes nothing; batch 1 lands once after the restart, with the
     retries reported; batch 0's data survived the restart; the marker is 1."""
     schema = "user_id STRING, page STRING"
-    sink = RedisSink(type="redis", key=f"{topic_name}:{{user_id}}",
-                     retry=RetryPolicy(attempts=30, initial_backoff_s=0.1, max_backoff_s=0.5))  # fmt: skip
+    sink = RedisSink(
+        type="redis",
+        key=f"{topic_name}:{{user_id}}",
+        retry=RetryPolicy(attempts=30, initial_backoff_s=0.1, max_backoff_s=0.5),
+    )
     query = f"{topic_name}_direct"
     writer = sink_writer(sink, sink_settings, query)
     writer(spark.createDataFrame([("u1", "a")], schema), 0)
@@ -98,7 +106,7 @@ def test_same_batch_id_twice_writes_once_and_a_redis_restart_is_ridden_out(
     def write() -> Any:
         try:
             writer(batch_1, 1)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=write, daemon=True)
@@ -113,7 +121,9 @@ def test_same_batch_id_twice_writes_once_and_a_redis_restart_is_ridden_out(
     thread.join(timeout=30)
     assert not errors and not thread.is_alive()
     assert writer.status.healthy and (writer.status.batches_written, writer.status.batches_skipped) == (2, 1)
-    assert hashes(redis_server, topic_name) == {f"{topic_name}:u1": {"user_id": "u1", "page": "a"},
-                                               f"{topic_name}:u2": {"user_id": "u2", "page": "c"}}  # fmt: skip
+    assert hashes(redis_server, topic_name) == {
+        f"{topic_name}:u1": {"user_id": "u1", "page": "a"},
+        f"{topic_name}:u2": {"user_id": "u2", "page": "c"},
+    }
     with redis_server.client() as client:
         assert client.get(marker_key(query)) == "1"

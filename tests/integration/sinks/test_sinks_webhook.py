@@ -18,7 +18,7 @@ FAST = RetryPolicy(attempts=4, initial_backoff_s=0.05, max_backoff_s=0.2, jitter
 
 
 def test_receiver_failing_first_calls_gets_each_row_once_and_rejects_go_to_the_dlq(
-    spark, sink_settings, broker, fill_topic, topic_name: str, tmp_path: Path  # noqa: ANN001
+    spark, sink_settings, broker, fill_topic, topic_name: str, tmp_path: Path
 ) -> None:
     """Setup: a receiver that answers 503 to its first 3 calls, 422 to every row of page /g (1 event)
     and 503 forever to seq 7; 40 events, 10 per micro-batch, one POST per row, 4 attempts each; then
@@ -49,15 +49,20 @@ def test_receiver_failing_first_calls_gets_each_row_once_and_rejects_go_to_the_d
     assert sorted(receiver.accepted.values(), key=lambda r: r["seq"]) == expected
     assert (len(expected), receiver.repeats, calls) == (38, 0, 40 + 3 + (FAST.attempts - 1))
     dead = [json.loads(m.value()) for m in read_topic(sink_settings, f"{query}.dlq")]
-    assert [(d["row"]["seq"], d["batch_id"], d["reason"].split(" from ")[0]) for d in sorted(dead, key=lambda d: d["row"]["seq"])] == [
+    assert [
+        (d["row"]["seq"], d["batch_id"], d["reason"].split(" from ")[0])
+        for d in sorted(dead, key=lambda d: d["row"]["seq"])
+    ] == [
         (7, 0, "HTTP 503"),
         *[(s, s // 10, "HTTP 422") for s in sorted(poison - {7})],
-    ]  # fmt: skip
+    ]
     assert all(d["query"] == query and d["url"] == receiver.url for d in dead)
     assert "after 4 attempts" in next(d["reason"] for d in dead if d["row"]["seq"] == 7)
 
 
-def test_unreachable_receiver_fails_the_batch_and_the_retry_delivers_once(spark, sink_settings, broker, topic_name: str) -> None:  # noqa: ANN001
+def test_unreachable_receiver_fails_the_batch_and_the_retry_delivers_once(
+    spark, sink_settings, broker, topic_name: str
+) -> None:
     """Setup: a webhook sink on a loopback port where nothing listens; batch 0 (2 rows) is written; then
     a receiver starts on that port and batch 0 is written again (Spark's replay), then once more.
     Invariant: the first write raises SinkUnavailableError after its 4 attempts and dead-letters
@@ -74,7 +79,10 @@ def test_unreachable_receiver_fails_the_batch_and_the_retry_delivers_once(spark,
     with Receiver(port) as receiver:
         writer(batch, 0)
         writer(batch, 0)
-    assert sorted(receiver.accepted.values(), key=lambda r: r["n"]) == [{"user_id": "u1", "n": 1}, {"user_id": "u2", "n": 2}]
+    assert sorted(receiver.accepted.values(), key=lambda r: r["n"]) == [
+        {"user_id": "u1", "n": 1},
+        {"user_id": "u2", "n": 2},
+    ]
     assert (receiver.calls, receiver.repeats) == (2, 0)
     assert (writer.status.batches_written, writer.status.batches_skipped, writer.status.healthy) == (1, 1, True)
     assert read_topic(sink_settings, f"{query}.dlq") == []
