@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_process import REPO
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
+from cli_process import FIXTURES
 from confluent_kafka import Producer
 from deltalake import write_deltalake
 
@@ -29,9 +30,7 @@ from streamwise.platform.topics import create_topic, list_topics
 if TYPE_CHECKING:  # playwright is optional: without it the browser fixture skips
     from playwright.sync_api import Browser, Page
 
-PROGRESS = json.loads(
-    (Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "progress_kafka_window.json").read_text()
-)
+PROGRESS = json.loads((FIXTURES / "progress_kafka_window.json").read_text())
 PAGES = ["/home", "/products", "/cart", "/search", "/checkout", "/blog", "/help", "/pricing"]
 BACKLOG = 40  # batches already published when the page opens (one per second), so the charts have a past
 WAIT_MS = 20_000

@@ -4,7 +4,7 @@ lon: DOUBLE>'``) and its top-level field names.
 Decoding has Spark at hand, so Spark parses the schema (:func:`spark_schema`). ``verify`` runs without a
 JVM and only needs the top-level names: :func:`field_names` splits the schema at the commas outside
 ``<>``, ``()``, quotes, backticks and comments, and reads each field's name (backticked or not).
-tests/integration/test_pipeline_ddl.py checks that it agrees with Spark's parser over many schemas.
+tests/integration/pipeline/test_pipeline_ddl_decoding.py checks that it agrees with Spark's parser over many schemas.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cli_process import REPO
 
 from streamwise.config import Settings
 from streamwise.dashboard import BackgroundServer, DashboardSettings, create_app
@@ -25,7 +26,7 @@ from streamwise.platform.topics import create_topic
 from streamwise.sinks import ConsoleSink
 from streamwise.testing import wait_for
 
-MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
+MONITORING = REPO / "monitoring"
 BUDGET_S = 3.0  # StreamwiseLatencyOverBudget's threshold in monitoring/alerts.yml
 
 needs_prometheus = pytest.mark.skipif(

@@ -4,14 +4,14 @@ operators), their JSON round trip, and the Prometheus text."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from cli_process import FIXTURES
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamwise.monitor.metrics import PartitionLag, QueryMetrics
 from streamwise.monitor.prometheus import render
 
-PROGRESS = json.loads((Path(__file__).parent / "fixtures" / "progress_kafka_window.json").read_text())
+PROGRESS = json.loads((FIXTURES / "progress_kafka_window.json").read_text())
 
 
 def test_metrics_from_progress() -> None:

@@ -11,11 +11,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
+from cli_process import FIXTURES
 from deltalake import write_deltalake
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,7 +25,7 @@ from streamwise.monitor.metrics import QueryMetrics
 from streamwise.platform.ports import free_ports
 from streamwise.platform.process import SERVICES
 
-PROGRESS = json.loads((Path(__file__).parent / "fixtures" / "progress_kafka_window.json").read_text())
+PROGRESS = json.loads((FIXTURES / "progress_kafka_window.json").read_text())
 BATCHES = 6
 T0 = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 

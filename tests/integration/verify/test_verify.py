@@ -11,10 +11,11 @@ from pathlib import Path
 import psycopg
 import pyarrow.compute as pc
 import yaml
+from cli_process import child_env
 from deltalake import DeltaTable, write_deltalake
 from typer import Typer
 from typer.testing import CliRunner
-from verify_helpers import SCHEMA, T0_MS, child_env, send_with_truth
+from verify_helpers import SCHEMA, T0_MS, send_with_truth
 
 from streamwise.config import Settings
 from streamwise.pipeline import await_queries, parse_pipeline

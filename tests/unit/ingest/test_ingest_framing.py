@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from test_schemas_api import Registry  # the registry served by uvicorn in a thread, shared with the API tests
+from registry_server import Registry
 
 from streamwise.config import KafkaSettings
 from streamwise.ingest.disorder import RateProfile

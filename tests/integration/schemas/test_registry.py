@@ -5,14 +5,12 @@ every writer version of a topic into one evolved table, with undecodable records
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
+from cli_process import child_env, run_streamwise
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer as ConfluentDeserializer
@@ -185,9 +183,8 @@ def test_schema_check_cli_gate(registry: str, topic_name: str, tmp_path: Path) -
     (tmp_path / f"{good}.avsc").write_text(V2)
     (tmp_path / f"{bad}.avsc").write_text(V3_NO_DEFAULT)
     (tmp_path / f"{topic_name}-new.avsc").write_text(V1)
-    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
-    cmd = [sys.executable, "-m", "streamwise", "schema", "check", str(tmp_path), "--registry", registry]
-    failing = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
+    check = ("schema", "check", str(tmp_path), "--registry", registry)
+    failing = run_streamwise(child_env(), *check)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert f"✗ {tmp_path / f'{bad}.avsc'}: incompatible with {bad} version 1 (BACKWARD)" in failing.stdout
     assert (
@@ -197,7 +194,7 @@ def test_schema_check_cli_gate(registry: str, topic_name: str, tmp_path: Path) -
     assert f"✓ {tmp_path / f'{good}.avsc'}: compatible with {good} version 1 (BACKWARD)" in failing.stdout
     assert f"{topic_name}-new is not registered yet (new subject)" in failing.stdout
     (tmp_path / f"{bad}.avsc").unlink()
-    passing = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
+    passing = run_streamwise(child_env(), *check)
     assert passing.returncode == 0, passing.stdout + passing.stderr
 
 

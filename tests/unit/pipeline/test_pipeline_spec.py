@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_process import REPO
 from pydantic import ValidationError
 
 from streamwise.pipeline import SpecError, example_names, load_pipeline, parse_pipeline, resolve
@@ -172,7 +173,4 @@ def test_examples_ship_inside_the_package_and_the_source_trees_folder_is_the_sam
 
     shipped = {p.name for p in resources.files("streamwise.examples").iterdir() if p.name.endswith(".yaml")}
     assert shipped == {f"{name}.yaml" for name in example_names()} and "clickstream.yaml" in shipped
-    assert (
-        resolve("clickstream").resolve()
-        == (Path(__file__).resolve().parents[2] / "pipelines" / "clickstream.yaml").resolve()
-    )
+    assert resolve("clickstream").resolve() == (REPO / "pipelines" / "clickstream.yaml").resolve()

@@ -4,8 +4,6 @@ PostgreSQL and Redis, and the settings a ``streamwise`` child process needs to r
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +14,6 @@ from streamwise.ingest.producer import EventProducer
 from streamwise.ingest.scenario import EventBatch
 from streamwise.ingest.truth import GroundTruthWriter
 
-REPO = Path(__file__).resolve().parents[2]
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SCHEMA = "event_id BIGINT, user_id STRING, page STRING, event_time LONG"
 _AVRO = {
@@ -61,22 +58,3 @@ def send_with_truth(
     assert producer.flush().failed == 0
     truth.write(batch)
     truth.close(events=len(events))
-
-
-def child_env(settings: Settings) -> dict[str, str]:
-    """Environment for a ``python -m streamwise`` child on the test platform (never default ports)."""
-    return {
-        **os.environ,
-        "STREAMWISE_STATE_DIR": str(settings.state),
-        "STREAMWISE_CACHE_DIR": str(settings.cache),
-        "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
-        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port),
-        "STREAMWISE_REGISTRY_PORT": str(settings.registry.port),
-        "STREAMWISE_DASHBOARD_PORT": str(settings.dashboard.port),
-        "STREAMWISE_POSTGRES_PORT": str(settings.postgres.port),
-        "STREAMWISE_REDIS_PORT": str(settings.redis.port),
-        "STREAMWISE_SPARK_MASTER": "local[2]",
-        "STREAMWISE_SPARK_UI": "false",
-        "STREAMWISE_SPARK_SHUFFLE_PARTITIONS": "2",
-        "COLUMNS": "200",
-    }

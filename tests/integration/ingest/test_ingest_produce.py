@@ -7,10 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as csv
 import pyarrow.parquet as pq
 import pytest
+from cli_process import child_env, run_streamwise, streamwise_command
 
 from streamwise.bench import BenchContext, get
 from streamwise.config import Settings
@@ -161,38 +160,24 @@ def test_cli_produce_records_ground_truth(broker: KafkaBroker, settings: Setting
     """Setup: `streamwise produce logs --count 5000 --rate 0 --partitions 2 --duplicates 0.01` in a
     subprocess against the test broker. Invariant: exit 0, the summary line names the records, and
     the ground truth under the state folder counts exactly the records in the topic."""
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-        "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
-        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port),
-    }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streamwise",
-            "--state-dir",
-            str(settings.state),
-            "produce",
-            "logs",
-            "--count",
-            "5000",
-            "--rate",
-            "0",
-            "--partitions",
-            "2",
-            "--duplicates",
-            "0.01",
-            "--topic",
-            topic_name,
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    env = child_env(settings)
+    result = run_streamwise(
+        env,
+        "--state-dir",
+        str(settings.state),
+        "produce",
+        "logs",
+        "--count",
+        "5000",
+        "--rate",
+        "0",
+        "--partitions",
+        "2",
+        "--duplicates",
+        "0.01",
+        "--topic",
+        topic_name,
+        "--quiet",
     )
     assert result.returncode == 0, result.stderr
     truth = read_ground_truth(settings.state, topic_name)
@@ -207,29 +192,12 @@ def test_ctrl_c_stops_cleanly_with_everything_flushed(broker: KafkaBroker, setti
     """Setup: `streamwise produce iot --rate 5000` (no end) in a subprocess; once records reach the
     topic, SIGINT. Invariant: exit 0 with the summary marked stopped; every record in the ground
     truth is in the topic and nothing else (the producer flushed before exiting)."""
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-        "STREAMWISE_KAFKA_PORT": str(settings.kafka.port),
-        "STREAMWISE_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port),
-    }
+    env = child_env(settings)
     ensure_topic(settings.kafka, topic_name, 2)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamwise",
-            "--state-dir",
-            str(settings.state),
-            "produce",
-            "iot",
-            "--rate",
-            "5000",
-            "--topic",
-            topic_name,
-            "--quiet",
-        ],
+        streamwise_command(
+            "--state-dir", str(settings.state), "produce", "iot", "--rate", "5000", "--topic", topic_name, "--quiet"
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,18 +1,18 @@
 """A JSON source's Spark DDL read without a JVM: its top-level field names, for ``verify``. The same
-schemas are checked against Spark's own parser in tests/integration/test_pipeline_ddl.py."""
+schemas are checked against Spark's own parser in tests/integration/pipeline/test_pipeline_ddl_decoding.py."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from cli_process import FIXTURES
 
 from streamwise.pipeline import parse_pipeline
 from streamwise.pipeline.ddl import field_names
 from streamwise.verify import VerifyError, shape_of
 
-CASES = json.loads((Path(__file__).parents[1] / "fixtures" / "ddl_schemas.json").read_text())
+CASES = json.loads((FIXTURES / "ddl_schemas.json").read_text())
 
 
 @pytest.mark.parametrize(("ddl", "names"), CASES["valid"])

@@ -5,21 +5,16 @@ sinks of the one pipeline hold exactly the same rows."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
 import yaml
-from verify_helpers import REPO, child_env
+from cli_process import REPO, child_env, kill_tree, streamwise_command
 
 from streamwise.config import Settings
 from streamwise.ingest.disorder import Disorder, RateProfile
@@ -66,15 +61,6 @@ class _Handler(BaseHTTPRequestHandler):
 def batches(checkpoint: Path, log: str) -> int:
     folder = checkpoint / log
     return sum(1 for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else 0
-
-
-def kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL the run and its JVM, by pid: nothing gets to stop cleanly."""
-    family = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
-    for pid in reversed(family):  # the JVM first: it does the writing
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +133,7 @@ def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
     )
     spec = load_pipeline(path)
     checkpoint = PipelineLayout(name, settings.state).main_checkpoint
-    cmd = [sys.executable, "-m", "streamwise", "run", str(path)]
+    cmd = streamwise_command("run", str(path))
     env = child_env(settings)
 
     with open(tmp_path / "first.log", "w") as log:

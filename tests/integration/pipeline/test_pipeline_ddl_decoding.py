@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from cli_process import FIXTURES
 
 from streamwise.pipeline import PipelineError, parse_pipeline
 from streamwise.pipeline.ddl import field_names, spark_schema
 from streamwise.testing import run_phases
 
-CASES = json.loads((Path(__file__).parents[1] / "fixtures" / "ddl_schemas.json").read_text())
+CASES = json.loads((FIXTURES / "ddl_schemas.json").read_text())
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 

@@ -4,17 +4,15 @@ paths, bodies, status and error codes, and a state rebuilt from the log."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from registry_server import Registry
 
 from streamwise.platform.ports import free_port
-from streamwise.schemas import MemoryLog, RegistryClient, RegistryError, SchemaStore, create_app
+from streamwise.schemas import RegistryClient, RegistryError, SchemaStore
 
 CT = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
 V1 = {"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}
@@ -28,32 +26,6 @@ NO_DEFAULT = {
     "name": "Order",
     "fields": [{"name": "id", "type": "string"}, {"name": "email", "type": "string"}],
 }
-
-
-class Registry:
-    """A registry served by uvicorn in a thread, its log kept for a replay."""
-
-    def __init__(self) -> None:
-        self.log = MemoryLog()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(SchemaStore(self.log)), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Registry:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

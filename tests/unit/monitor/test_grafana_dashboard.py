@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
+from cli_process import FIXTURES, REPO
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.prometheus import render
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 DASHBOARD = json.loads((ROOT / "monitoring" / "grafana" / "streamwise.json").read_text())
-PROGRESS = json.loads((Path(__file__).parent / "fixtures" / "progress_kafka_window.json").read_text())
+PROGRESS = json.loads((FIXTURES / "progress_kafka_window.json").read_text())
 METRIC = re.compile(r"\bstreamwise_[a-z0-9_]+")
 DATASOURCE = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
 

@@ -4,9 +4,7 @@ with ``format: avro`` reads them all into the latest shape, with undecodable rec
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -14,9 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from cli_process import child_env, run_streamwise
 from pyspark.sql import functions as F
 
-from streamwise.config import Settings, settings_env
+from streamwise.config import Settings
 from streamwise.ingest.disorder import RateProfile
 from streamwise.ingest.encoding import Encoder
 from streamwise.ingest.producer import EventProducer
@@ -93,10 +92,7 @@ class RecordedPayments:
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **settings_env(settings), "COLUMNS": "250", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "streamwise", *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+    return run_streamwise(child_env(settings), *args)
 
 
 def corrupted(good: list[bytes], subject: str, v1_id: int) -> dict[bytes, str]:
