@@ -20,6 +20,7 @@ from streamwise.sinks.config import (
     Sink,
     TopicSink,
     WebhookSink,
+    sink_location,
     warehouse_path,
 )
 from streamwise.sinks.exceptions import SinkDataError, SinkError, SinkUnavailableError
@@ -45,6 +46,7 @@ __all__ = [
     "TopicSink",
     "WebhookSink",
     "call_with_retries",
+    "sink_location",
     "sink_status",
     "sink_writer",
     "warehouse_path",

@@ -176,6 +176,22 @@ def sink_label_of(writer_id: str) -> str:
     return writer_id.partition("@")[0]
 
 
+def sink_location(sink: Sink) -> str:
+    """Where a sink writes, as its spec names it: a Delta path, a PostgreSQL table, a Redis key
+    template, a Kafka topic, a webhook URL; empty for the console."""
+    if isinstance(sink, DeltaSink):
+        return sink.path
+    if isinstance(sink, PostgresSink):
+        return sink.table
+    if isinstance(sink, RedisSink):
+        return sink.key
+    if isinstance(sink, KafkaSink | KafkaAlertsSink):
+        return sink.topic
+    if isinstance(sink, WebhookSink):
+        return str(sink.url)
+    return ""
+
+
 def warehouse_path(spec_path: str, state: Path) -> Path:
     """A Delta table's path: absolute as given, else under ``STATE/warehouse``."""
     path = Path(spec_path)

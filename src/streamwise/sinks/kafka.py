@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 _BUFFER_FULL_WAIT_S = 1.0
 _BUFFER_FULL_TRIES = 60
 
+# A record header as Producer.produce takes it (a list of them is invariant, so the value type is the producer's).
+Header = tuple[str, str | bytes | None]
+
 
 @dataclass(frozen=True)
 class Record:
@@ -38,10 +41,10 @@ class Record:
     topic: str
     key: bytes | None
     value: bytes
-    headers: list[tuple[str, bytes]]
+    headers: list[Header]
 
 
-def batch_headers(query: str, batch_id: int) -> list[tuple[str, bytes]]:
+def batch_headers(query: str, batch_id: int) -> list[Header]:
     """Headers naming the query and batch a record came from (for audits such as ``verify``)."""
     return [("streamwise.query", query.encode()), ("streamwise.batch_id", str(batch_id).encode())]
 

@@ -131,6 +131,7 @@ def upsert_sql(sink: PostgresSink, columns: list[str]) -> sql.Composed:
     )
     distinct = sql.SQL("DISTINCT ON ({}) ").format(keys) if sink.order_by else sql.SQL("")
     others = [c for c in columns if c not in sink.key]
+    action: sql.Composable
     if others:
         action = sql.SQL("DO UPDATE SET {}").format(
             sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in others)

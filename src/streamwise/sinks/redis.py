@@ -11,11 +11,12 @@ from collections import defaultdict
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from streamwise.config import RedisSettings
 from streamwise.sinks._batch import Batch, RowSinkWriter, as_text, sort_latest_last
 from streamwise.sinks.config import RedisSink, key_columns
-from streamwise.sinks.exceptions import SinkDataError
+from streamwise.sinks.exceptions import SinkDataError, SinkError
 
 
 def marker_key(query: str) -> str:
@@ -57,7 +58,7 @@ class RedisWriter(RowSinkWriter):
         fields = sink.fields or batch.columns
         for row in sort_latest_last(batch.rows, sink.order_by):
             key = render_key(sink.key, row)
-            present = {f: as_text(row[f]) for f in fields if row[f] is not None}
+            present: dict[FieldT, EncodableT] = {f: as_text(row[f]) for f in fields if row[f] is not None}
             absent = [f for f in fields if row[f] is None]
             if present:
                 pipe.hset(key, mapping=present)
@@ -68,11 +69,14 @@ class RedisWriter(RowSinkWriter):
 
     def _sorted_sets(self, pipe: redis.client.Pipeline, batch: Batch) -> None:
         sink = self.sink
+        member, score = sink.member, sink.score
+        if member is None or score is None:  # validation gives a sorted_set both
+            raise SinkError(f"redis sink {sink.key!r}: a sorted_set needs member and score columns")
         members: dict[str, dict[str, float]] = defaultdict(dict)
         for row in sort_latest_last(batch.rows, sink.order_by):
-            if row[sink.member] is None or row[sink.score] is None:
+            if row[member] is None or row[score] is None:
                 continue
-            members[render_key(sink.key, row)][as_text(row[sink.member])] = float(row[sink.score])
+            members[render_key(sink.key, row)][as_text(row[member])] = float(row[score])
         for key, scores in members.items():
             if sink.replace:
                 pipe.delete(key)

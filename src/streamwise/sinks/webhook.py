@@ -29,7 +29,7 @@ from streamwise.sinks._batch import Batch, RowSinkWriter, to_json
 from streamwise.sinks._retry import RetryPolicy, call_with_retries
 from streamwise.sinks.config import WebhookSink
 from streamwise.sinks.exceptions import SinkUnavailableError
-from streamwise.sinks.kafka import Record, TransactionalLedger, batch_headers
+from streamwise.sinks.kafka import Header, Record, TransactionalLedger, batch_headers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -154,7 +154,7 @@ class WebhookWriter(RowSinkWriter):
             raise  # unreachable receiver: fail the batch; nothing is marked, the replay posts again
 
     def _dead_letter(
-        self, batch: Batch, delivery: Delivery, row: dict[str, Any], reason: str, headers: list[tuple[str, bytes]]
+        self, batch: Batch, delivery: Delivery, row: dict[str, Any], reason: str, headers: list[Header]
     ) -> Record:
         value = {
             "query": batch.query,

@@ -3,6 +3,26 @@
 steps over rows given in Python, without a broker (:func:`run_batch`)."""
 
 from streamwise.testing.batch import BatchRun, run_batch
-from streamwise.testing.scenarios import PipelineRun, collect, produce_events, read_topic, run_phases, wait_for
+from streamwise.testing.scenarios import (
+    PipelineRun,
+    SinkRows,
+    collect,
+    produce_events,
+    read_topic,
+    run_phases,
+    sink_rows,
+    wait_for,
+)
 
-__all__ = ["BatchRun", "PipelineRun", "collect", "produce_events", "read_topic", "run_batch", "run_phases", "wait_for"]
+__all__ = [
+    "BatchRun",
+    "PipelineRun",
+    "SinkRows",
+    "collect",
+    "produce_events",
+    "read_topic",
+    "run_batch",
+    "run_phases",
+    "sink_rows",
+    "wait_for",
+]

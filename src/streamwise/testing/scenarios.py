@@ -5,7 +5,7 @@
 which is how out-of-order, late, duplicate and crash-restart scenarios are written::
 
     run = run_phases(spark, settings, spec, [phase_1_events, phase_2_events])
-    assert run.sinks["clicks/views"] ...
+    assert run.sinks["clicks/views"] ...    # a sink's rows, by where its spec says it writes
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -24,8 +25,9 @@ from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.runner import await_queries
 from streamwise.pipeline.spec import PipelineSpec
 from streamwise.platform.topics import create_topic
-from streamwise.sinks import DeltaSink
-from streamwise.verify.readers import topic_records
+from streamwise.sinks import DeltaSink, Sink, sink_location
+from streamwise.sinks.config import KafkaAlertsSink, KafkaSink, PostgresSink, RedisSink
+from streamwise.verify import readers
 
 T = TypeVar("T")
 
@@ -35,11 +37,22 @@ if TYPE_CHECKING:
 Event = dict[str, Any] | bytes  # a JSON-able record, or raw bytes (to test dead letters)
 
 
+class SinkRows(dict[str, pd.DataFrame]):
+    """Each sink's rows by where it writes (a Delta path, a PostgreSQL table, a Redis key template,
+    a Kafka topic). A location that is none of the pipeline's sinks is an error that lists them,
+    never an empty frame."""
+
+    def __missing__(self, location: str) -> pd.DataFrame:
+        raise KeyError(
+            f"no sink writes to {location!r}; this pipeline's sinks write to: {', '.join(self) or 'nothing'}"
+        )
+
+
 @dataclass
 class PipelineRun:
     """What a scripted run left behind."""
 
-    sinks: dict[str, pd.DataFrame] = field(default_factory=dict)  # Delta sink path -> rows
+    sinks: SinkRows = field(default_factory=SinkRows)
     late_records: pd.DataFrame = field(default_factory=pd.DataFrame)
     dead_letters: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)  # (value, headers)
 
@@ -47,7 +60,7 @@ class PipelineRun:
 def produce_events(settings: Settings, topic: str, events: Iterable[Event], *, key: str | None = None) -> int:
     """Send events (dicts as JSON, bytes as they are), keyed by ``event[key]`` when given."""
     producer = EventProducer(settings.kafka, topic)
-    records = []
+    records: list[tuple[bytes | None, bytes, int | None]] = []  # key, value, timestamp_ms
     for event in events:
         if isinstance(event, bytes):
             records.append((None, event, None))
@@ -92,30 +105,47 @@ def run_phases(
 
 
 def collect(spark: SparkSession, plan: Pipeline) -> PipelineRun:
-    """Read back every Delta sink, the ledger and the dead-letter topic of ``plan``."""
+    """Read back every sink that keeps what it was given (all but the console and webhooks, whose
+    receivers are the test's own), the ledger and the dead-letter topic of ``plan``."""
     run = PipelineRun()
     for sink in plan.spec.sinks:
-        if isinstance(sink, DeltaSink):
-            run.sinks[sink.path] = _delta(spark, str(plan.sink_path(sink)))
+        rows = sink_rows(spark, plan, sink)
+        if rows is not None:
+            run.sinks[sink_location(sink)] = rows
     if plan.spec.drops_late_data and plan.spec.late_records.enabled:
-        run.late_records = _delta(spark, str(plan.late_records_path))
+        run.late_records = _delta(spark, plan.late_records_path)
     run.dead_letters = read_topic(plan.settings, plan.dlq_topic)
     return run
+
+
+def sink_rows(spark: SparkSession, plan: Pipeline, sink: Sink) -> pd.DataFrame | None:
+    """Everything ``sink`` holds now, read with the store's own client (Delta through Spark, so
+    its types are the pipeline's); None for a sink that keeps nothing to read back."""
+    settings = plan.settings
+    if isinstance(sink, DeltaSink):
+        return _delta(spark, plan.sink_path(sink))
+    if isinstance(sink, PostgresSink):
+        return readers.postgres_rows(settings.postgres, sink.table)
+    if isinstance(sink, RedisSink) and sink.structure == "sorted_set":
+        return readers.redis_sorted_set_rows(settings.redis, sink.key)
+    if isinstance(sink, RedisSink):
+        return readers.redis_hash_rows(settings.redis, sink.key)
+    if isinstance(sink, KafkaSink | KafkaAlertsSink):
+        return readers.json_rows(readers.topic_records(settings.kafka, sink.topic))
+    return None
 
 
 def read_topic(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, str]]]:
     """Every committed record now in ``topic``, all partitions: (value, headers), in offset order per
     partition (:func:`streamwise.verify.readers.topic_records`: a clear error when the end cannot be
     reached)."""
-    return [
-        (msg.value(), {k: v.decode() for k, v in (msg.headers() or [])}) for msg in topic_records(settings.kafka, topic)
-    ]
+    records = readers.topic_records(settings.kafka, topic)
+    return [(msg.value(), {k: v.decode() for k, v in (msg.headers() or [])}) for msg in records]
 
 
-def _delta(spark: SparkSession, path: str) -> pd.DataFrame:
-    from pyspark.errors import AnalysisException
-
-    try:
-        return spark.read.format("delta").load(path).toPandas()
-    except AnalysisException:
-        return pd.DataFrame()  # nothing written yet (e.g. no window closed)
+def _delta(spark: SparkSession, path: Path) -> pd.DataFrame:
+    """The Delta table's rows; an empty frame only when the sink has written nothing yet (no
+    folder: e.g. no window closed). A folder that is not a Delta table fails with Spark's reason."""
+    if not path.exists():
+        return pd.DataFrame()
+    return spark.read.format("delta").load(str(path)).toPandas()

@@ -60,7 +60,7 @@ from streamwise.pipeline.spec import (
     WithColumnsStep,
     interval_ms,
 )
-from streamwise.sinks import ConsoleSink, DeltaSink, KafkaSink, Sink, warehouse_path
+from streamwise.sinks import ConsoleSink, DeltaSink, KafkaSink, Sink, sink_location, warehouse_path
 from streamwise.sinks.config import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink, key_columns
 from streamwise.verify import readers, rules
 from streamwise.verify.exceptions import VerifyError
@@ -243,7 +243,7 @@ class _Audit:
 
     def sink(self, index: int, sink: Sink) -> SinkReport:
         query = self.layout.sink_writer_id(index, sink.type)  # as the pipeline's writers stamp their records
-        label = f"{sink.type} {_where(sink)}"
+        label = f"{sink.type} {sink_location(sink)}"
         dead = self._sink_dead_letters(sink, query)
         try:
             found = self._found(sink, query)
@@ -416,14 +416,6 @@ class _Unchecked(Exception):
 def _one_row_per_id(sink: Sink) -> bool:
     """Stores keyed by the event id hold one row per id, however often it was sent."""
     return isinstance(sink, PostgresSink | RedisSink)
-
-
-def _where(sink: Sink) -> str:
-    for attribute in ("path", "table", "key", "topic", "url"):
-        value = getattr(sink, attribute, None)
-        if value is not None and not isinstance(value, list):
-            return str(value)
-    return ""
 
 
 def _delta_columns(path: Path) -> list[str]:

@@ -8,7 +8,7 @@ import json
 import re
 import string
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -38,25 +38,27 @@ def delta_rows(path: Path, columns: list[str]) -> pd.DataFrame:
     return table.to_pyarrow_table(columns=columns).to_pandas()
 
 
-def postgres_rows(pg: PostgresSettings, table: str, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of every row of ``table``; an empty frame when the table does not exist yet."""
+def postgres_rows(pg: PostgresSettings, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """``columns`` (default: all) of every row of ``table``; an empty frame when the table does not
+    exist yet."""
     import psycopg
     from psycopg import sql
 
-    query = sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(*table.split("."))
-    )
+    selected = sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("*")
+    query = sql.SQL("SELECT {} FROM {}").format(selected, sql.Identifier(*table.split(".")))
     try:
         with psycopg.connect(**pg.conninfo()) as conn:
-            rows = conn.execute(query).fetchall()
+            cursor = conn.execute(query)
+            rows = cursor.fetchall()
+            names = [d.name for d in cursor.description or []]
     except psycopg.errors.UndefinedTable:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns or [])
     except psycopg.OperationalError as exc:
         raise VerifyError(
             f"cannot read PostgreSQL table {table} on {pg.host}:{pg.port}: {str(exc).strip()}",
             hint="start it with `streamwise services start`",
         ) from None
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=names)
 
 
 def key_pattern(template: str) -> tuple[str, re.Pattern[str]]:
@@ -75,8 +77,9 @@ def key_pattern(template: str) -> tuple[str, re.Pattern[str]]:
     return glob, re.compile(f"^{regex}$")
 
 
-def redis_hash_rows(rs: RedisSettings, template: str, fields: list[str]) -> pd.DataFrame:
-    """One row per hash whose key matches ``template``: the key's columns (as text) and ``fields``."""
+def redis_hash_rows(rs: RedisSettings, template: str, fields: list[str] | None = None) -> pd.DataFrame:
+    """One row per hash whose key matches ``template``: the key's columns (as text) and ``fields``
+    (default: every field of each hash)."""
     import redis
 
     glob, regex = key_pattern(template)
@@ -84,20 +87,14 @@ def redis_hash_rows(rs: RedisSettings, template: str, fields: list[str]) -> pd.D
     client = redis.Redis(**rs.client_kwargs())
     rows: list[dict[str, Any]] = []
     try:
-        keys = [k for k in client.scan_iter(match=glob, count=_REDIS_BATCH) if regex.match(k)]
+        keys = [k for k in client.scan_iter(match=glob, count=_REDIS_BATCH, _type="hash") if regex.match(k)]
         for start in range(0, len(keys), _REDIS_BATCH):
             chunk = keys[start : start + _REDIS_BATCH]
-            values: list[list[str | None]] = []
-            if fields:
-                with client.pipeline(transaction=False) as pipe:
-                    for key in chunk:
-                        pipe.hmget(key, fields)
-                    values = pipe.execute()
-            for i, key in enumerate(chunk):
+            for key, value in zip(chunk, _hash_values(client, chunk, fields), strict=True):
                 match = regex.match(key)
                 assert match is not None
                 row: dict[str, Any] = {n: match.group(n) for n in names}
-                row.update(zip(fields, values[i], strict=True) if fields else ())
+                row.update(value if fields is None else zip(fields, value, strict=True))
                 rows.append(row)
     except redis.ConnectionError as exc:
         raise VerifyError(
@@ -105,7 +102,48 @@ def redis_hash_rows(rs: RedisSettings, template: str, fields: list[str]) -> pd.D
         ) from None
     finally:
         client.close()
+    if fields is None:
+        return pd.DataFrame(rows, columns=list(dict.fromkeys([*names, *(c for r in rows for c in r)])))
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*names, *fields])))
+
+
+def _hash_values(client: Any, keys: list[str], fields: list[str] | None) -> list[Any]:
+    """Each key's ``fields`` (a dict of all of them when None), in one round trip for the lot."""
+    if fields == []:
+        return [[] for _ in keys]
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            if fields is None:
+                pipe.hgetall(key)
+            else:
+                pipe.hmget(key, fields)
+        return list(pipe.execute())
+
+
+def redis_sorted_set_rows(rs: RedisSettings, template: str) -> pd.DataFrame:
+    """One row per member of each sorted set whose key matches ``template``: the key's columns (as
+    text), ``member`` and ``score``, highest score first within a set."""
+    import redis
+
+    glob, regex = key_pattern(template)
+    names = key_columns(template)
+    client = redis.Redis(**rs.client_kwargs())
+    rows: list[dict[str, Any]] = []
+    try:
+        for key in sorted(k for k in client.scan_iter(match=glob, count=_REDIS_BATCH, _type="zset") if regex.match(k)):
+            match = regex.match(key)
+            assert match is not None
+            # withscores=True answers (member, score) pairs; redis-py's declared type is wider
+            pairs = cast(list[tuple[str, float]], client.zrevrange(key, 0, -1, withscores=True))
+            for member, score in pairs:
+                rows.append({**{n: match.group(n) for n in names}, "member": member, "score": score})
+    except redis.ConnectionError as exc:
+        raise VerifyError(
+            f"cannot read Redis on {rs.host}:{rs.port}: {exc}", hint="start it with `streamwise services start`"
+        ) from None
+    finally:
+        client.close()
+    return pd.DataFrame(rows, columns=[*names, "member", "score"])
 
 
 def topic_records(kafka: KafkaSettings, topic: str, *, timeout_s: float = _KAFKA_TIMEOUT_S) -> list[Any]:
@@ -118,17 +156,20 @@ def topic_records(kafka: KafkaSettings, topic: str, *, timeout_s: float = _KAFKA
         raise VerifyError(exc.message, hint=exc.hint) from None
 
 
-def json_rows(records: list[Any], columns: list[str], *, query: str | None = None) -> pd.DataFrame:
-    """``columns`` of records whose values are JSON objects; with ``query``, only the records whose
-    ``streamwise.query`` header names it (what the alerts sink stamps on each record)."""
-    rows = []
+def json_rows(records: list[Any], columns: list[str] | None = None, *, query: str | None = None) -> pd.DataFrame:
+    """``columns`` (default: every field seen) of records whose values are JSON objects; with
+    ``query``, only the records whose ``streamwise.query`` header names it (what the alerts sink
+    stamps on each record)."""
+    values = []
     for msg in records:
         if query is not None and _header(msg, "streamwise.query") != query:
             continue
         value = _json(msg.value())
         if value is not None:
-            rows.append([value.get(c) for c in columns])
-    return pd.DataFrame(rows, columns=columns)
+            values.append(value)
+    if columns is None:
+        columns = list(dict.fromkeys(c for v in values for c in v))
+    return pd.DataFrame([[v.get(c) for c in columns] for v in values], columns=columns)
 
 
 def dead_letters(kafka: KafkaSettings, topic: str) -> pd.DataFrame:
