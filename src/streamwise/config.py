@@ -217,7 +217,8 @@ def load_settings(**overrides: Any) -> Settings:
     ``overrides`` may hold a dict per section (``kafka``, ``spark``, ...) updating it field by field.
     """
     try:
-        sections = {name: section(**overrides.pop(name, {})) for name, section in SECTIONS.items()}
+        # Any: each name maps to its own section type, which Settings(**sections) checks field by field.
+        sections: dict[str, Any] = {name: section(**overrides.pop(name, {})) for name, section in SECTIONS.items()}
         return Settings(**sections, **overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc), hint="fix the option or the STREAMWISE_* variable named") from None

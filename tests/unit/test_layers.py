@@ -37,10 +37,14 @@ def test_an_import_against_the_flow_breaks_the_contract(tmp_path: Path) -> None:
     """Setup: a copy of the package where config (the lowest layer but one) imports the pipeline
     inside a function, where a cycle would once have been hidden. Invariant: the contract is broken
     and the report names exactly that import."""
-    shutil.copytree(REPO / "src" / "streamwise", tmp_path / "src" / "streamwise", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "src" / "streamwise", tmp_path / "src" / "streamwise", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     config = tmp_path / "src" / "streamwise" / "config.py"
-    config.write_text(config.read_text() + "\n\ndef _planted() -> None:\n    from streamwise.pipeline import spec  # noqa: F401\n")
+    config.write_text(
+        config.read_text() + "\n\ndef _planted() -> None:\n    from streamwise.pipeline import spec  # noqa: F401\n"
+    )
 
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr

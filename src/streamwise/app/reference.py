@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 
 from streamwise.config import Settings
-from streamwise.ingest.scenario import create
+from streamwise.ingest.payments import Payments
 
 MERCHANTS_DDL = """
 CREATE TABLE IF NOT EXISTS merchants (
@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS merchants (
 
 def seed_merchants(settings: Settings, *, seed: int = 7) -> int:
     """Upsert the payments scenario's merchants (seed ``seed``); returns the number of rows."""
-    merchants = create("payments", seed=seed).merchants()
+    merchants = Payments(seed=seed).merchants()
     rows = list(zip(*merchants.values(), strict=True))
     with psycopg.connect(**settings.postgres.conninfo()) as conn, conn.cursor() as cur:
         cur.execute(MERCHANTS_DDL)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from streamwise.bench.exceptions import BenchError
 from streamwise.bench.registry import BenchContext, BenchReport, Column, register
 from streamwise.sinks.delta_compaction import Compaction, DeltaCompactor, table_files
 
@@ -195,6 +196,8 @@ def _spark_scan(spark: SparkSession, path: Path) -> int:
     df = spark.read.format("delta").load(str(path))
     # Hash every column, so each file is opened and decoded (a count alone may come from file statistics).
     row = df.agg(F.count(F.lit(1)).alias("n"), F.bit_xor(F.xxhash64(*df.columns)).alias("h")).first()
+    if row is None:  # a global aggregate has one row, even over an empty table
+        raise BenchError(f"scanning {path} with Spark returned no row")
     return int(row["n"])
 
 

@@ -241,8 +241,9 @@ class AlertLatency:
         while not self._stop.is_set():
             for msg in self.consumer.consume(500, timeout=0.2):
                 arrived_ms = time.time() * 1000
-                if msg.error() is None and msg.value():
-                    source_ms = source_timestamp_ms(msg.value())
+                value = msg.value()
+                if msg.error() is None and value:
+                    source_ms = source_timestamp_ms(value)
                     if source_ms is not None:
                         self.latencies_ms.append(arrived_ms - source_ms)
 

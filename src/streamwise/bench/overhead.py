@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from streamwise.config import Settings
     from streamwise.ingest.scenario import EventBatch, Scenario
     from streamwise.pipeline import PipelineSpec
+    from streamwise.pipeline.spec import WindowStep
 
 PIPELINE = "clickstream"
 STREAMWISE, NO_LEDGER, HAND_WRITTEN, FLOOR = "streamwise", "no ledger", "hand-written", "floor"
@@ -314,8 +315,22 @@ def clickstream_spec() -> PipelineSpec:
     return spec
 
 
+def _window_step(spec: PipelineSpec) -> WindowStep:
+    """The window step :func:`clickstream_spec` checked the spec to start with, as its own type."""
+    from streamwise.pipeline.spec import WindowStep
+
+    window = spec.steps[0] if spec.steps else None
+    if not isinstance(window, WindowStep):
+        raise BenchError(
+            f"the spec's first step is {window.type if window else 'missing'}, not the window step that "
+            "bench overhead's hand-written query repeats",
+            hint="pass the spec clickstream_spec() returns",
+        )
+    return window
+
+
 def _output_columns(spec: PipelineSpec) -> list[str]:
-    window = spec.steps[0]
+    window = _window_step(spec)
     return ["window_start", "window_end", *window.by, *window.aggregates]
 
 
@@ -326,7 +341,13 @@ def hand_written_query(
     values (schema, watermark, window, grouping, aggregates), nothing of streamwise runs."""
     from pyspark.sql import functions as F
 
-    window = spec.steps[0]
+    window = _window_step(spec)
+    schema_ddl = spec.source.schema_ddl
+    if schema_ddl is None:  # validation gives a json source its schema
+        raise BenchError(
+            "bench overhead's hand-written query needs a json source with a schema",
+            hint="pass the spec clickstream_spec() returns",
+        )
     time_field = spec.event_time.field
     events = (
         spark.readStream.format("kafka")
@@ -334,13 +355,13 @@ def hand_written_query(
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .load()
-        .select(F.from_json(F.col("value").cast("string"), spec.source.schema_ddl).alias("e"))
+        .select(F.from_json(F.col("value").cast("string"), schema_ddl).alias("e"))
         .select("e.*")
         .withColumn("event_time", F.timestamp_millis(F.col(time_field)))
     )
     counts = (
         events.withWatermark("event_time", spec.event_time.watermark)
-        .groupBy(F.window("event_time", window.duration), *window.by)
+        .groupBy(F.window("event_time", window.interval("duration")), *window.by)
         .agg(*[F.expr(expr).alias(name) for name, expr in window.aggregates.items()])
         .select(
             F.col("window.start").alias("window_start"),

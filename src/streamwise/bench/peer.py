@@ -67,7 +67,10 @@ class PeerBenchmark:
                 runs.append(run_streamwise(spark, settings, clickstream_spec(), topic, folder / f"streamwise_{i}"))
             ours = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]  # the median run
             table = spark.read.format("delta").load(str(ours.table))
-            views = int(table.agg({"views": "sum"}).first()[0] or 0)
+            total = table.agg({"views": "sum"}).first()
+            if total is None:  # a global aggregate has one row, even over an empty table
+                raise BenchError(f"summing the views of {ours.table} returned no row")
+            views = int(total[0] or 0)
             windows = table.count()
             on_step("quixstreams: the same count, one process")
             theirs = run_quix(python, settings.kafka.bootstrap_servers, topic, records, folder / "quix")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -256,7 +257,7 @@ def bench_overhead(
     _run("overhead", options, bootstrap=bootstrap, output=output)
 
 
-def _run(name: str, options: dict[str, object], *, bootstrap: str | None, output: Path | None) -> None:
+def _run(name: str, options: Mapping[str, object], *, bootstrap: str | None, output: Path | None) -> None:
     """Run benchmark ``name`` against a scratch broker (or ``bootstrap``), write its JSON, print its table."""
     from streamwise.bench import BenchContext, bench_settings, get, scratch_broker
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from pathlib import Path
 from typing import Annotated
 
@@ -126,7 +127,7 @@ def produce(
             "options": {k: str(v) for k, v in vars(options).items() if v not in (None, (), 0.0)},
         }
         truth = GroundTruthWriter(cfg.state, p.topic, schema=p.source.schema, key_field=p.source.key_field, meta=meta)
-    total = count if count is not None else (len(p.source) if hasattr(p.source, "__len__") else None)
+    total = count if count is not None else (len(p.source) if isinstance(p.source, Sized) else None)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),

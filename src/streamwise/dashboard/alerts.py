@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from confluent_kafka import Message
 from pydantic import BaseModel
 
 from streamwise.config import KafkaSettings
@@ -46,18 +47,22 @@ def read_alerts(kafka: KafkaSettings, topic: str, *, last: int) -> AlertFeed:
             return AlertFeed(topic=topic, exists=False, items=[])
     except TopicError as exc:
         return AlertFeed(topic=topic, exists=True, items=[], error=exc.message)
-    alerts = [
-        Alert(
-            partition=msg.partition(),
-            offset=msg.offset(),
-            timestamp_ms=msg.timestamp()[1],
-            key=msg.key().decode(errors="replace") if msg.key() is not None else None,
-            value=_decode(msg.value()),
-        )
-        for msg in records
-    ]
+    alerts = [_alert(topic, msg) for msg in records]
     alerts.sort(key=lambda a: (a.timestamp_ms, a.partition, a.offset), reverse=True)
     return AlertFeed(topic=topic, exists=True, items=alerts[:last])
+
+
+def _alert(topic: str, msg: Message) -> Alert:
+    partition, offset, key = msg.partition(), msg.offset(), msg.key()
+    if partition is None or offset is None:  # a record read from a topic has both
+        raise TopicError(f"a record read from {topic} has no partition or offset")
+    return Alert(
+        partition=partition,
+        offset=offset,
+        timestamp_ms=msg.timestamp()[1],
+        key=key.decode(errors="replace") if key is not None else None,
+        value=_decode(msg.value()),
+    )
 
 
 def _decode(raw: bytes | None) -> dict[str, Any]:

@@ -74,9 +74,9 @@ class Clickstream(GeneratorBase[ClickstreamShape]):
         # Per slot, in send order (a stable sort of small ints is a radix sort in numpy).
         order = np.argsort(slot.astype(np.int16) if slots <= 32_767 else slot, kind="stable")
         s_slot, s_ends = slot[order], ends[order]
-        ends_before = np.cumsum(s_ends) - s_ends  # ends earlier in the sorted order (all slots)
+        ends_before: np.ndarray = np.cumsum(s_ends) - s_ends  # ends earlier in the sorted order (all slots)
         first = np.searchsorted(s_slot, s_slot, side="left")
-        in_new = ends_before > ends_before[first]  # an earlier view of this slot ended its session
+        in_new: np.ndarray = ends_before > ends_before[first]  # an earlier view of this slot ended its session
         # Each end starts a session numbered in order of the ends; a view after an end belongs to
         # the session the latest end of its slot started.
         created = int(ends.sum())

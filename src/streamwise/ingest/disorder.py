@@ -64,7 +64,10 @@ class Disorder:
         if self.late_fraction:
             late = rng.random(n) < self.late_fraction
             low = min(_MIN_LATENESS_MS, self.max_lateness_ms // 2)
-            times = batch.event_time_ms.copy()
+            event_time_ms = batch.event_time_ms
+            if event_time_ms is None:
+                raise IngestOptionError("--late-fraction makes events late, so it needs events with an event time")
+            times = event_time_ms.copy()
             times[late] -= rng.integers(low, self.max_lateness_ms, int(late.sum()), endpoint=True)
             batch = batch.with_event_time(times)
         order = np.arange(n)

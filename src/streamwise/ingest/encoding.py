@@ -12,7 +12,7 @@ to the record (floats keep a decimal point; NaN and infinity become null); the t
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +27,7 @@ _NULL = pa.scalar(None, _BINARY)
 _SHORT_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
-Part = bytes | pa.Array
+Part: TypeAlias = bytes | pa.Array  # declared: pyarrow has no types, so mypy cannot infer it as an alias
 _MAX_COMBINED = 4096  # entries of a combined dictionary of adjacent categorical fields
 
 

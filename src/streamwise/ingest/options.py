@@ -74,12 +74,13 @@ def plan(options: ProduceOptions) -> ProducePlan:
         if value is not None and value < 0:
             raise IngestOptionError(f"{option} must be 0 or more (got {value:g})")
     max_lateness_ms = int(1000 * (o.max_lateness_s if o.max_lateness_s is not None else DEFAULT_MAX_LATENESS_S))
+    source: Source
     if o.from_file is not None:
         source, pace, label = _replay(o)
         late_fraction = o.late_fraction or 0.0
     else:
-        for option, value in (("--event-time", o.event_time), ("--key", o.key), ("--speedup", o.speedup)):
-            if value is not None:
+        for option, given in (("--event-time", o.event_time), ("--key", o.key), ("--speedup", o.speedup)):
+            if given is not None:
                 raise IngestOptionError(
                     f"{option} applies to --from-file only; a scenario has its own event time and key"
                 )

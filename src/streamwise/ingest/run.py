@@ -47,9 +47,15 @@ class Pace(Protocol):
 class Source(Protocol):
     """Anything that hands out event batches: a scenario or a :class:`FileReplay`."""
 
-    schema: dict[str, Any]
-    key_field: str | None
-    stamp_event_time: bool
+    # Read-only (properties): a scenario declares key_field and stamp_event_time on its class.
+    @property
+    def schema(self) -> dict[str, Any]: ...
+
+    @property
+    def key_field(self) -> str | None: ...
+
+    @property
+    def stamp_event_time(self) -> bool: ...
 
     def batch(self, n: int, now_ms: int) -> EventBatch: ...
 
@@ -154,7 +160,8 @@ def produce(
                 if disorder is not None:
                     batch = disorder.apply(batch)
                 values = encoder.encode_array(batch.data)
-                times = batch.event_time_ms.tolist() if source.stamp_event_time and batch.time_field else None
+                event_time_ms = batch.event_time_ms if source.stamp_event_time and batch.time_field else None
+                times = None if event_time_ms is None else event_time_ms.tolist()
                 producer.send(values.to_numpy(zero_copy_only=False).tolist(), batch.keys.tolist(), times)
                 if truth is not None:
                     truth.write(batch)

@@ -9,15 +9,18 @@ its Avro schema's fields, one Kafka key per event, and ground-truth flags (``is_
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 from streamwise.ingest.avro import load_schema
 from streamwise.ingest.exceptions import UnknownScenarioError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 # Built-in scenarios, in the order the CLI lists them; each lives in streamwise.ingest.<name>.
 BUILTIN = ("clickstream", "iot", "payments", "logs", "social")
@@ -104,7 +107,7 @@ def create(name: str, seed: int = 7, **shape: Any) -> Scenario:
     return cls(seed=seed, **shape)
 
 
-ShapeT = TypeVar("ShapeT")
+ShapeT = TypeVar("ShapeT", bound="DataclassInstance")  # shapes are frozen dataclasses, overridden with replace()
 
 
 class GeneratorBase(Generic[ShapeT]):
@@ -182,7 +185,7 @@ class Sampler:
     exact to within one cell (1.5e-5, or 1e-6), and a small table stays in the CPU cache.
     """
 
-    def __init__(self, weights: np.ndarray | list[float]) -> None:
+    def __init__(self, weights: np.ndarray | Sequence[float]) -> None:
         w = np.asarray(weights, dtype=np.float64)
         self.p = w / w.sum()
         self.cells = 1 << (16 if len(w) <= 256 else 20)

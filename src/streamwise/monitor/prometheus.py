@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -16,7 +16,7 @@ PREFIX = "streamwise_query_"
 class QueryCollector(Collector):
     """Collects the latest metrics of each query (fetched fresh on every scrape)."""
 
-    def __init__(self, source: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, source: Callable[[], Iterable[QueryMetrics]]) -> None:
         self.source = source
 
     def collect(self) -> Iterator[Metric]:

@@ -20,7 +20,10 @@ def recent_metrics(kafka: KafkaSettings, *, last: int = 600) -> dict[str, list[Q
         return {}
     history: dict[str, list[QueryMetrics]] = defaultdict(list)
     for msg in records:
-        metrics = QueryMetrics.from_json(msg.value())
+        raw = msg.value()
+        if raw is None:  # the pipelines publish every progress record with a value
+            raise TopicError(f"a record of {PROGRESS_TOPIC} at offset {msg.offset()} has no value")
+        metrics = QueryMetrics.from_json(raw)
         history[metrics.query].append(metrics)
     return dict(history)
 

@@ -24,7 +24,9 @@ STATE_SCHEMA = "count LONG, mean DOUBLE, var DOUBLE, last_ms LONG"
 OUTPUT_FIELDS = "event_time TIMESTAMP, value DOUBLE, baseline DOUBLE, stddev DOUBLE, z_score DOUBLE, is_anomaly BOOLEAN"
 
 
-def score(values: np.ndarray, count: int, mean: float, var: float, alpha: float) -> tuple[np.ndarray, ...]:
+def score(
+    values: np.ndarray, count: int, mean: float, var: float, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Baselines and z-scores for ``values`` (in time order) given the state before them.
 
     Returns (baseline_before, std_before, z, mean_after, var_after). With m, v the running mean and

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
-from pyspark.sql.types import LongType, TimestampNTZType, TimestampType
+from pyspark.sql.types import LongType, StructType, TimestampNTZType, TimestampType
 
 from streamwise.pipeline.decode import KAFKA_COLUMNS, kafka_record, millis_to_timestamp
 from streamwise.schemas.avro import parse_avro
@@ -103,7 +103,10 @@ def decode_avro(
         schema_id.alias("_schema_id"),
         F.when(header_ok, decoded).alias("v"),
     )
-    time_type = framed.schema["v"].dataType[time_field].dataType if time_field in fields else None
+    record = framed.schema["v"].dataType
+    if not isinstance(record, StructType):  # from_avro of a record schema (checked above) is a struct
+        raise SchemaError(f"{schemas.subject} decodes to {record.simpleString()}, not a record")
+    time_type = record[time_field].dataType if time_field in fields else None
     if time_type is None:
         event_time = F.col("kafka_timestamp")
     elif isinstance(time_type, TimestampType | TimestampNTZType):

@@ -49,9 +49,9 @@ def late_entries(rows: DataFrame, step: Step, watermark_ms: int) -> DataFrame:
                 F.col("event_time").alias("start"), (F.col("event_time") + F.expr(f"INTERVAL {step.gap}")).alias("end")
             )
         elif step.kind == "sliding":
-            window = F.window("event_time", step.duration, step.slide)
+            window = F.window("event_time", step.interval("duration"), step.interval("slide"))
         else:
-            window = F.window("event_time", step.duration)
+            window = F.window("event_time", step.interval("duration"))
         pairs = rows.select("*", window.alias("_w"))  # sliding: one row per window, as Spark's Expand makes
         dropped = pairs.where(F.col("_w.end") <= watermark).select(
             *rows.columns, F.col("_w.start").alias("window_start"), F.col("_w.end").alias("window_end")

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.spec import STEP_TYPES, PipelineSpec
@@ -71,7 +72,7 @@ def _describe(exc: ValidationError, root: yaml.Node, source: str) -> str:
     return "invalid pipeline\n  " + "\n  ".join(lines)
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     if err["type"] == "union_tag_invalid":
         tag = err.get("ctx", {}).get("tag")
         loc = err["loc"]

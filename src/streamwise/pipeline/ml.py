@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
@@ -17,6 +17,7 @@ from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.spec import ScoreStep
 
 if TYPE_CHECKING:
+    from pyspark.ml import Estimator, Transformer
     from pyspark.sql import DataFrame, SparkSession
 
 FEATURES = "_streamwise_features"
@@ -49,7 +50,7 @@ def train_classifier(
         )
     data = history.select(*[F.col(c).cast("double") for c in features], F.col(label).cast("double").alias("label"))
     train, test = data.randomSplit([0.8, 0.2], seed=seed)
-    stages = [
+    stages: list[Estimator[Any] | Transformer] = [
         VectorAssembler(inputCols=features, outputCol="_raw", handleInvalid="keep"),
         StandardScaler(inputCol="_raw", outputCol=FEATURES),
         LogisticRegression(featuresCol=FEATURES, labelCol="label", maxIter=50),
@@ -58,6 +59,8 @@ def train_classifier(
     auc = BinaryClassificationEvaluator(labelCol="label").evaluate(model.transform(test))
     model.write().overwrite().save(str(model_path))
     counts = data.agg(F.count(F.lit(1)), F.sum("label")).first()
+    if counts is None:  # a global aggregate has one row, even over no rows
+        raise PipelineError(f"counting the rows of {table} returned nothing")
     return TrainingReport(int(counts[0]), int(counts[1] or 0), float(auc), model_path)
 
 
@@ -71,4 +74,4 @@ def score(df: DataFrame, step: ScoreStep, model_path: Path) -> DataFrame:
     model = PipelineModel.load(str(model_path))
     scored = model.transform(df)
     extra = [c for c in scored.columns if c not in df.columns]
-    return scored.withColumn(step.output, vector_to_array("probability")[1]).drop(*extra)
+    return scored.withColumn(step.output, vector_to_array(F.col("probability"))[1]).drop(*extra)

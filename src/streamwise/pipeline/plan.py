@@ -109,6 +109,8 @@ class Pipeline:
         src = self.spec.source
         if src.format == "avro":
             schemas = schemas or self.subject_schemas()
+            if schemas is None:  # subject_schemas fetches them for every avro source
+                raise PipelineError(f"no schemas to decode the avro source {src.topic} with")
             decoded = decode_avro(
                 self.source(spark, batch), schemas, required=src.required, time_field=self.spec.event_time.field
             )

@@ -24,6 +24,7 @@ from streamwise.pipeline import decode
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.spec import FilterStep, PipelineSpec, SelectStep, WithColumnsStep
 from streamwise.platform.topics import create_topic, partition_count
+from streamwise.sinks.config import KafkaAlertsSink, KafkaSink
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -37,6 +38,8 @@ def start_realtime(plan: Pipeline, spark: SparkSession) -> StreamingQuery:
     """Start ``plan`` (a spec with ``mode: realtime``) as one real-time query into Kafka."""
     spec, kafka = plan.spec, plan.settings.kafka
     (sink,) = spec.sinks  # the spec's validator allows one Kafka sink
+    if not isinstance(sink, KafkaSink | KafkaAlertsSink):
+        raise PipelineError(f"mode: realtime writes one Kafka sink (kafka or kafka_alerts), not {sink.type}")
     check_task_slots(spark, partition_count(kafka, spec.source.topic), spec.source.topic)
     create_topic(kafka, sink.topic, partitions=sink.partitions, exist_ok=True)
     rows, columns = through_steps(plan.parsed(spark, plan.subject_schemas()), spec)
@@ -56,7 +59,8 @@ def start_realtime(plan: Pipeline, spark: SparkSession) -> StreamingQuery:
         .option("kafka.acks", "all")
         .queryName(plan.layout.main_query)
         .outputMode("update")
-        .trigger(realTime=spec.trigger)
+        # pyspark 4.2 accepts realTime in trigger() but declares no @overload for it
+        .trigger(realTime=spec.trigger)  # type: ignore[call-overload]
         .option("checkpointLocation", str(plan.layout.main_checkpoint))
         .start()
     )

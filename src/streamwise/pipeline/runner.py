@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-POLL_S = 1.0
+POLL_S = 1  # whole seconds: StreamingQuery.awaitTermination is declared to take an int
 
 # What to do once a query has ended (stopped or caught up), by query id: the pipeline's settling of
 # its last batches. Kept here, not on the query object, because PySpark's StreamingQuery is Spark's.

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamwise.pipeline.exceptions import PipelineError
 from streamwise.sinks.config import Sink
 
 _INTERVAL = re.compile(r"^\d+\s+(millisecond|second|minute|hour|day|week)s?$")
@@ -159,6 +160,13 @@ class WindowStep(_Model):
         if missing:
             raise ValueError(f"a {self.kind} window needs {' and '.join(missing)}")
         return self
+
+    def interval(self, name: Literal["duration", "slide", "gap"]) -> str:
+        """``duration``, ``slide`` or ``gap``, one the window's kind needs (so validation made it present)."""
+        value: str | None = getattr(self, name)
+        if value is None:
+            raise PipelineError(f"a {self.kind} window has no {name}")
+        return value
 
 
 class DeduplicateStep(_Model):

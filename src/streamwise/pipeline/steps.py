@@ -58,11 +58,11 @@ def window_aggregate(df: DataFrame, step: WindowStep) -> DataFrame:
     watermark are dropped by Spark before they reach the state.
     """
     if step.kind == "session":
-        window = F.session_window("event_time", step.gap)
+        window = F.session_window("event_time", step.interval("gap"))
     elif step.kind == "sliding":
-        window = F.window("event_time", step.duration, step.slide)
+        window = F.window("event_time", step.interval("duration"), step.interval("slide"))
     else:
-        window = F.window("event_time", step.duration)
+        window = F.window("event_time", step.interval("duration"))
     grouped = df.groupBy(window.alias("window"), *step.by)
     aggregated = grouped.agg(*[F.expr(expr).alias(name) for name, expr in step.aggregates.items()])
     return aggregated.select(

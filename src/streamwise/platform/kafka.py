@@ -111,7 +111,7 @@ class KafkaBroker:
             metadata = admin.list_topics(timeout=timeout_s)
         except Exception:
             return False
-        partitions = [(t.topic, p) for t in metadata.topics.values() for p in t.partitions.values()]
+        partitions = [(name, p) for name, t in metadata.topics.items() for p in t.partitions.values()]
         if not metadata.brokers or not all(p.error is None and p.leader >= 0 for _, p in partitions):
             return False
         if not partitions:

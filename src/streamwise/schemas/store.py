@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from streamwise.schemas.compat import Compatibility, CompatibilityResult, Issue
 from streamwise.schemas.exceptions import InvalidSchemaError, RegistryError
@@ -65,16 +65,20 @@ class RegisteredSchema:
         return body
 
 
+@overload
+def _encode(obj: dict[str, Any]) -> bytes: ...
+@overload
+def _encode(obj: dict[str, Any] | None) -> bytes | None: ...
 def _encode(obj: dict[str, Any] | None) -> bytes | None:
     return None if obj is None else json.dumps(obj, separators=(",", ":")).encode()
 
 
 def schema_key(subject: str, version: int) -> bytes:
-    return _encode({"keytype": "SCHEMA", "subject": subject, "version": version, "magic": 1})  # type: ignore[return-value]
+    return _encode({"keytype": "SCHEMA", "subject": subject, "version": version, "magic": 1})
 
 
 def config_key(subject: str | None) -> bytes:
-    return _encode({"keytype": "CONFIG", "subject": subject, "magic": 0})  # type: ignore[return-value]
+    return _encode({"keytype": "CONFIG", "subject": subject, "magic": 0})
 
 
 def parse_version(version: str | int) -> int | None:

@@ -46,15 +46,18 @@ class KafkaSchemaLog:
                             50002, f"reading {self.topic} did not reach offset {high} within {self.timeout_s:.0f}s"
                         )
                     continue
-                if msg.error() is not None:
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
                         continue
-                    raise RegistryError(50001, f"cannot read {self.topic}: {msg.error().str()}")
-                key = msg.key()
+                    raise RegistryError(50001, f"cannot read {self.topic}: {error.str()}")
+                key, offset = msg.key(), msg.offset()
+                if offset is None:  # a consumed record always has one
+                    raise RegistryError(50001, f"a record read from {self.topic} has no offset")
                 if key is not None:
                     yield key, msg.value()
                 # Offsets of compacted-away records are gaps: stop at the last offset, not a count.
-                if msg.offset() >= high - 1:
+                if offset >= high - 1:
                     return
         finally:
             consumer.close()
