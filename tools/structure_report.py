@@ -31,8 +31,9 @@ def resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def imports_of(tree: ast.Module, module: str, is_package: bool) -> list[tuple[str, bool]]:
-    """Each imported module name, and whether the import sits inside a function."""
+def imports_of(tree: ast.Module, module: str, is_package: bool, known: set[str]) -> list[tuple[str, bool]]:
+    """Each imported module name, and whether the import sits inside a function. ``from p import
+    n`` imports the submodule ``p.n`` when ``known`` has it, else the module ``p``."""
     found: list[tuple[str, bool]] = []
 
     def visit(node: ast.AST, local: bool) -> None:
@@ -42,9 +43,9 @@ def imports_of(tree: ast.Module, module: str, is_package: bool) -> list[tuple[st
                 found.extend((alias.name, local) for alias in child.names)
             elif isinstance(child, ast.ImportFrom):
                 target = resolve(module, is_package, child)
-                found.append((target, local))
-                # `from streamwise.x import y` may name a submodule y.
-                found.extend((f"{target}.{alias.name}", local) for alias in child.names)
+                for alias in child.names:
+                    submodule = f"{target}.{alias.name}"
+                    found.append((submodule if submodule in known else target, local))
             elif isinstance(child, ast.If) and _is_type_checking(child.test):
                 continue  # imports for annotations only: no runtime edge
             visit(child, inner)
@@ -112,7 +113,7 @@ def report() -> dict[str, object]:
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
         seen_local: set[int] = set()
-        for target, _local in imports_of(tree, name, path.name == "__init__.py"):
+        for target, _local in imports_of(tree, name, path.name == "__init__.py", set(modules)):
             internal = target in modules
             if internal and target != name:
                 module_graph[name].add(target)

@@ -4,6 +4,11 @@
 - ``delta``: many small micro-batches into a Delta sink, with and without compaction: files and read times.
 - ``overhead``: the clickstream pipeline against the same query hand-written in PySpark and Spark's own
   Kafka read of the topic, in one run: wall seconds, events/s and ratios.
+- ``peer``, ``process``, ``latency``, ``scaling``: the same pipeline beside a peer engine, events/s of
+  ``run --once``, end-to-end latency per offered rate, and events/s by cores and partitions.
+
+Owns the benchmarks and their report. May import every layer below it, including ``app`` (``latency``
+drives the whole local platform as a user would); only ``cli`` imports it.
 """
 
 from streamwise.bench.exceptions import BenchError
@@ -18,6 +23,10 @@ from streamwise.bench.registry import (
     register,
     scratch_broker,
 )
+
+# The built-in benchmarks register themselves on import; importing them here, after the registry,
+# makes every one available wherever the package is used.
+from streamwise.bench import delta, ingest, latency, overhead, peer, process, scaling  # noqa: F401  isort: skip
 
 __all__ = [
     "BenchContext",

@@ -19,8 +19,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from deltalake import DeltaTable
+from pyspark.sql import functions as F
+
 from streamwise.bench.exceptions import BenchError
 from streamwise.bench.registry import BenchContext, BenchReport, Column, register
+from streamwise.ingest.disorder import RateProfile
+from streamwise.ingest.encoding import Format
+from streamwise.ingest.producer import EventProducer
+from streamwise.ingest.run import ensure_topic, produce
+from streamwise.ingest.scenario import create
+from streamwise.pipeline.plan import Pipeline
+from streamwise.pipeline.spec import KafkaSource, PipelineSpec
+from streamwise.sinks import DeltaSink, sink_writer
 from streamwise.sinks.delta_compaction import Compaction, DeltaCompactor, table_files
 
 if TYPE_CHECKING:
@@ -131,9 +142,6 @@ def _run(
     every: int | None,
     reads: int,
 ) -> dict[str, Any]:
-    from streamwise.pipeline.plan import Pipeline
-    from streamwise.pipeline.spec import KafkaSource, PipelineSpec
-    from streamwise.sinks import DeltaSink, sink_writer
 
     name = f"bench_delta_{path.name}_{os.getpid()}".lower()
     source = KafkaSource(topic=topic, schema=SCHEMA, max_offsets_per_trigger=max(1, events // batches))
@@ -191,7 +199,6 @@ def _timed(read: Callable[[], int], reads: int) -> tuple[float, int]:
 
 
 def _spark_scan(spark: SparkSession, path: Path) -> int:
-    from pyspark.sql import functions as F
 
     df = spark.read.format("delta").load(str(path))
     # Hash every column, so each file is opened and decoded (a count alone may come from file statistics).
@@ -202,17 +209,11 @@ def _spark_scan(spark: SparkSession, path: Path) -> int:
 
 
 def _deltalake_scan(path: Path) -> int:
-    from deltalake import DeltaTable
 
     return DeltaTable(str(path)).to_pyarrow_table().num_rows
 
 
 def _produce(settings: Settings, topic: str, events: int, partitions: int) -> None:
-    from streamwise.ingest.disorder import RateProfile
-    from streamwise.ingest.encoding import Format
-    from streamwise.ingest.producer import EventProducer
-    from streamwise.ingest.run import ensure_topic, produce
-    from streamwise.ingest.scenario import create
 
     ensure_topic(settings.kafka, topic, partitions)
     produce(

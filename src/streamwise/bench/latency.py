@@ -28,14 +28,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 import psutil
+from confluent_kafka import Consumer
 
 from streamwise.app import local
 from streamwise.bench.registry import BenchContext, BenchReport, Column, register
 from streamwise.config import QUIET, Settings
 from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.store import recent_metrics
+from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.ports import free_port
 from streamwise.platform.process import Service
+from streamwise.sinks.config import KafkaAlertsSink
 
 PIPELINE = "clickstream"
 RATES = (2_000, 5_000, 20_000, 50_000)
@@ -139,7 +142,6 @@ def measure_rate(
     """Wait until pipeline ``spec`` has caught up with what the generator sent while Spark started
     (lag under 1 s of input), warm up, then measure one window of batches (and of alerts, when it
     writes any). Only batches reported after ``since_ms`` count."""
-    from streamwise.sinks.config import KafkaAlertsSink
 
     ours = lambda: [m for m in batches(settings, spec.name) if m.timestamp_ms >= since_ms]
     deadline = time.monotonic() + CATCH_UP_S
@@ -213,7 +215,6 @@ class AlertLatency:
     record it carries (``kafka_timestamp``), in milliseconds."""
 
     def __init__(self, settings: Settings, topic: str) -> None:
-        from confluent_kafka import Consumer
 
         self.topic = topic
         self.consumer = Consumer(
@@ -299,7 +300,6 @@ def cpu_seconds(settings: Settings, part: str) -> float:
 
 
 def local_process(settings: Settings, part: str) -> psutil.Process | None:
-    from streamwise.platform.kafka import KafkaBroker
 
     if part == "kafka":
         return KafkaBroker(settings).service.process()

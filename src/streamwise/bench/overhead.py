@@ -35,9 +35,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from pyspark.sql import functions as F
 
 from streamwise.bench.exceptions import BenchError
 from streamwise.bench.registry import BenchContext, BenchReport, Column, register
+from streamwise.ingest.disorder import RateProfile
+from streamwise.ingest.encoding import Format
+from streamwise.ingest.producer import EventProducer
+from streamwise.ingest.run import ensure_topic, produce
+from streamwise.ingest.scenario import create
+from streamwise.pipeline import await_queries, load_pipeline, resolve
+from streamwise.pipeline.plan import Pipeline
+from streamwise.pipeline.spec import WindowStep
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -294,7 +303,6 @@ def _agreement_line(agreements: list[dict[str, Any]]) -> str:
 def clickstream_spec() -> PipelineSpec:
     """``pipelines/clickstream.yaml`` as shipped, checked to be the shape :func:`hand_written_query`
     repeats: a JSON source and one tumbling window step."""
-    from streamwise.pipeline import load_pipeline, resolve
 
     spec = load_pipeline(resolve(PIPELINE))
     windows = [s for s in spec.steps if s.type == "window"]
@@ -317,7 +325,6 @@ def clickstream_spec() -> PipelineSpec:
 
 def _window_step(spec: PipelineSpec) -> WindowStep:
     """The window step :func:`clickstream_spec` checked the spec to start with, as its own type."""
-    from streamwise.pipeline.spec import WindowStep
 
     window = spec.steps[0] if spec.steps else None
     if not isinstance(window, WindowStep):
@@ -339,7 +346,6 @@ def hand_written_query(
 ) -> StreamingQuery:
     """The clickstream pipeline's query as one would write it in plain PySpark: the spec supplies the
     values (schema, watermark, window, grouping, aggregates), nothing of streamwise runs."""
-    from pyspark.sql import functions as F
 
     window = _window_step(spec)
     schema_ddl = spec.source.schema_ddl
@@ -424,8 +430,6 @@ def _one_repeat(
 def run_streamwise(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, folder: Path) -> Timed:
     """The pipeline on ``topic``, writing to ``folder/table``; every file it keeps (checkpoints, the
     late-data ledger) under ``folder/state``."""
-    from streamwise.pipeline import await_queries
-    from streamwise.pipeline.plan import Pipeline
 
     table = folder / "table"
     spec = spec.model_copy(
@@ -470,7 +474,6 @@ def count_topic(spark: SparkSession, settings: Settings, topic: str) -> int:
 def compare_tables(spark: SparkSession, ours: Path, theirs: Path, columns: list[str]) -> dict[str, Any]:
     """Rows and total of the last column (the views) of both Delta tables, and the rows each has that
     the other lacks (as multisets); ``same`` when neither has any. A missing table is an empty one."""
-    from pyspark.sql import functions as F
 
     measure = columns[-1]
 
@@ -508,11 +511,6 @@ def produce_clickstream(settings: Settings, topic: str, events: int, partitions:
     """``events`` clickstream events (JSON, seed 7) into a new ``topic`` and its dead-letter topic, with
     the project's producer, flat out; event times paced at ``event_rate``, ending about now (the
     broker's timestamp checks accept them). Returns the records sent."""
-    from streamwise.ingest.disorder import RateProfile
-    from streamwise.ingest.encoding import Format
-    from streamwise.ingest.producer import EventProducer
-    from streamwise.ingest.run import ensure_topic, produce
-    from streamwise.ingest.scenario import create
 
     ensure_topic(settings.kafka, topic, partitions)
     ensure_topic(settings.kafka, f"{topic}.dlq", 1)  # the pipeline's dead letters (the broker creates no topics)

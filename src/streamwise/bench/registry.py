@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from rich.table import Table
 
 from streamwise.bench.exceptions import BenchError
-from streamwise.config import Settings
+from streamwise.config import Settings, load_settings
+from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.ports import free_port
+from streamwise.platform.spark import spark_session
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -87,7 +91,6 @@ class BenchContext:
         settings without the UI: a benchmark must not take port 4040 from a running pipeline."""
         if self.options.get("spark") is not None:
             return self.options["spark"]
-        from streamwise.platform.spark import spark_session  # pyspark loads lazily: `bench ingest` needs none
 
         spark = self.settings.spark.model_copy(update={"ui": False})
         return spark_session(
@@ -117,15 +120,7 @@ def register(cls: type[Benchmark]) -> type[Benchmark]:
 
 
 def benchmarks() -> dict[str, type[Benchmark]]:
-    """Every registered benchmark, by name (importing the built-in ones first)."""
-    import streamwise.bench.delta
-    import streamwise.bench.ingest
-    import streamwise.bench.latency
-    import streamwise.bench.overhead
-    import streamwise.bench.peer
-    import streamwise.bench.process
-    import streamwise.bench.scaling  # noqa: F401 - registers itself
-
+    """Every registered benchmark, by name (the package imports the built-in ones)."""
     return dict(sorted(_REGISTRY.items()))
 
 
@@ -140,11 +135,6 @@ def get(name: str) -> Benchmark:
 def scratch_broker(project: Settings) -> Iterator[Settings]:
     """A broker of its own for a benchmark: free loopback ports, a scratch state folder under the
     project's (``STATE/bench/scratch-<pid>``), the project's jar cache; stopped and removed after."""
-    import shutil
-
-    from streamwise.config import load_settings
-    from streamwise.platform.kafka import KafkaBroker
-    from streamwise.platform.ports import free_port
 
     port = free_port()
     controller = free_port()
@@ -167,7 +157,6 @@ def scratch_broker(project: Settings) -> Iterator[Settings]:
 
 def bench_settings(project: Settings, bootstrap: str | None) -> Settings:
     """The project's settings pointed at ``host:port`` (an existing broker), for ``--bootstrap``."""
-    from streamwise.config import load_settings
 
     host, _, port = (bootstrap or "").rpartition(":")
     if not host or not port.isdigit():

@@ -15,6 +15,8 @@ import os
 import shutil
 from typing import Any, ClassVar
 
+from pyspark.sql import SparkSession
+
 from streamwise.bench.overhead import (
     WARMUP_EVENT_RATE,
     WARMUP_EVENTS,
@@ -23,6 +25,7 @@ from streamwise.bench.overhead import (
     run_streamwise,
 )
 from streamwise.bench.registry import BenchContext, BenchReport, Column, register
+from streamwise.platform.spark import spark_session
 
 CASES = ((1, 8), (2, 8), (1, 1), (2, 1))  # (cores, partitions); the first is the baseline
 
@@ -100,9 +103,6 @@ class ScalingBenchmark:
 
 def session(context: BenchContext, cores: int) -> Any:
     """A SparkSession on ``local[cores]``: the running one is stopped first (one SparkContext per process)."""
-    from pyspark.sql import SparkSession
-
-    from streamwise.platform.spark import spark_session
 
     running = SparkSession.getActiveSession()
     if running is not None:

@@ -2,6 +2,10 @@
 
 Each package's commands live in a module here (platform, ingest, pipeline); this file only wires
 them together and turns streamwise errors into one red line and exit code 1.
+
+The top layer: it may import every package. Its commands import the package they run inside the
+function, the one place function-local imports are the rule: the CLI then starts in ~0.4 s, where
+importing every package up front (pandas, pyspark, fastapi, matplotlib) takes ~2.4 s.
 """
 
 from __future__ import annotations

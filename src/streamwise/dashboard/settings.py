@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from streamwise.config import DashboardSettings, Settings
 from streamwise.dashboard.exceptions import DashboardError
+from streamwise.pipeline import load_pipeline, resolve
+from streamwise.sinks import DeltaSink, warehouse_path
 
 if TYPE_CHECKING:
     from streamwise.pipeline import PipelineSpec
@@ -24,7 +26,6 @@ def results_table(settings: Settings, dashboard: DashboardSettings) -> Path:
     pipeline's), else the clickstream example's."""
     if dashboard.results_table is not None:
         return dashboard.results_table.resolve()
-    from streamwise.pipeline import load_pipeline, resolve
 
     table = pipeline_results_table(load_pipeline(resolve("clickstream")), settings)
     if table is None:
@@ -37,7 +38,6 @@ def results_table(settings: Settings, dashboard: DashboardSettings) -> Path:
 
 def pipeline_results_table(spec: PipelineSpec, settings: Settings) -> Path | None:
     """The first Delta table ``spec`` writes, where its windows land; None when it writes none."""
-    from streamwise.sinks import DeltaSink, warehouse_path
 
     sink = next((s for s in spec.sinks if isinstance(s, DeltaSink)), None)
     return warehouse_path(sink.path, settings.state) if sink is not None else None

@@ -23,8 +23,9 @@ from streamwise.dashboard.alerts import AlertFeed, read_alerts
 from streamwise.dashboard.progress import ProgressTail
 from streamwise.dashboard.settings import DashboardSettings, results_table
 from streamwise.monitor.metrics import QueryMetrics
-from streamwise.monitor.windows import measure_and_item
-from streamwise.platform.process import Service, ServiceStatus
+from streamwise.monitor.windows import latest_windows, measure_and_item
+from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.process import SERVICES, Service, ServiceStatus
 
 Level = Literal["ok", "warn", "down"]
 
@@ -133,9 +134,6 @@ class Sources:
 
     @classmethod
     def live(cls, settings: Settings, dashboard: DashboardSettings) -> Sources:
-        from streamwise.monitor.windows import latest_windows
-        from streamwise.platform.kafka import KafkaBroker
-        from streamwise.platform.process import SERVICES
 
         table = results_table(settings, dashboard)
         broker = KafkaBroker(settings)

@@ -11,6 +11,7 @@ to the record (floats keep a decimal point; NaN and infinity become null); the t
 
 from __future__ import annotations
 
+import base64
 from collections import OrderedDict
 from typing import Any, TypeAlias
 
@@ -217,8 +218,6 @@ def _json_value(field: Field, column: pa.Array) -> pa.Array:
     if kind == "boolean":
         return pc.if_else(column, pa.scalar(b"true", _BINARY), pa.scalar(b"false", _BINARY))
     if kind == "bytes":
-        import base64  # rare (replayed binary columns): per value, but only here
-
         values = [None if v is None else base64.b64encode(v).decode() for v in column.to_pylist()]
         column = pa.array(values, pa.string())
     quote = pa.scalar(b'"', _BINARY)

@@ -11,6 +11,9 @@ import json
 from typing import Any
 
 from streamwise.ingest.exceptions import RegistrationError
+from streamwise.schemas.client import RegistryClient
+from streamwise.schemas.exceptions import RegistryError, RegistryUnavailableError
+from streamwise.schemas.wire import frame
 
 
 def value_subject(topic: str) -> str:
@@ -25,9 +28,6 @@ def confluent_header(registry_url: str, topic: str, schema: dict[str, Any]) -> b
     RegistrationError when the registry does not answer or refuses the schema (incompatible with
     the subject's latest version under its compatibility level, or invalid).
     """
-    from streamwise.schemas.client import RegistryClient
-    from streamwise.schemas.exceptions import RegistryError, RegistryUnavailableError
-    from streamwise.schemas.wire import frame
 
     subject = value_subject(topic)
     try:

@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as csv
+import pyarrow.json as pj
+import pyarrow.parquet as pq
 
 from streamwise.ingest.avro import infer_schema
 from streamwise.ingest.exceptions import IngestOptionError, ReplayError
@@ -34,14 +37,9 @@ def read_file(path: Path) -> pa.Table:
         raise ReplayError(f"{path} does not exist")
     try:
         if kind == "csv":
-            import pyarrow.csv as csv
-
             return csv.read_csv(path)
         if kind == "parquet":
-            import pyarrow.parquet as pq
-
             return pq.read_table(path)
-        import pyarrow.json as pj
 
         return pj.read_json(path)
     except (pa.ArrowInvalid, OSError) as exc:

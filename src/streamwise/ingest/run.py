@@ -27,6 +27,7 @@ from streamwise.ingest.framing import confluent_header
 from streamwise.ingest.producer import DeliveryStats, EventProducer
 from streamwise.ingest.scenario import EventBatch
 from streamwise.ingest.truth import GroundTruthWriter
+from streamwise.platform.topics import create_topic, partition_count
 
 TICK_S = 0.05
 CHUNK = 16_384  # events per encode/produce step: large enough to amortise the per-call costs
@@ -223,7 +224,6 @@ def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int | None) -> in
 
     IngestOptionError when ``partitions`` is given and the existing topic has another count.
     """
-    from streamwise.platform.topics import create_topic, partition_count
 
     if partitions is not None and partitions < 1:
         raise IngestOptionError(f"--partitions must be 1 or more (got {partitions})")

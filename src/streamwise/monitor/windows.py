@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 WINDOW_COLUMNS = ("window_start", "window_end")
 
@@ -40,8 +42,6 @@ def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.
 
     Empty when the table does not exist yet (the pipeline has not closed a window).
     """
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
 
     try:
         frame = DeltaTable(str(table)).to_pandas()
@@ -52,8 +52,6 @@ def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.
 
 def delta_rows(table: Path) -> int:
     """Rows in a Delta table (0 while it does not exist), from the log's file statistics."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
 
     try:
         return int(DeltaTable(str(table)).to_pyarrow_dataset().count_rows())

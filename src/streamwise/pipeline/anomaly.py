@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pyspark.sql.streaming.state import GroupStateTimeout
 
 from streamwise.pipeline.spec import AnomalyStep, interval_ms
 
@@ -81,7 +82,6 @@ def detector(step: AnomalyStep, key_names: list[str]) -> Any:
 
 def detect_anomalies(df: DataFrame, step: AnomalyStep) -> DataFrame:
     """Score each reading of ``step.value`` per ``step.key`` against that key's running baseline."""
-    from pyspark.sql.streaming.state import GroupStateTimeout
 
     types = dict(df.dtypes)
     key_ddl = ", ".join(f"{name} {types[name].upper()}" for name in step.key)

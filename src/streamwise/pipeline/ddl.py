@@ -25,7 +25,7 @@ _NAME = re.compile(r"[^\s:`<>(),'\"]+")
 def spark_schema(ddl: str) -> StructType:
     """``ddl`` parsed by Spark (an active SparkSession is needed); PipelineError when Spark rejects it
     or it is a single type rather than a list of fields."""
-    from pyspark.errors import PySparkException
+    from pyspark.errors import PySparkException  # pyspark loads only to parse a DDL: validating a spec needs no Spark
     from pyspark.sql.types import DataType, StructType
 
     try:

@@ -37,7 +37,7 @@ def train_classifier(
     spark: SparkSession, table: Path, *, features: list[str], label: str, model_path: Path, seed: int = 7
 ) -> TrainingReport:
     """Fit scaler + logistic regression on ``table`` (80 % of rows), report AUC on the other 20 %, save."""
-    from pyspark.ml import Pipeline as MlPipeline
+    from pyspark.ml import Pipeline as MlPipeline  # pyspark.ml loads only to train: other pipelines never pay for it
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
     from pyspark.ml.feature import StandardScaler, VectorAssembler
@@ -66,7 +66,7 @@ def train_classifier(
 
 def score(df: DataFrame, step: ScoreStep, model_path: Path) -> DataFrame:
     """Add ``step.output``: the model's probability of the positive class, per row."""
-    from pyspark.ml import PipelineModel
+    from pyspark.ml import PipelineModel  # pyspark.ml loads only for a score step
     from pyspark.ml.functions import vector_to_array
 
     if not model_path.exists():

@@ -95,7 +95,7 @@ def _drop_what_pyspark_ships(folder: Path) -> None:
     Transitive dependencies of the connectors would otherwise put a second, older copy of Spark's
     own libraries on the driver's classpath.
     """
-    import pyspark
+    import pyspark  # pyspark loads only to find its version: `streamwise jars` and the CLI start without it
 
     shipped = {_artifact(j) for j in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
     for jar in folder.glob("*.jar"):

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import psutil
+import psycopg
+import redis
 
 from streamwise.config import PostgresSettings, RedisSettings, Settings
 from streamwise.platform.exceptions import PlatformError, ServiceStartError
@@ -262,7 +264,6 @@ class PostgresServer(_LoopbackServer):
 
     def answers(self) -> bool:
         """True when the server completes a connection (a refused password also proves it is up)."""
-        import psycopg
 
         try:
             psycopg.connect(**{**self.pg.conninfo("postgres"), "connect_timeout": 2}).close()
@@ -272,7 +273,6 @@ class PostgresServer(_LoopbackServer):
 
     def connect(self, database: str | None = None):
         """A psycopg connection to ``database`` (default: the configured one) as the configured user."""
-        import psycopg
 
         return psycopg.connect(**self.pg.conninfo(database))
 
@@ -309,7 +309,6 @@ class PostgresServer(_LoopbackServer):
             )
 
     def _ensure_database(self) -> None:
-        import psycopg
 
         try:
             with psycopg.connect(**self.pg.conninfo("postgres"), autocommit=True) as conn:
@@ -394,7 +393,6 @@ class RedisServer(_LoopbackServer):
 
     def answers(self) -> bool:
         """PING answered (stopping by pid sends TERM: Redis flushes the append-only file and exits)."""
-        import redis
 
         try:
             with self.client() as client:
@@ -403,7 +401,6 @@ class RedisServer(_LoopbackServer):
             return False
 
     def client(self):
-        import redis
 
         return redis.Redis(**{**self.rs.client_kwargs(), "socket_connect_timeout": 2})
 

@@ -15,7 +15,7 @@ from streamwise.platform import jars
 from streamwise.platform.java import require_java
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # pyspark loads once the driver Python is set, and only when a session starts
 
 
 STATE_STORES = {

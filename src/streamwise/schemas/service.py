@@ -11,12 +11,16 @@ import sys
 from dataclasses import dataclass
 
 import httpx
+import uvicorn
 
 from streamwise.config import Settings, settings_env
 from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.ports import ensure_port_free
 from streamwise.platform.process import Service, ServiceStatus
+from streamwise.schemas.app import create_app
 from streamwise.schemas.exceptions import RegistryUnavailableError
+from streamwise.schemas.store import SchemaStore
+from streamwise.schemas.topic_log import KafkaSchemaLog
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +85,6 @@ def registry_status(settings: Settings) -> RegistryStatus:
 
 def serve(settings: Settings) -> None:
     """Rebuild the state from the topic and serve the REST API until stopped (the process's body)."""
-    import uvicorn
-
-    from streamwise.schemas.app import create_app
-    from streamwise.schemas.store import SchemaStore
-    from streamwise.schemas.topic_log import KafkaSchemaLog
 
     reg = settings.registry
     store = SchemaStore(KafkaSchemaLog(settings.kafka, reg.topic))

@@ -158,7 +158,12 @@ def collect(df: DataFrame, query: str, batch_id: int) -> Batch:
 
 
 def _plain(value: Any, dtype: DataType) -> Any:
-    from pyspark.sql.types import ArrayType, MapType, StructType, TimestampType
+    from pyspark.sql.types import (  # sinks config is read without Spark (specs, verify)
+        ArrayType,
+        MapType,
+        StructType,
+        TimestampType,
+    )
 
     if value is None:
         return None

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deltalake import DeltaTable
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -84,7 +86,7 @@ class DeltaCompactor:
 
 def compact(spark: SparkSession, path: Path | str, *, batch_id: int = -1, tag: str | None = None) -> Compaction:
     """Run OPTIMIZE (bin-packing compaction) on the table at ``path``, its commit tagged with ``tag``."""
-    from delta.tables import DeltaTable
+    from delta.tables import DeltaTable  # delta-spark imports pyspark: only a compaction loads it
 
     # A session of its own: the user-metadata setting must not tag commits of other queries that
     # share the pipeline's session and write at the same moment.
@@ -113,7 +115,6 @@ def compact(spark: SparkSession, path: Path | str, *, batch_id: int = -1, tag: s
 
 def already_compacted(path: Path | str, tag: str) -> bool:
     """True when one of the table's newest commits is an OPTIMIZE tagged ``tag``."""
-    from deltalake import DeltaTable
 
     history = DeltaTable(str(path)).history(limit=_HISTORY_LOOKBACK)
     return any(c.get("operation") == "OPTIMIZE" and c.get("userMetadata") == tag for c in history)
@@ -122,7 +123,6 @@ def already_compacted(path: Path | str, tag: str) -> bool:
 def table_files(path: Path | str) -> TableFiles:
     """How many data files the table's current version reads (and their bytes), and how many
     Parquet files its folder holds in all (including those replaced by compaction)."""
-    from deltalake import DeltaTable
 
     actions = DeltaTable(str(path)).get_add_actions(flatten=True)
     sizes = actions.column("size_bytes").to_pylist()

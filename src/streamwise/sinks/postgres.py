@@ -162,7 +162,7 @@ def create_table_sql(sink: PostgresSink, schema: StructType) -> sql.Composed:
 
 def pg_type(dtype: DataType) -> str:
     """The PostgreSQL column type for a Spark type; nested types become jsonb."""
-    from pyspark.sql import types as T
+    from pyspark.sql import types as T  # sinks config is read without Spark (specs, verify)
 
     simple: dict[type, str] = {
         T.StringType: "text",

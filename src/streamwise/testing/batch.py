@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from pyspark.sql import functions as F
 
 from streamwise.config import Settings
 from streamwise.pipeline import decode, steps
@@ -48,7 +49,6 @@ def run_batch(
 ) -> BatchRun:
     """Run ``spec``'s steps over ``rows`` (dicts with the source schema's fields; the event time in
     epoch ms) as one batch. ``settings`` is needed by join and score steps (the platform's)."""
-    from pyspark.sql import functions as F
 
     if spec.source.format != "json" or spec.source.schema_ddl is None:
         raise PipelineError(

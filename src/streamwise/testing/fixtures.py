@@ -24,6 +24,9 @@ import pytest
 from streamwise.config import Settings, load_settings
 from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.ports import free_ports
+from streamwise.platform.services import PostgresServer, RedisServer
+from streamwise.platform.spark import spark_session
+from streamwise.schemas.service import start_registry, stop_registry
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -73,7 +76,6 @@ def kafka_broker(streamwise_settings: Settings) -> Iterator[KafkaBroker]:
 def schema_registry(streamwise_settings: Settings, kafka_broker: KafkaBroker) -> Iterator[str]:
     """The schema registry process on the test broker (its free port from ``streamwise_settings``),
     started once; stopped by pid afterwards. Yields its URL."""
-    from streamwise.schemas.service import start_registry, stop_registry
 
     start_registry(streamwise_settings)
     yield streamwise_settings.registry.url
@@ -83,7 +85,6 @@ def schema_registry(streamwise_settings: Settings, kafka_broker: KafkaBroker) ->
 @pytest.fixture(scope="session")
 def spark(streamwise_settings: Settings, kafka_broker: KafkaBroker) -> Iterator[SparkSession]:
     """A real SparkSession with the Kafka, Avro and Delta jars."""
-    from streamwise.platform.spark import spark_session
 
     session = spark_session(streamwise_settings, app_name="streamwise-tests")
     yield session
@@ -99,7 +100,6 @@ def topic_name() -> str:
 @pytest.fixture(scope="session")
 def postgres(streamwise_settings: Settings) -> Iterator[PostgresServer]:
     """A real PostgreSQL from Debian's packages (initdb on first start), stopped by pid afterwards."""
-    from streamwise.platform.services import PostgresServer
 
     yield from _running(PostgresServer(streamwise_settings))
 
@@ -107,6 +107,5 @@ def postgres(streamwise_settings: Settings) -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def redis_server(streamwise_settings: Settings) -> Iterator[RedisServer]:
     """A real Redis (append-only file on), stopped by pid afterwards."""
-    from streamwise.platform.services import RedisServer
 
     yield from _running(RedisServer(streamwise_settings))

@@ -46,6 +46,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from streamwise.config import Settings
 from streamwise.ingest.truth import read_ground_truth, runs
@@ -419,8 +421,6 @@ def _one_row_per_id(sink: Sink) -> bool:
 
 
 def _delta_columns(path: Path) -> list[str]:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
 
     try:
         return [f.name for f in DeltaTable(str(path)).schema().fields]

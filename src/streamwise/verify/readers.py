@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
+import psycopg
+import redis
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+from psycopg import sql
 
 from streamwise.config import KafkaSettings, PostgresSettings, RedisSettings
 from streamwise.platform.exceptions import TopicError
@@ -24,8 +29,6 @@ _REDIS_BATCH = 1_000
 
 def delta_rows(path: Path, columns: list[str]) -> pd.DataFrame:
     """``columns`` of the Delta table's current version; an empty frame when there is no table yet."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
 
     try:
         table = DeltaTable(str(path))
@@ -41,8 +44,6 @@ def delta_rows(path: Path, columns: list[str]) -> pd.DataFrame:
 def postgres_rows(pg: PostgresSettings, table: str, columns: list[str] | None = None) -> pd.DataFrame:
     """``columns`` (default: all) of every row of ``table``; an empty frame when the table does not
     exist yet."""
-    import psycopg
-    from psycopg import sql
 
     selected = sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("*")
     query = sql.SQL("SELECT {} FROM {}").format(selected, sql.Identifier(*table.split(".")))
@@ -80,7 +81,6 @@ def key_pattern(template: str) -> tuple[str, re.Pattern[str]]:
 def redis_hash_rows(rs: RedisSettings, template: str, fields: list[str] | None = None) -> pd.DataFrame:
     """One row per hash whose key matches ``template``: the key's columns (as text) and ``fields``
     (default: every field of each hash)."""
-    import redis
 
     glob, regex = key_pattern(template)
     names = key_columns(template)
@@ -123,7 +123,6 @@ def _hash_values(client: Any, keys: list[str], fields: list[str] | None) -> list
 def redis_sorted_set_rows(rs: RedisSettings, template: str) -> pd.DataFrame:
     """One row per member of each sorted set whose key matches ``template``: the key's columns (as
     text), ``member`` and ``score``, highest score first within a set."""
-    import redis
 
     glob, regex = key_pattern(template)
     names = key_columns(template)
