@@ -1,6 +1,8 @@
 """Settings, one pydantic-settings model per concern, each overridable by ``STREAMWISE_*`` variables.
 
 Defaults work on a laptop with nothing set; ``streamwise config show`` prints every value in force.
+
+The lowest layer but ``errors``: it imports nothing else of streamwise, and everything imports it.
 """
 
 from __future__ import annotations

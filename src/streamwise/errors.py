@@ -2,6 +2,8 @@
 
 Each package derives its own types from :class:`StreamwiseError`; the CLI prints any of them as one
 red line (what happened, where, what to do) and exits non-zero, without a traceback.
+
+The lowest layer: it imports nothing of streamwise.
 """
 
 from __future__ import annotations

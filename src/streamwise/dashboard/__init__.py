@@ -2,6 +2,9 @@
 
 ``create_app(settings)`` builds the FastAPI app (``/``, ``/metrics``, ``/api/snapshot``, ``/events``);
 ``start_dashboard(settings)`` runs it as a supervised process, as ``streamwise up`` does.
+
+Owns the web app and its live feeds (progress, alerts, results). May import monitor, pipeline,
+sinks, schemas, platform and config; ``app``, ``bench`` and ``cli`` import it, ``verify`` does not.
 """
 
 from streamwise.dashboard.alerts import Alert, AlertFeed, read_alerts

@@ -9,6 +9,9 @@
 - :class:`EventProducer` and :func:`produce`: the tuned producer and the paced run loop;
 - :func:`confluent_header`: Avro values' schema registered once under ``<topic>-value``, its id framed in;
 - :class:`GroundTruthWriter` / :func:`read_ground_truth`: what was sent, as Parquet.
+
+Owns producing events into Kafka. May import schemas (the wire format and registry client),
+platform and config; it never imports sinks or anything above them.
 """
 
 import importlib

@@ -1,5 +1,11 @@
 """Spark Structured Streaming pipelines: a spec (YAML or Python), steps (DataFrame -> DataFrame), the
-plan that turns a spec into queries, and the runner."""
+plan that turns a spec into queries, and the runner.
+
+Owns everything Spark does with a record: decoding (``decode`` for JSON, ``avro`` for Confluent
+Avro), the steps, the plan, settling late data and dead letters, the runner. May import sinks,
+ingest, schemas, platform and config; monitor and everything above it import the pipeline, never
+the other way round.
+"""
 
 from streamwise.pipeline.catalog import example_names, resolve
 from streamwise.pipeline.exceptions import PipelineError

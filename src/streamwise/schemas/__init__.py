@@ -4,6 +4,10 @@
   :func:`create_app` and :class:`SchemaStore` are its REST API and state.
 - :func:`check_compatibility` and :func:`incompatibilities` apply Avro's reader/writer rules.
 - :class:`AvroSerializer` / :class:`AvroDeserializer` frame records as magic byte + id + body.
+
+Owns the registry and the wire format; decoding records in Spark is the pipeline's
+(:mod:`streamwise.pipeline.avro`). May import platform (to run the registry as a service) and
+config; ``ingest`` and everything above it import schemas.
 """
 
 from streamwise.schemas.app import create_app

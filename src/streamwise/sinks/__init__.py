@@ -5,6 +5,9 @@ interface, :class:`SinkWriter`: a ``(DataFrame, batch_id)`` function the pipelin
 ``foreachBatch`` calls, idempotent on (writer id, batch id), so a micro-batch Spark replays after a
 crash writes nothing twice. A sink that is down is retried with bounded backoff; then the batch
 fails, and Spark replays it from the checkpoint when the query restarts.
+
+Owns the sink configs and writers. May import platform and config; the pipeline, verify and
+testing import it.
 """
 
 from streamwise.sinks._batch import Batch, RowSinkWriter, SinkStatus, SinkWriter, sink_status

@@ -6,6 +6,9 @@ expected, found, lost, duplicated, held by the late-data ledger and dead-lettere
 arithmetic). ``streamwise verify PIPELINE`` prints it and exits non-zero on any loss, duplicate or
 row it cannot classify (``unknown``), and when no sink could be checked: a report is ``ok`` only when
 at least one sink was checked and every checked sink is exact.
+
+Owns the audit. May import monitor, pipeline, sinks, ingest (the ground truth), platform and
+config; ``testing``, ``app`` and ``cli`` import it.
 """
 
 from streamwise.verify.audit import Shape, SinkReport, VerifyReport, shape_of, verify_pipeline
