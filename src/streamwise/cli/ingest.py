@@ -5,13 +5,18 @@ from __future__ import annotations
 # Commands import what they run inside their bodies, so `streamwise --help` starts in ~0.4 s, not ~2.4 s.
 from collections.abc import Sized
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from streamwise.cli._common import console, settings
 from streamwise.ingest.formats import Format
+
+if TYPE_CHECKING:
+    from streamwise.ingest.options import ProduceOptions, ProducePlan
+    from streamwise.ingest.run import ProduceReport
+    from streamwise.ingest.truth import GroundTruthWriter
 
 
 def produce(
@@ -95,7 +100,6 @@ def produce(
     from streamwise.ingest.run import Progress as Counts
     from streamwise.ingest.run import ensure_topic
     from streamwise.ingest.run import produce as run
-    from streamwise.ingest.truth import GroundTruthWriter
 
     options = ProduceOptions(
         scenario=scenario,
@@ -119,26 +123,9 @@ def produce(
     p = plan(options)
     cfg = settings()
     partition_count = ensure_topic(cfg.kafka, p.topic, partitions)
-    truth = None
-    if ground_truth:
-        meta = {
-            "source": p.label,
-            "format": p.format.value,
-            "partitions": partition_count,
-            "options": {k: str(v) for k, v in vars(options).items() if v not in (None, (), 0.0)},
-        }
-        truth = GroundTruthWriter(cfg.state, p.topic, schema=p.source.schema, key_field=p.source.key_field, meta=meta)
+    truth = _ground_truth(cfg.state, p, options, partition_count) if ground_truth else None
     total = count if count is not None else (len(p.source) if isinstance(p.source, Sized) else None)
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn() if total else TextColumn(""),
-        TextColumn("{task.completed:,} events"),
-        TextColumn("[cyan]{task.fields[rate]}"),
-        TextColumn("[dim]{task.fields[in_flight]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, disable=quiet) as progress:
+    with Progress(*_progress_columns(total), console=console, disable=quiet) as progress:
         task = progress.add_task(f"{p.label} → {p.topic} ({p.format.value})", total=total, rate="", in_flight="")
 
         def tick(c: Counts) -> None:
@@ -158,10 +145,41 @@ def produce(
             on_progress=tick,
             registry=registry or cfg.registry.url,
         )
+    _print_summary(report, p.topic)
+
+
+def _ground_truth(state: Path, p: ProducePlan, options: ProduceOptions, partitions: int) -> GroundTruthWriter:
+    """The writer of what this run sends, its metadata naming the source, format and options."""
+    from streamwise.ingest.truth import GroundTruthWriter
+
+    meta = {
+        "source": p.label,
+        "format": p.format.value,
+        "partitions": partitions,
+        "options": {k: str(v) for k, v in vars(options).items() if v not in (None, (), 0.0)},
+    }
+    return GroundTruthWriter(state, p.topic, schema=p.source.schema, key_field=p.source.key_field, meta=meta)
+
+
+def _progress_columns(total: int | None) -> tuple[ProgressColumn, ...]:
+    """A spinner, the label, a bar when the total is known, counts, rate, records in flight, time."""
+    return (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn() if total else TextColumn(""),
+        TextColumn("{task.completed:,} events"),
+        TextColumn("[cyan]{task.fields[rate]}"),
+        TextColumn("[dim]{task.fields[in_flight]}"),
+        TimeElapsedColumn(),
+    )
+
+
+def _print_summary(report: ProduceReport, topic: str) -> None:
+    """One line: records delivered (and duplicates), time, rates, failures; then the ground truth."""
     extra = f" (+{report.records - report.events:,} duplicates)" if report.records != report.events else ""
     stopped = " [yellow](stopped)[/]" if report.interrupted else ""
     console.print(
-        f"[green]✓[/] {report.stats.delivered:,} records{extra} delivered to {p.topic} in {report.seconds:.1f}s "
+        f"[green]✓[/] {report.stats.delivered:,} records{extra} delivered to {topic} in {report.seconds:.1f}s "
         f"({report.events_per_s:,.0f} events/s, {report.mb_per_s:.1f} MB/s), {report.stats.failed} failed{stopped}"
     )
     if report.truth_dir is not None:

@@ -124,15 +124,7 @@ def produce(
     values are bare bodies. The producer is flushed in every case; DeliveryError is raised if any
     record failed.
     """
-    if count is not None and count < 0:
-        raise IngestOptionError(f"--count must be 0 or more (got {count})")
-    if duration_s is not None and duration_s < 0:
-        raise IngestOptionError(f"--duration must be 0 or more (got {duration_s:g})")
-    if disorder is not None and disorder.late_fraction and getattr(source, "time_field", "event_time") is None:
-        raise IngestOptionError(
-            "--late-fraction makes event times earlier, so it needs events with an event time",
-            hint="with --from-file, name the column with --event-time COLUMN",
-        )
+    _check_limits(source, disorder, count, duration_s)
     limit = float("inf") if count is None else count
     events = records = value_bytes = 0
     last_progress = 0.0
@@ -160,14 +152,10 @@ def produce(
                 events += len(batch)
                 if disorder is not None:
                     batch = disorder.apply(batch)
-                values = encoder.encode_array(batch.data)
-                event_time_ms = batch.event_time_ms if source.stamp_event_time and batch.time_field else None
-                times = None if event_time_ms is None else event_time_ms.tolist()
-                producer.send(values.to_numpy(zero_copy_only=False).tolist(), batch.keys.tolist(), times)
+                value_bytes += _send(producer, encoder, batch, stamp=source.stamp_event_time)
                 if truth is not None:
                     truth.write(batch)
                 records += len(batch)
-                value_bytes += pc.sum(pc.binary_length(values)).as_py() or 0
                 now = time.monotonic()
                 if on_progress is not None and now - last_progress >= _PROGRESS_EVERY_S:
                     last_progress = now
@@ -183,19 +171,43 @@ def produce(
                 stats = producer.flush()
             finally:
                 seconds = time.monotonic() - start
-                truth_dir = (
-                    truth.close(
-                        events=events,
-                        delivered=producer.stats.delivered,
-                        failed=producer.stats.failed,
-                        interrupted=interrupted,
-                    )
-                    if truth is not None
-                    else None
-                )
+                truth_dir = _close_truth(truth, producer, events=events, interrupted=interrupted)
     if on_progress is not None:
         on_progress(Progress(events, records, seconds, 0))
     return ProduceReport(events, records, value_bytes, seconds, stats, truth_dir, interrupted)
+
+
+def _check_limits(source: Source, disorder: Disorder | None, count: int | None, duration_s: float | None) -> None:
+    """Refuse limits that cannot be met before anything is sent."""
+    if count is not None and count < 0:
+        raise IngestOptionError(f"--count must be 0 or more (got {count})")
+    if duration_s is not None and duration_s < 0:
+        raise IngestOptionError(f"--duration must be 0 or more (got {duration_s:g})")
+    if disorder is not None and disorder.late_fraction and getattr(source, "time_field", "event_time") is None:
+        raise IngestOptionError(
+            "--late-fraction makes event times earlier, so it needs events with an event time",
+            hint="with --from-file, name the column with --event-time COLUMN",
+        )
+
+
+def _send(producer: EventProducer, encoder: Encoder, batch: EventBatch, *, stamp: bool) -> int:
+    """Encode and send one batch, its Kafka timestamps the event times when ``stamp``; returns the
+    bytes of the values sent."""
+    values = encoder.encode_array(batch.data)
+    event_time_ms = batch.event_time_ms if stamp and batch.time_field else None
+    times = None if event_time_ms is None else event_time_ms.tolist()
+    producer.send(values.to_numpy(zero_copy_only=False).tolist(), batch.keys.tolist(), times)
+    return int(pc.sum(pc.binary_length(values)).as_py() or 0)
+
+
+def _close_truth(
+    truth: GroundTruthWriter | None, producer: EventProducer, *, events: int, interrupted: bool
+) -> Path | None:
+    """Close the ground truth with the producer's final counts; its folder, when there is one."""
+    if truth is None:
+        return None
+    stats = producer.stats
+    return truth.close(events=events, delivered=stats.delivered, failed=stats.failed, interrupted=interrupted)
 
 
 @contextmanager
