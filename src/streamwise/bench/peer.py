@@ -47,9 +47,8 @@ class PeerBenchmark:
         events = int(options.get("events", 1_000_000))
         partitions = int(options.get("partitions", 3))
         event_rate = float(options.get("event_rate", 2_000.0))  # event times paced as a live generator's
-        repeat = int(
-            options.get("repeat", 3)
-        )  # streamwise's runs (fresh checkpoints): seconds each, Quix's one run a minute
+        # streamwise's runs (fresh checkpoints) take seconds each, Quix's one run a minute
+        repeat = int(options.get("repeat", 3))
         on_step = options.get("on_step") or (lambda _msg: None)
         settings = context.settings
         topic, folder = context.scratch(self.name)

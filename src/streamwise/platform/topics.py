@@ -13,6 +13,8 @@ from streamwise.config import QUIET, KafkaSettings
 from streamwise.platform.exceptions import TopicError
 
 _TIMEOUT_S = 15.0
+# A partition whose leader is not (yet) serving it: transient right after the topic is created.
+_NOT_READY = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
 _RETRY_S = 60.0  # a broker restarting on a loaded machine can take this long to lead its partitions again
 
 
@@ -203,15 +205,12 @@ def read_to_end(
         meta = consumer.list_topics(timeout=_TIMEOUT_S).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
             return []
-        marks = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)
-            for p in sorted(meta.partitions)
-        }
+        deadline = time.monotonic() + timeout_s
+        marks = {p: _watermarks(consumer, TopicPartition(topic, p), deadline) for p in sorted(meta.partitions)}
         start = {p: max(low, high - tail) if tail is not None else low for p, (low, high) in marks.items()}
         todo = {p for p, (_, high) in marks.items() if high > start[p]}
         consumer.assign([TopicPartition(topic, p, start[p]) for p in sorted(todo)])
         records: list[Message] = []
-        deadline = time.monotonic() + timeout_s
         while todo:
             records += [msg for msg in consumer.consume(500, timeout=0.2) if msg.error() is None]
             positions = consumer.position([TopicPartition(topic, p) for p in todo])
@@ -229,3 +228,16 @@ def read_to_end(
         ) from None
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, deadline: float) -> tuple[int, int]:
+    """The partition's low and high offsets. A topic created a moment ago can have a leader in the
+    metadata that does not serve it yet (a loaded machine): that is retried until ``deadline``."""
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=max(1.0, deadline - time.monotonic()))
+            return low, high
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NOT_READY or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)

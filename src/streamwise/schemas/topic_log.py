@@ -3,18 +3,14 @@ replay order is write order."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer
 
 from streamwise.config import QUIET, KafkaSettings
-from streamwise.platform.topics import create_topic
+from streamwise.platform.exceptions import TopicError
+from streamwise.platform.topics import create_topic, read_to_end
 from streamwise.schemas.exceptions import RegistryError, RegistryUnavailableError
-
-# A partition whose leader is not (yet) serving it: transient right after the topic is created.
-_NOT_READY = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
 class KafkaSchemaLog:
@@ -31,55 +27,15 @@ class KafkaSchemaLog:
         )
 
     def replay(self) -> Iterator[tuple[bytes, bytes | None]]:
-        consumer = Consumer(kafka_consumer_config(self.kafka))
+        """Every keyed record of the topic from offset 0 to its end now, in write order."""
         try:
-            _low, high = self._watermarks(consumer)
-            if high <= 0:
-                return
-            consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
-            deadline = time.monotonic() + self.timeout_s
-            while True:
-                msg = consumer.poll(0.5)
-                if msg is None:
-                    if time.monotonic() > deadline:
-                        raise RegistryUnavailableError(
-                            50002, f"reading {self.topic} did not reach offset {high} within {self.timeout_s:.0f}s"
-                        )
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise RegistryError(50001, f"cannot read {self.topic}: {error.str()}")
-                key, offset = msg.key(), msg.offset()
-                if offset is None:  # a consumed record always has one
-                    raise RegistryError(50001, f"a record read from {self.topic} has no offset")
-                if key is not None:
-                    yield key, msg.value()
-                # Offsets of compacted-away records are gaps: stop at the last offset, not a count.
-                if offset >= high - 1:
-                    return
-        finally:
-            consumer.close()
-
-    def _watermarks(self, consumer: Consumer) -> tuple[int, int]:
-        """The partition's low and high offsets. A topic created a moment ago can have a leader in the
-        metadata that does not serve it yet (a loaded machine): those errors are retried until the timeout."""
-        partition = TopicPartition(self.topic, 0)
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                return consumer.get_watermark_offsets(partition, timeout=max(1.0, deadline - time.monotonic()))
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.code() in _NOT_READY and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                    continue
-                raise RegistryUnavailableError(
-                    50001,
-                    f"cannot read {self.topic} on {self.kafka.bootstrap_servers}: {err.str()}",
-                    hint="is Kafka running? try `streamwise kafka status`",
-                ) from None
+            records = read_to_end(self.kafka, self.topic, timeout_s=self.timeout_s)
+        except TopicError as exc:
+            raise RegistryUnavailableError(50002, exc.message, hint=exc.hint) from None
+        for msg in records:
+            key = msg.key()
+            if key is not None:
+                yield key, msg.value()
 
     def append(self, key: bytes, value: bytes | None) -> None:
         failures: list[str] = []
@@ -92,15 +48,3 @@ class KafkaSchemaLog:
         if self._producer.flush(self.timeout_s) or failures:
             reason = failures[0] if failures else f"not acknowledged within {self.timeout_s:.0f}s"
             raise RegistryError(50001, f"Error while writing to {self.topic}: {reason}")
-
-
-def kafka_consumer_config(kafka: KafkaSettings) -> dict[str, object]:
-    """A throw-away consumer: assigned partitions, nothing committed."""
-    return kafka.client_config(
-        **QUIET,
-        **{
-            "group.id": f"streamwise-registry-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        },
-    )
