@@ -142,7 +142,6 @@ def measure_rate(
     """Wait until pipeline ``spec`` has caught up with what the generator sent while Spark started
     (lag under 1 s of input), warm up, then measure one window of batches (and of alerts, when it
     writes any). Only batches reported after ``since_ms`` count."""
-
     ours = lambda: [m for m in batches(settings, spec.name) if m.timestamp_ms >= since_ms]
     deadline = time.monotonic() + CATCH_UP_S
     while not caught_up(ours(), rate) and time.monotonic() < deadline:

@@ -303,7 +303,6 @@ def _agreement_line(agreements: list[dict[str, Any]]) -> str:
 def clickstream_spec() -> PipelineSpec:
     """``pipelines/clickstream.yaml`` as shipped, checked to be the shape :func:`hand_written_query`
     repeats: a JSON source and one tumbling window step."""
-
     spec = load_pipeline(resolve(PIPELINE))
     windows = [s for s in spec.steps if s.type == "window"]
     deltas = [s for s in spec.sinks if s.type == "delta"]
@@ -325,7 +324,6 @@ def clickstream_spec() -> PipelineSpec:
 
 def _window_step(spec: PipelineSpec) -> WindowStep:
     """The window step :func:`clickstream_spec` checked the spec to start with, as its own type."""
-
     window = spec.steps[0] if spec.steps else None
     if not isinstance(window, WindowStep):
         raise BenchError(
@@ -346,7 +344,6 @@ def hand_written_query(
 ) -> StreamingQuery:
     """The clickstream pipeline's query as one would write it in plain PySpark: the spec supplies the
     values (schema, watermark, window, grouping, aggregates), nothing of streamwise runs."""
-
     window = _window_step(spec)
     schema_ddl = spec.source.schema_ddl
     if schema_ddl is None:  # validation gives a json source its schema
@@ -430,7 +427,6 @@ def _one_repeat(
 def run_streamwise(spark: SparkSession, settings: Settings, spec: PipelineSpec, topic: str, folder: Path) -> Timed:
     """The pipeline on ``topic``, writing to ``folder/table``; every file it keeps (checkpoints, the
     late-data ledger) under ``folder/state``."""
-
     table = folder / "table"
     spec = spec.model_copy(
         update={
@@ -474,7 +470,6 @@ def count_topic(spark: SparkSession, settings: Settings, topic: str) -> int:
 def compare_tables(spark: SparkSession, ours: Path, theirs: Path, columns: list[str]) -> dict[str, Any]:
     """Rows and total of the last column (the views) of both Delta tables, and the rows each has that
     the other lacks (as multisets); ``same`` when neither has any. A missing table is an empty one."""
-
     measure = columns[-1]
 
     def read(path: Path):
@@ -511,7 +506,6 @@ def produce_clickstream(settings: Settings, topic: str, events: int, partitions:
     """``events`` clickstream events (JSON, seed 7) into a new ``topic`` and its dead-letter topic, with
     the project's producer, flat out; event times paced at ``event_rate``, ending about now (the
     broker's timestamp checks accept them). Returns the records sent."""
-
     ensure_topic(settings.kafka, topic, partitions)
     ensure_topic(settings.kafka, f"{topic}.dlq", 1)  # the pipeline's dead letters (the broker creates no topics)
     start_ms = time.time_ns() // 1_000_000 - int(events * 1000 / event_rate)

@@ -135,7 +135,6 @@ def get(name: str) -> Benchmark:
 def scratch_broker(project: Settings) -> Iterator[Settings]:
     """A broker of its own for a benchmark: free loopback ports, a scratch state folder under the
     project's (``STATE/bench/scratch-<pid>``), the project's jar cache; stopped and removed after."""
-
     port = free_port()
     controller = free_port()
     while controller == port:
@@ -157,7 +156,6 @@ def scratch_broker(project: Settings) -> Iterator[Settings]:
 
 def bench_settings(project: Settings, bootstrap: str | None) -> Settings:
     """The project's settings pointed at ``host:port`` (an existing broker), for ``--bootstrap``."""
-
     host, _, port = (bootstrap or "").rpartition(":")
     if not host or not port.isdigit():
         raise BenchError(f"--bootstrap {bootstrap!r} is not HOST:PORT", hint="e.g. --bootstrap 127.0.0.1:9092")

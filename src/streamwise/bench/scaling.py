@@ -103,7 +103,6 @@ class ScalingBenchmark:
 
 def session(context: BenchContext, cores: int) -> Any:
     """A SparkSession on ``local[cores]``: the running one is stopped first (one SparkContext per process)."""
-
     running = SparkSession.getActiveSession()
     if running is not None:
         running.stop()

@@ -38,6 +38,5 @@ def results_table(settings: Settings, dashboard: DashboardSettings) -> Path:
 
 def pipeline_results_table(spec: PipelineSpec, settings: Settings) -> Path | None:
     """The first Delta table ``spec`` writes, where its windows land; None when it writes none."""
-
     sink = next((s for s in spec.sinks if isinstance(s, DeltaSink)), None)
     return warehouse_path(sink.path, settings.state) if sink is not None else None

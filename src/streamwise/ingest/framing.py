@@ -28,7 +28,6 @@ def confluent_header(registry_url: str, topic: str, schema: dict[str, Any]) -> b
     RegistrationError when the registry does not answer or refuses the schema (incompatible with
     the subject's latest version under its compatibility level, or invalid).
     """
-
     subject = value_subject(topic)
     try:
         with RegistryClient(registry_url) as client:

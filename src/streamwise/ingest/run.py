@@ -236,7 +236,6 @@ def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int | None) -> in
 
     IngestOptionError when ``partitions`` is given and the existing topic has another count.
     """
-
     if partitions is not None and partitions < 1:
         raise IngestOptionError(f"--partitions must be 1 or more (got {partitions})")
     create_topic(kafka, topic, partitions=partitions or kafka.default_partitions, exist_ok=True)

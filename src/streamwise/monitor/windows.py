@@ -42,7 +42,6 @@ def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.
 
     Empty when the table does not exist yet (the pipeline has not closed a window).
     """
-
     try:
         frame = DeltaTable(str(table)).to_pandas()
     except TableNotFoundError:
@@ -52,7 +51,6 @@ def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.
 
 def delta_rows(table: Path) -> int:
     """Rows in a Delta table (0 while it does not exist), from the log's file statistics."""
-
     try:
         return int(DeltaTable(str(table)).to_pyarrow_dataset().count_rows())
     except TableNotFoundError:

@@ -82,7 +82,6 @@ def detector(step: AnomalyStep, key_names: list[str]) -> Any:
 
 def detect_anomalies(df: DataFrame, step: AnomalyStep) -> DataFrame:
     """Score each reading of ``step.value`` per ``step.key`` against that key's running baseline."""
-
     types = dict(df.dtypes)
     key_ddl = ", ".join(f"{name} {types[name].upper()}" for name in step.key)
     return df.groupBy(*step.key).applyInPandasWithState(

@@ -264,7 +264,6 @@ class PostgresServer(_LoopbackServer):
 
     def answers(self) -> bool:
         """True when the server completes a connection (a refused password also proves it is up)."""
-
         try:
             psycopg.connect(**{**self.pg.conninfo("postgres"), "connect_timeout": 2}).close()
         except psycopg.OperationalError as exc:
@@ -273,7 +272,6 @@ class PostgresServer(_LoopbackServer):
 
     def connect(self, database: str | None = None):
         """A psycopg connection to ``database`` (default: the configured one) as the configured user."""
-
         return psycopg.connect(**self.pg.conninfo(database))
 
     def _initdb(self, bin_dir: Path, owner: pwd.struct_passwd | None) -> None:
@@ -393,7 +391,6 @@ class RedisServer(_LoopbackServer):
 
     def answers(self) -> bool:
         """PING answered (stopping by pid sends TERM: Redis flushes the append-only file and exits)."""
-
         try:
             with self.client() as client:
                 return bool(client.ping())

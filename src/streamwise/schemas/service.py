@@ -85,7 +85,6 @@ def registry_status(settings: Settings) -> RegistryStatus:
 
 def serve(settings: Settings) -> None:
     """Rebuild the state from the topic and serve the REST API until stopped (the process's body)."""
-
     reg = settings.registry
     store = SchemaStore(KafkaSchemaLog(settings.kafka, reg.topic))
     log.info("registry state rebuilt from %s: %d subjects", reg.topic, len(store.subjects(deleted=True)))

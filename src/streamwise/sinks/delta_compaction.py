@@ -115,7 +115,6 @@ def compact(spark: SparkSession, path: Path | str, *, batch_id: int = -1, tag: s
 
 def already_compacted(path: Path | str, tag: str) -> bool:
     """True when one of the table's newest commits is an OPTIMIZE tagged ``tag``."""
-
     history = DeltaTable(str(path)).history(limit=_HISTORY_LOOKBACK)
     return any(c.get("operation") == "OPTIMIZE" and c.get("userMetadata") == tag for c in history)
 
@@ -123,7 +122,6 @@ def already_compacted(path: Path | str, tag: str) -> bool:
 def table_files(path: Path | str) -> TableFiles:
     """How many data files the table's current version reads (and their bytes), and how many
     Parquet files its folder holds in all (including those replaced by compaction)."""
-
     actions = DeltaTable(str(path)).get_add_actions(flatten=True)
     sizes = actions.column("size_bytes").to_pylist()
     root = Path(path)

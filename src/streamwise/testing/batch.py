@@ -49,7 +49,6 @@ def run_batch(
 ) -> BatchRun:
     """Run ``spec``'s steps over ``rows`` (dicts with the source schema's fields; the event time in
     epoch ms) as one batch. ``settings`` is needed by join and score steps (the platform's)."""
-
     if spec.source.format != "json" or spec.source.schema_ddl is None:
         raise PipelineError(
             f"run_batch needs a JSON source with a schema; {spec.name} reads {spec.source.format}",

@@ -76,7 +76,6 @@ def kafka_broker(streamwise_settings: Settings) -> Iterator[KafkaBroker]:
 def schema_registry(streamwise_settings: Settings, kafka_broker: KafkaBroker) -> Iterator[str]:
     """The schema registry process on the test broker (its free port from ``streamwise_settings``),
     started once; stopped by pid afterwards. Yields its URL."""
-
     start_registry(streamwise_settings)
     yield streamwise_settings.registry.url
     stop_registry(streamwise_settings)
@@ -85,7 +84,6 @@ def schema_registry(streamwise_settings: Settings, kafka_broker: KafkaBroker) ->
 @pytest.fixture(scope="session")
 def spark(streamwise_settings: Settings, kafka_broker: KafkaBroker) -> Iterator[SparkSession]:
     """A real SparkSession with the Kafka, Avro and Delta jars."""
-
     session = spark_session(streamwise_settings, app_name="streamwise-tests")
     yield session
     session.stop()
@@ -100,12 +98,10 @@ def topic_name() -> str:
 @pytest.fixture(scope="session")
 def postgres(streamwise_settings: Settings) -> Iterator[PostgresServer]:
     """A real PostgreSQL from Debian's packages (initdb on first start), stopped by pid afterwards."""
-
     yield from _running(PostgresServer(streamwise_settings))
 
 
 @pytest.fixture(scope="session")
 def redis_server(streamwise_settings: Settings) -> Iterator[RedisServer]:
     """A real Redis (append-only file on), stopped by pid afterwards."""
-
     yield from _running(RedisServer(streamwise_settings))

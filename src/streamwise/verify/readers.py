@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import string
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,7 +31,6 @@ _REDIS_BATCH = 1_000
 
 def delta_rows(path: Path, columns: list[str]) -> pd.DataFrame:
     """``columns`` of the Delta table's current version; an empty frame when there is no table yet."""
-
     try:
         table = DeltaTable(str(path))
     except TableNotFoundError:
@@ -44,7 +45,6 @@ def delta_rows(path: Path, columns: list[str]) -> pd.DataFrame:
 def postgres_rows(pg: PostgresSettings, table: str, columns: list[str] | None = None) -> pd.DataFrame:
     """``columns`` (default: all) of every row of ``table``; an empty frame when the table does not
     exist yet."""
-
     selected = sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("*")
     query = sql.SQL("SELECT {} FROM {}").format(selected, sql.Identifier(*table.split(".")))
     try:
@@ -81,30 +81,46 @@ def key_pattern(template: str) -> tuple[str, re.Pattern[str]]:
 def redis_hash_rows(rs: RedisSettings, template: str, fields: list[str] | None = None) -> pd.DataFrame:
     """One row per hash whose key matches ``template``: the key's columns (as text) and ``fields``
     (default: every field of each hash)."""
-
-    glob, regex = key_pattern(template)
-    names = key_columns(template)
-    client = redis.Redis(**rs.client_kwargs())
     rows: list[dict[str, Any]] = []
-    try:
-        keys = [k for k in client.scan_iter(match=glob, count=_REDIS_BATCH, _type="hash") if regex.match(k)]
+    with _redis_keys(rs, template, "hash") as (client, keys):
         for start in range(0, len(keys), _REDIS_BATCH):
             chunk = keys[start : start + _REDIS_BATCH]
-            for key, value in zip(chunk, _hash_values(client, chunk, fields), strict=True):
-                match = regex.match(key)
-                assert match is not None
-                row: dict[str, Any] = {n: match.group(n) for n in names}
-                row.update(value if fields is None else zip(fields, value, strict=True))
-                rows.append(row)
+            values = _hash_values(client, [key for key, _ in chunk], fields)
+            for (_, columns), value in zip(chunk, values, strict=True):
+                rows.append({**columns, **(value if fields is None else dict(zip(fields, value, strict=True)))})
+    names = key_columns(template)
+    seen = (c for r in rows for c in r) if fields is None else iter(fields)
+    return pd.DataFrame(rows, columns=list(dict.fromkeys([*names, *seen])))
+
+
+def redis_sorted_set_rows(rs: RedisSettings, template: str) -> pd.DataFrame:
+    """One row per member of each sorted set whose key matches ``template``: the key's columns (as
+    text), ``member`` and ``score``, highest score first within a set."""
+    rows: list[dict[str, Any]] = []
+    with _redis_keys(rs, template, "zset") as (client, keys):
+        for key, columns in keys:
+            # withscores=True answers (member, score) pairs; redis-py's declared type is wider
+            pairs = cast(list[tuple[str, float]], client.zrevrange(key, 0, -1, withscores=True))
+            rows += [{**columns, "member": member, "score": score} for member, score in pairs]
+    return pd.DataFrame(rows, columns=[*key_columns(template), "member", "score"])
+
+
+@contextmanager
+def _redis_keys(rs: RedisSettings, template: str, kind: str) -> Iterator[tuple[Any, list[tuple[str, dict[str, str]]]]]:
+    """A client, and the keys of type ``kind`` that match ``template`` in key order, each with the
+    values its template columns take; Redis being down is a VerifyError that says how to start it."""
+    glob, regex = key_pattern(template)
+    client = redis.Redis(**rs.client_kwargs())
+    try:
+        matched = ((key, regex.match(key)) for key in client.scan_iter(match=glob, count=_REDIS_BATCH, _type=kind))
+        keys = sorted((key, match.groupdict()) for key, match in matched if match is not None)
+        yield client, keys
     except redis.ConnectionError as exc:
         raise VerifyError(
             f"cannot read Redis on {rs.host}:{rs.port}: {exc}", hint="start it with `streamwise services start`"
         ) from None
     finally:
         client.close()
-    if fields is None:
-        return pd.DataFrame(rows, columns=list(dict.fromkeys([*names, *(c for r in rows for c in r)])))
-    return pd.DataFrame(rows, columns=list(dict.fromkeys([*names, *fields])))
 
 
 def _hash_values(client: Any, keys: list[str], fields: list[str] | None) -> list[Any]:
@@ -118,31 +134,6 @@ def _hash_values(client: Any, keys: list[str], fields: list[str] | None) -> list
             else:
                 pipe.hmget(key, fields)
         return list(pipe.execute())
-
-
-def redis_sorted_set_rows(rs: RedisSettings, template: str) -> pd.DataFrame:
-    """One row per member of each sorted set whose key matches ``template``: the key's columns (as
-    text), ``member`` and ``score``, highest score first within a set."""
-
-    glob, regex = key_pattern(template)
-    names = key_columns(template)
-    client = redis.Redis(**rs.client_kwargs())
-    rows: list[dict[str, Any]] = []
-    try:
-        for key in sorted(k for k in client.scan_iter(match=glob, count=_REDIS_BATCH, _type="zset") if regex.match(k)):
-            match = regex.match(key)
-            assert match is not None
-            # withscores=True answers (member, score) pairs; redis-py's declared type is wider
-            pairs = cast(list[tuple[str, float]], client.zrevrange(key, 0, -1, withscores=True))
-            for member, score in pairs:
-                rows.append({**{n: match.group(n) for n in names}, "member": member, "score": score})
-    except redis.ConnectionError as exc:
-        raise VerifyError(
-            f"cannot read Redis on {rs.host}:{rs.port}: {exc}", hint="start it with `streamwise services start`"
-        ) from None
-    finally:
-        client.close()
-    return pd.DataFrame(rows, columns=[*names, "member", "score"])
 
 
 def topic_records(kafka: KafkaSettings, topic: str, *, timeout_s: float = _KAFKA_TIMEOUT_S) -> list[Any]:
