@@ -73,6 +73,33 @@ WARMUP_EVENTS = 2_000
 WARMUP_EVENT_RATE = 100.0  # 20 s of event time: two windows close, so the warm-up writes rows
 
 
+# The report's table.
+_COLUMNS = [
+    Column("case", "case"),
+    Column("what", "what"),
+    Column("median_s", "wall s", "{:.1f}"),
+    Column("min_s", "min s", "{:.1f}"),
+    Column("events_per_s", "events/s", "{:,.0f}"),
+    Column("ratio_to_no_ledger", "× no ledger", "{:.2f}"),
+    Column("ratio_to_hand_written", "× hand-written", "{:.2f}"),
+    Column("ratio_to_floor", "× floor", "{:.2f}"),
+    Column("windows", "rows written", "{:,}"),
+]
+
+
+# What the figures mean, printed under the table.
+_NOTES = [
+    "ratios are throughput ratios (events/s of the case over the baseline's, from median seconds); "
+    "above 1 the case is faster",
+    "streamwise runs the pipeline as `run --once` does (its row's `queries`), settling dead letters and "
+    "the late-data ledger of every batch, without the progress listener `streamwise run` adds; the "
+    "hand-written query has neither dead letters nor a ledger; `no ledger` is streamwise with the ledger "
+    "off, so streamwise's `× no ledger` is the ledger's cost",
+    "wall seconds run from start() to the end of the last query: query start-up and planning included, "
+    "SparkSession start-up excluded",
+]
+
+
 @register
 class OverheadBenchmark:
     """streamwise's clickstream pipeline against the same query in plain PySpark and Spark's Kafka read."""
@@ -131,17 +158,7 @@ class OverheadBenchmark:
         return BenchReport(
             name=self.name,
             rows=rows,
-            columns=[
-                Column("case", "case"),
-                Column("what", "what"),
-                Column("median_s", "wall s", "{:.1f}"),
-                Column("min_s", "min s", "{:.1f}"),
-                Column("events_per_s", "events/s", "{:,.0f}"),
-                Column("ratio_to_no_ledger", "× no ledger", "{:.2f}"),
-                Column("ratio_to_hand_written", "× hand-written", "{:.2f}"),
-                Column("ratio_to_floor", "× floor", "{:.2f}"),
-                Column("windows", "rows written", "{:,}"),
-            ],
+            columns=list(_COLUMNS),
             config={
                 "events": records,
                 "topic": topic,
@@ -162,16 +179,7 @@ class OverheadBenchmark:
             checks={
                 "same window counts": {"passed": same, "detail": _agreement_line(agreements), "repeats": agreements}
             },
-            notes=[
-                "ratios are throughput ratios (events/s of the case over the baseline's, from median seconds); "
-                "above 1 the case is faster",
-                "streamwise runs the pipeline as `run --once` does (its row's `queries`), settling dead letters and "
-                "the late-data ledger of every batch, without the progress listener `streamwise run` adds; the "
-                "hand-written query has neither dead letters nor a ledger; `no ledger` is streamwise with the ledger "
-                "off, so streamwise's `× no ledger` is the ledger's cost",
-                "wall seconds run from start() to the end of the last query: query start-up and planning included, "
-                "SparkSession start-up excluded",
-            ],
+            notes=list(_NOTES),
         )
 
 

@@ -35,6 +35,26 @@ GOAL_RATIO = 5.0  # issue 11: at least 5x a single-process Python stream process
 QUIX_TIMEOUT_S = 1_800
 
 
+# The report's table.
+_COLUMNS = [
+    Column("case", "case"),
+    Column("seconds", "wall s", "{:.1f}"),
+    Column("events_per_s", "events/s", "{:,.0f}"),
+    Column("ratio", "× quixstreams", "{:.2f}"),
+    Column("windows", "windows", "{:,}"),
+    Column("views", "views", "{:,}"),
+]
+
+
+# What the figures mean, printed under the table.
+_NOTES = [
+    "windows and views differ by design: Spark keeps one watermark for the whole query, Quix keeps "
+    "one stream time per partition of its repartition topic and drops a record more than the grace "
+    "behind it, so records from a partition read later than the others are dropped there",
+    "streamwise: SparkSession start excluded; Quix: Python start and imports excluded",
+]
+
+
 @register
 class PeerBenchmark:
     """streamwise against Quix Streams on the same topic."""
@@ -97,14 +117,7 @@ class PeerBenchmark:
         return BenchReport(
             name=self.name,
             rows=rows,
-            columns=[
-                Column("case", "case"),
-                Column("seconds", "wall s", "{:.1f}"),
-                Column("events_per_s", "events/s", "{:,.0f}"),
-                Column("ratio", "× quixstreams", "{:.2f}"),
-                Column("windows", "windows", "{:,}"),
-                Column("views", "views", "{:,}"),
-            ],
+            columns=list(_COLUMNS),
             config={
                 "events": records,
                 "partitions": partitions,
@@ -126,12 +139,7 @@ class PeerBenchmark:
                     "detail": f"Quix's windowed stage saw {theirs['records']:,} of {records:,}",
                 }
             },
-            notes=[
-                "windows and views differ by design: Spark keeps one watermark for the whole query, Quix keeps "
-                "one stream time per partition of its repartition topic and drops a record more than the grace "
-                "behind it, so records from a partition read later than the others are dropped there",
-                "streamwise: SparkSession start excluded; Quix: Python start and imports excluded",
-            ],
+            notes=list(_NOTES),
         )
 
 
