@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamwise.pipeline.exceptions import PipelineError
+from streamwise.pipeline.exceptions import ForgottenBatchError, PipelineError
 
 Offsets = dict[str, dict[str, int]]  # topic -> partition (as text, like Spark's JSON) -> offset
 EARLIEST = -2  # Spark's Kafka reader: -2 in an offsets JSON means the partition's earliest offset
@@ -45,7 +45,7 @@ def _json_lines(path: Path) -> list[dict]:
     try:
         text = path.read_text(errors="replace")
     except FileNotFoundError:
-        raise PipelineError(
+        raise ForgottenBatchError(
             f"{path} is missing: the checkpoint no longer holds that batch",
             hint="Spark keeps the last 100 batches (spark.sql.streaming.minBatchesToRetain)",
         ) from None

@@ -7,3 +7,7 @@ from streamwise.errors import StreamwiseError
 
 class PipelineError(StreamwiseError):
     """A pipeline could not be built or a query failed."""
+
+
+class ForgottenBatchError(PipelineError):
+    """The checkpoint no longer holds a batch's offsets (Spark keeps the last 100 batches)."""

@@ -138,7 +138,7 @@ class Pipeline:
             return [start_realtime(self, spark)]
         trigger = {"availableNow": True} if once else {"processingTime": self.spec.trigger}
         schemas = self.subject_schemas()  # the query and the settling re-reads decode with the same versions
-        settlement = Settlement(self, schemas)  # before the start: it looks at the checkpoint as it was
+        settlement = Settlement(self, schemas, spark)  # before the start: it looks at the checkpoint as it was
         query = self.output(spark, schemas).writeStream.queryName(self.layout.main_query)
         query = query.outputMode(self.spec.output_mode).trigger(**trigger).foreachBatch(FanOut(self, settlement))
         started = query.option("checkpointLocation", str(self.layout.main_checkpoint)).start()

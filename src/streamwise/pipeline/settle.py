@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamwise.pipeline import decode, steps
 from streamwise.pipeline.batches import BatchRange, batch_range, last_committed
+from streamwise.pipeline.exceptions import ForgottenBatchError
 from streamwise.pipeline.layout import LATENCY_METRIC
 from streamwise.pipeline.ledger import STATEFUL, Ledger, late_entries
 from streamwise.sinks.kafka import Record, TransactionalLedger
@@ -79,9 +80,13 @@ def evidence(progresses: Any, since: int = 0) -> dict[int, Evidence]:
 class Settlement:
     """Settles one pipeline's main-query batches (see the module docstring)."""
 
-    def __init__(self, plan: Pipeline, schemas: SubjectSchemas | None) -> None:
+    def __init__(self, plan: Pipeline, schemas: SubjectSchemas | None, spark: SparkSession) -> None:
         self.plan = plan
         self.schemas = schemas
+        # The query manager of the session that starts the query. Not the batch's own session: Spark
+        # runs a streaming query on a clone of the session, whose manager knows no query, so the
+        # running query's progress can only be found through the session that started it.
+        self._streams = spark._jsparkSession.streams()
         self.first_seen: int | None = None  # the first batch this process ran: its progress is ours
         stateful = [i for i, step in enumerate(plan.spec.streaming_steps) if isinstance(step, STATEFUL)]
         self.stateful_at = stateful[0] if stateful else None
@@ -159,7 +164,7 @@ class Settlement:
         before it whose progress is known (or which ran before this process)."""
         if self.first_seen is None:
             self.first_seen = batch_id
-        query = spark._jsparkSession.streams().get(self._query_id())
+        query = self._streams.get(self._query_id())
         known = evidence(query.recentProgress(), since=self.settled() + 1) if query is not None else {}
         self._settle_up_to(spark, batch_id - 1, known, wait_for_progress=True)
 
@@ -186,9 +191,20 @@ class Settlement:
                 return  # its progress is on its way: the next batch settles it
             found = known.get(batch_id, UNKNOWN)
             if found.anything:
-                self.settle(
-                    spark, batch_range(self.plan.layout.main_checkpoint, batch_id, self.plan.spec.source.topic), found
-                )
+                try:
+                    batch = batch_range(self.plan.layout.main_checkpoint, batch_id, self.plan.spec.source.topic)
+                except ForgottenBatchError as exc:
+                    # Only a checkpoint left unsettled for 100 batches (by a version that could not
+                    # see its running query's progress) gets here; stopping would not bring it back.
+                    log.warning(
+                        "pipeline %s: batch %d can no longer be settled, its dead letters and late rows are "
+                        "not written: %s",
+                        self.plan.spec.name,
+                        batch_id,
+                        exc.message,
+                    )
+                else:
+                    self.settle(spark, batch, found)
             self._mark(batch_id)
 
     def settle(self, spark: SparkSession, batch: BatchRange, found: Evidence) -> None:
