@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import functions as F
 
 from streamwise.pipeline.spec import AnomalyStep, DeduplicateStep, JoinStep, Step, WindowStep
@@ -67,14 +69,28 @@ def late_entries(rows: DataFrame, step: Step, watermark_ms: int) -> DataFrame:
 
 
 class Ledger:
-    """Appends a batch's entries to the ledger's Delta table, once per batch (``txnAppId``/``txnVersion``)."""
+    """Appends batches' entries to the ledger's Delta table, each batch once: a commit carries the
+    last batch id it covers (``txnAppId``/``txnVersion``), and the entries of batches up to the
+    version already committed are left out, however a retry groups the batches."""
 
     def __init__(self, table: Path, app_id: str) -> None:
         self.table = table
         self.app_id = app_id
 
-    def append(self, entries: DataFrame, batch_id: int) -> None:
-        """Write ``entries`` (see :func:`late_entries`) tagged with the batch they were dropped in."""
-        tagged = entries.withColumn("ledger_batch_id", F.lit(batch_id))
-        writer = tagged.write.format("delta").mode("append").option("mergeSchema", "true")
-        writer.option("txnAppId", self.app_id).option("txnVersion", batch_id).save(str(self.table))
+    def committed(self) -> int:
+        """The last batch id whose entries are in the table (-1 before the first)."""
+        try:
+            version = DeltaTable(str(self.table)).transaction_version(self.app_id)
+        except TableNotFoundError:
+            return -1
+        return -1 if version is None else version
+
+    def append(self, entries: DataFrame, through: int) -> None:
+        """Write ``entries`` (see :func:`late_entries`, with the ``ledger_batch_id`` each was dropped
+        in) of the batches up to ``through``, but those already committed."""
+        done = self.committed()
+        if through <= done:
+            return
+        fresh = entries.where(F.col("ledger_batch_id") > done)
+        writer = fresh.write.format("delta").mode("append").option("mergeSchema", "true")
+        writer.option("txnAppId", self.app_id).option("txnVersion", through).save(str(self.table))

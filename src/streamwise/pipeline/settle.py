@@ -1,33 +1,41 @@
 """Settling the main query's batches: dead letters to ``<topic>.dlq`` and late rows to the ledger,
 from exactly the offsets each batch read, judged by the watermark that batch used.
 
-Neither reaches the sinks, so neither needs to be on the latency path, and most batches have
-neither. Spark tells which: each batch's progress carries the dead letters the decode counted (an
+Neither reaches the sinks, so neither needs to be on the latency path. Spark tells which: each batch's progress carries the dead letters the decode counted (an
 observed metric) and the rows its stateful operators dropped (``numRowsDroppedByWatermark``). A
 batch with either is read again from Kafka (its offset range in the checkpoint, see
 :mod:`streamwise.pipeline.batches`), decoded the same way, and its dead letters and ledger entries
-are written; a batch with neither costs nothing. Batch N is settled once it has committed: at the
-start of batch N + 1 (after the sinks), and at the end of a run for the last ones. The newest
+are written; a batch with neither costs nothing. Batch N is settled once it has committed: once
+batch N + 1 has written its sinks, by a thread of its own, so the re-read never holds up the next
+batch; and at the end of a run, for the last ones, before the run returns. A live stream has a few
+late rows in nearly every batch, so the thread settles every batch that ended since its last round
+together (up to ``GROUP_BATCHES``): one Kafka transaction and one Delta commit for all of them. The newest
 settled batch id is kept beside the checkpoint; a batch whose progress this process never saw
 (a restart after a crash) is read again whatever it held, so nothing is skipped.
 
-Both writes are exactly once, so a batch settled again after a crash changes nothing: ledger
-appends are idempotent per batch (Delta ``txnVersion``), and a batch's dead letters are produced in
-one Kafka transaction together with a marker of the batch (a committed group offset, as the Kafka
-sinks do), so a batch whose marker is past is not written again.
+Both writes are exactly once, so batches settled again after a crash, grouped however, change
+nothing: a ledger commit carries the last batch id it covers (Delta ``txnVersion``) and entries of
+batches up to the committed one are left out; the dead letters are produced in one Kafka
+transaction together with a marker of the last batch (a committed group offset, as the Kafka sinks
+do), and batches up to the marker are not written again.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pyspark.sql import functions as F
+
 from streamwise.pipeline import decode, steps
 from streamwise.pipeline.batches import BatchRange, batch_range, last_committed
-from streamwise.pipeline.exceptions import ForgottenBatchError
+from streamwise.pipeline.exceptions import ForgottenBatchError, PipelineError
 from streamwise.pipeline.layout import LATENCY_METRIC
 from streamwise.pipeline.ledger import STATEFUL, Ledger, late_entries
 from streamwise.sinks.kafka import Record, TransactionalLedger
@@ -41,6 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_TIMEOUT_S = 60.0
+# Batches settled together: one Kafka transaction and one Delta commit for all of them, so the
+# settling keeps up with batches that each drop a few late rows (a commit costs more than the rows).
+GROUP_BATCHES = 20
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,13 @@ class Settlement:
         self._predates = self.predates_settling()  # asked before the query starts: batch 0 may commit at once
         self._query: str | None = None  # the checkpoint's query id, read once the query has started
         self._settled: int | None = None  # the marker's batch, read once: this process is its only writer
+        # The settling thread: woken after each batch with the newest batch id; the first error it
+        # meets fails the next batch (the query restarts from its checkpoint and settles again).
+        self._newest: tuple[SparkSession, int] | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failure: Exception | None = None
 
     @property
     def marker(self) -> Any:
@@ -160,16 +178,47 @@ class Settlement:
         return self._dead_letters
 
     def after_batch(self, spark: SparkSession, batch_id: int) -> None:
-        """In batch ``batch_id``'s ``foreachBatch``, after its sinks: settle the committed batches
-        before it whose progress is known (or which ran before this process)."""
+        """In batch ``batch_id``'s ``foreachBatch``, after its sinks: have the settling thread settle
+        the committed batches before it whose progress is known (or which ran before this process).
+        Returns at once; raises the error the thread met, if any."""
+        if self._failure is not None:
+            raise PipelineError(f"settling the batches before {batch_id} failed: {self._failure}") from self._failure
         if self.first_seen is None:
             self.first_seen = batch_id
-        query = self._streams.get(self._query_id())
-        known = evidence(query.recentProgress(), since=self.settled() + 1) if query is not None else {}
-        self._settle_up_to(spark, batch_id - 1, known, wait_for_progress=True)
+        self._newest = (spark, batch_id)
+        if self._thread is None:
+            name = f"streamwise-settle-{self.plan.spec.name}"
+            self._thread = threading.Thread(target=self._settle_in_background, name=name, daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _settle_in_background(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping.is_set() or self._newest is None:
+                return
+            spark, batch_id = self._newest
+            try:
+                query = self._streams.get(self._query_id())
+                known = evidence(query.recentProgress(), since=self.settled() + 1) if query is not None else {}
+                self._settle_up_to(spark, batch_id - 1, known, wait_for_progress=True)
+            except Exception as exc:  # handed to the next batch, which fails with it
+                log.exception("pipeline %s: settling failed", self.plan.spec.name)
+                self._failure = exc
+                return
+
+    def _stop_background(self) -> None:
+        """Let the settling thread finish the batch it is on, and stop it."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def finish(self, spark: SparkSession, progresses: Any) -> None:
         """After the main query stopped: settle every committed batch left, with its final progress."""
+        self._stop_background()
         committed = last_committed(self.plan.layout.main_checkpoint)
         try:
             if committed is not None:
@@ -185,64 +234,86 @@ class Settlement:
         self, spark: SparkSession, last: int, known: dict[int, Evidence], *, wait_for_progress: bool
     ) -> None:
         self.adopt()
+        ready = []
         for batch_id in range(self.settled() + 1, last + 1):
             ours = self.first_seen is not None and batch_id >= self.first_seen
             if batch_id not in known and ours and wait_for_progress:
-                return  # its progress is on its way: the next batch settles it
-            found = known.get(batch_id, UNKNOWN)
-            if found.anything:
-                try:
-                    batch = batch_range(self.plan.layout.main_checkpoint, batch_id, self.plan.spec.source.topic)
-                except ForgottenBatchError as exc:
-                    # Only a checkpoint left unsettled for 100 batches (by a version that could not
-                    # see its running query's progress) gets here; stopping would not bring it back.
-                    log.warning(
-                        "pipeline %s: batch %d can no longer be settled, its dead letters and late rows are "
-                        "not written: %s",
-                        self.plan.spec.name,
-                        batch_id,
-                        exc.message,
-                    )
-                else:
-                    self.settle(spark, batch, found)
-            self._mark(batch_id)
+                break  # its progress is on its way: a later round settles it
+            ready.append(batch_id)
+        for start in range(0, len(ready), GROUP_BATCHES):
+            group = ready[start : start + GROUP_BATCHES]
+            self.settle(spark, [(batch_id, known.get(batch_id, UNKNOWN)) for batch_id in group])
+            self._mark(group[-1])
 
-    def settle(self, spark: SparkSession, batch: BatchRange, found: Evidence) -> None:
-        """Read ``batch`` again and write what it left behind: its dead letters, its ledger entries."""
-        if batch.empty:
+    def settle(self, spark: SparkSession, group: list[tuple[int, Evidence]]) -> None:
+        """Read again the batches of ``group`` (consecutive ids, oldest first) that left something
+        behind, and write it: their dead letters in one Kafka transaction, their ledger entries in
+        one Delta commit, each marked with the group's last batch id."""
+        last = group[-1][0]
+        batches = [(batch, found) for batch, found in self._ranges(group) if not batch.empty]
+        if not batches:
             return
-        parsed = self.plan.parsed(spark, self.schemas, batch=batch).persist()
+        parsed = {batch.batch_id: self.plan.parsed(spark, self.schemas, batch=batch).persist() for batch, _ in batches}
         try:
-            if found.dead:
-                self._write_dead_letters(decode.dead_letters(parsed), batch.batch_id)
+            dead = [decode.dead_letters(parsed[batch.batch_id]) for batch, found in batches if found.dead]
+            if dead:
+                self._write_dead_letters(dead, [batch.batch_id for batch, found in batches if found.dead], last)
             ledger = self.ledger()
-            if found.dropped and ledger is not None:
-                entries = late_entries(
-                    self._at_stateful_step(decode.valid(parsed)), self._stateful_step, batch.late_watermark_ms
-                )
-                entries = entries.persist()
-                try:
-                    if entries.count():
-                        ledger.append(entries, batch.batch_id)
-                finally:
-                    entries.unpersist()
-            why = (
-                "its progress was not seen by this process"
-                if found is UNKNOWN
-                else f"{found.dead:,} dead letters, {found.dropped:,} rows dropped by the watermark"
+            dropping = [(batch, parsed[batch.batch_id]) for batch, found in batches if found.dropped]
+            if dropping and ledger is not None:
+                self._write_ledger(ledger, dropping, last)
+            log.info(
+                "pipeline %s: settled batches %d-%d (%s)",
+                self.plan.spec.name,
+                group[0][0],
+                last,
+                ", ".join(f"{batch.batch_id}: {_why(found)}" for batch, found in batches),
             )
-            log.info("pipeline %s: settled batch %d (%s)", self.plan.spec.name, batch.batch_id, why)
         finally:
-            parsed.unpersist()
+            for frame in parsed.values():
+                frame.unpersist()
 
-    def _write_dead_letters(self, dead: DataFrame, batch_id: int) -> None:
-        """The batch's dead letters in one transaction with its marker, unless an earlier settling
-        of the batch committed them. They stream to the driver a partition at a time
-        (``toLocalIterator``): never more than one batch's bad records, and rarely many."""
+    def _ranges(self, group: list[tuple[int, Evidence]]) -> Iterator[tuple[BatchRange, Evidence]]:
+        """The offset ranges of the batches in ``group`` that left something behind."""
+        for batch_id, found in group:
+            if not found.anything:
+                continue
+            try:
+                yield batch_range(self.plan.layout.main_checkpoint, batch_id, self.plan.spec.source.topic), found
+            except ForgottenBatchError as exc:
+                # Only a checkpoint left unsettled for 100 batches (by a version that could not
+                # see its running query's progress) gets here; stopping would not bring it back.
+                log.warning(
+                    "pipeline %s: batch %d can no longer be settled, its dead letters and late rows are not written: %s",
+                    self.plan.spec.name,
+                    batch_id,
+                    exc.message,
+                )
+
+    def _write_ledger(self, ledger: Ledger, dropping: list[tuple[BatchRange, DataFrame]], last: int) -> None:
+        """The late rows of each batch, judged by that batch's own late-row watermark, in one commit."""
+        parts = [
+            late_entries(
+                self._at_stateful_step(decode.valid(rows)), self._stateful_step, batch.late_watermark_ms
+            ).withColumn("ledger_batch_id", F.lit(batch.batch_id))
+            for batch, rows in dropping
+        ]
+        entries = functools.reduce(lambda a, b: a.unionByName(b), parts).persist()
+        try:
+            if entries.count():
+                ledger.append(entries, last)
+        finally:
+            entries.unpersist()
+
+    def _write_dead_letters(self, dead: list[DataFrame], batch_ids: list[int], last: int) -> None:
+        """The dead letters of the batches ``batch_ids`` in one transaction with the marker of batch
+        ``last``, leaving out the batches an earlier settling committed. They stream to the driver a
+        partition at a time (``toLocalIterator``): never more than a few batches' bad records."""
         writer = self.dead_letter_writer()
-        if writer.next_batch() > batch_id:
+        todo = [frame for frame, batch_id in zip(dead, batch_ids, strict=True) if batch_id >= writer.next_batch()]
+        if not todo:
             return
-        rows = dead.toLocalIterator()
+        rows = functools.reduce(lambda a, b: a.unionByName(b), todo).toLocalIterator()
         first = next(rows, None)
         if first is None:
             return  # read again without evidence (a restart) and nothing was bad: no transaction
@@ -257,7 +328,7 @@ class Settlement:
                 )
                 for row in itertools.chain([first], rows)
             ),
-            batch_id,
+            last,
         )
 
     @property
@@ -271,3 +342,9 @@ class Settlement:
         for step in self.plan.spec.streaming_steps[: self.stateful_at]:
             rows = steps.apply(rows, step, self.plan.settings)
         return rows
+
+
+def _why(found: Evidence) -> str:
+    if found is UNKNOWN:
+        return "progress not seen by this process"
+    return f"{found.dead:,} dead letters, {found.dropped:,} rows dropped by the watermark"
