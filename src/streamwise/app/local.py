@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,12 +54,17 @@ def start_generator(settings: Settings, *, scenario: str, topic: str, rate: floa
 
 
 def start_pipeline(settings: Settings, pipeline: str, checkpoint: Path) -> int:
-    """Start a pipeline; ready once its main query (checkpoint ``checkpoint``) has planned a micro-batch."""
+    """Start a pipeline; ready once its main query (checkpoint ``checkpoint``) has planned or
+    committed a micro-batch since this start (a checkpoint from an earlier run holds only the last
+    100 batches: batch 0 may be long gone)."""
+    started = time.time()
+
+    def batch_since_start() -> bool:
+        logs = [checkpoint / "offsets", checkpoint / "commits"]
+        return any(f.stat().st_mtime >= started for folder in logs if folder.is_dir() for f in folder.iterdir())
+
     return Service("pipeline", settings.state).start(
-        _streamwise("run", pipeline),
-        ready=lambda: (checkpoint / "offsets" / "0").is_file(),
-        timeout_s=300,
-        env=settings_env(settings),
+        _streamwise("run", pipeline), ready=batch_since_start, timeout_s=300, env=settings_env(settings)
     )
 
 
@@ -130,4 +136,5 @@ def _stop(name: str, settings: Settings) -> bool:
     servers = {"kafka": KafkaBroker, "postgres": PostgresServer, "redis": RedisServer}
     if name in servers:  # each knows its own clean shutdown (PostgreSQL: fast shutdown, not TERM)
         return servers[name](settings).stop()
-    return Service(name, settings.state).stop()
+    # A pipeline stops between two batches and settles the last ones before it exits: give it time.
+    return Service(name, settings.state).stop(grace_s=60.0 if name == "pipeline" else 15.0)

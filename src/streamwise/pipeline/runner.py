@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ log = logging.getLogger(__name__)
 
 
 POLL_S = 1  # whole seconds: StreamingQuery.awaitTermination is declared to take an int
+STOP_WAIT_S = 10.0
 
 # What to do once a query has ended (stopped or caught up), by query id: the pipeline's settling of
 # its last batches. Kept here, not on the query object, because PySpark's StreamingQuery is Spark's.
@@ -34,14 +37,16 @@ def await_queries(queries: list[StreamingQuery]) -> None:
 
     Whichever query fails first stops the others: a set of pipelines never goes on half running.
     When none failed, each query's finisher (:func:`on_finish`) runs after it has stopped. SIGTERM
-    is what ``streamwise down`` sends: it becomes a clean stop here, so the checkpoint and the sinks
-    are left between two batches.
+    (what ``streamwise down`` sends) and Ctrl-C only ask for the stop: the loop sees the request
+    between two calls into the JVM, never in the middle of one (an interrupt there would leave the
+    py4j connection mid-answer), so the queries stop between two batches and are settled.
     """
     from pyspark.errors import StreamingQueryException  # pyspark loads lazily: keeps the CLI's start fast
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda _signum, _frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while True:
+        while not stop.is_set():
             active = [q for q in queries if q.isActive]
             if not active or any(q.exception() is not None for q in queries if q not in active):
                 break
@@ -49,13 +54,14 @@ def await_queries(queries: list[StreamingQuery]) -> None:
                 active[0].awaitTermination(POLL_S)  # returns as soon as that query ends
             except StreamingQueryException:
                 pass  # it failed: the next round stops the others and reports it
-    except KeyboardInterrupt:
-        log.info("stopping %d queries", len(queries))
+        if stop.is_set():
+            log.info("stopping %d queries", len(queries))
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for query in queries:
             if query.isActive:
-                query.stop()
+                _stop_between_batches(query)
     failures = [(q.name, q.exception()) for q in queries if q.exception() is not None]
     for query in queries:
         finisher = _finishers.pop(str(query.id), None)
@@ -82,5 +88,20 @@ def failure_cause(text: str) -> str:
     return f"{kind.rsplit('.', 1)[-1]}: {message.split(' SQLSTATE:')[0].strip()}"
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+def _stop_between_batches(query: StreamingQuery, wait_s: float = STOP_WAIT_S) -> None:
+    """Stop ``query`` as soon as its current batch is done: ``stop()`` in the middle of one
+    interrupts its foreachBatch. Right after a batch reports its progress, the next one is at most
+    planning. After ``wait_s`` seconds it stops anyway: an interrupted batch runs again from the
+    checkpoint at the next start, and every sink writes it once."""
+    current = _last_batch(query)
+    deadline = time.monotonic() + wait_s
+    while query.isActive and time.monotonic() < deadline:
+        if not query.status["isTriggerActive"] or _last_batch(query) != current:
+            break
+        time.sleep(0.02)
+    query.stop()
+
+
+def _last_batch(query: StreamingQuery) -> int | None:
+    progress = query.lastProgress
+    return None if progress is None else int(progress["batchId"])

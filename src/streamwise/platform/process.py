@@ -117,13 +117,17 @@ class Service:
         )
 
     def stop(self, grace_s: float = 15.0) -> bool:
-        """Stop the process and its session by pid: TERM, then KILL after ``grace_s``. True if one ran."""
+        """Stop the process by pid: TERM to it, then KILL to its whole session after ``grace_s``.
+        True if one ran. TERM goes to the process alone: a driver stops its own JVM in order
+        (queries between two batches, then Spark), where a JVM told at the same time would shut
+        Spark down under the queries still stopping."""
         proc = self.process()
         self.pid_file.unlink(missing_ok=True)
         if proc is None:
             return False
         family = [proc, *_children(proc)]
-        _signal_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
         _, alive = psutil.wait_procs(family, timeout=grace_s)
         if alive:
             _signal_group(proc.pid, signal.SIGKILL)

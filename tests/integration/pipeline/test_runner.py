@@ -3,9 +3,37 @@ rest and is reported, whichever query it is."""
 
 from __future__ import annotations
 
-import pytest
+import signal
+import subprocess
 
-from streamwise.pipeline import PipelineError, await_queries
+import pytest
+from cli_process import child_env, kill_tree, streamwise_command
+
+from streamwise.pipeline import PipelineError, await_queries, load_pipeline
+from streamwise.pipeline.layout import PipelineLayout
+from streamwise.platform.topics import create_topic
+from streamwise.testing import produce_events, read_topic, wait_for
+
+SPEC = """
+name: {name}
+source:
+  topic: {name}
+  schema: "page STRING, event_time LONG"
+  required: [page]
+event_time:
+  watermark: 10 seconds
+trigger: 1 second
+steps:
+  - type: window
+    duration: 10 seconds
+    by: [page]
+    aggregates:
+      views: count(*)
+sinks:
+  - type: delta
+    path: "{name}/views"
+"""
+T0 = 1_767_225_600_000
 
 
 def test_a_failing_second_query_stops_the_first_and_is_reported(spark, tmp_path) -> None:
@@ -33,3 +61,36 @@ def test_a_failing_second_query_stops_the_first_and_is_reported(spark, tmp_path)
     with pytest.raises(PipelineError, match="query runner_failing failed: ValueError: boom at batch 2"):
         await_queries([forever, failing])
     assert not forever.isActive and not failing.isActive
+
+
+def test_sigterm_stops_a_run_between_batches_and_settles_it(broker, settings, topic_name, tmp_path) -> None:
+    """Setup: `streamwise run` of a windowed pipeline on a 1 s trigger in a child process; a bad
+    record and good ones; once the bad record is in a committed batch, SIGTERM (what `down` sends).
+    Invariant: exit 0 within the grace `down` gives (60 s), the log says the queries were stopped
+    with no Python traceback, and the bad record is in the DLQ exactly once."""
+    create_topic(settings.kafka, topic_name, partitions=1)
+    path = tmp_path / "p.yaml"
+    path.write_text(SPEC.format(name=topic_name))
+    spec = load_pipeline(path)
+    checkpoint = PipelineLayout(spec.name, settings.state).main_checkpoint
+    produce_events(settings, topic_name, [b"not json", {"page": "/a", "event_time": T0}])
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            streamwise_command("run", str(path)), env=child_env(settings), stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_for(lambda: (checkpoint / "commits" / "0").is_file() or proc.poll() is not None, bound_s=300,
+                     what="the first committed batch")  # fmt: skip
+            assert proc.poll() is None, log.read_text()[-3000:]
+            produce_events(settings, topic_name, [{"page": "/a", "event_time": T0 + 1_000}])
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                kill_tree(proc)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert "stopping 1 queries" in text and f"pipeline {spec.name} stopped" in text
+    assert "Traceback" not in text, text[-3000:]
+    assert [value for value, _ in read_topic(settings, f"{topic_name}.dlq")] == [b"not json"]
