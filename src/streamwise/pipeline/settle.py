@@ -209,7 +209,7 @@ class Settlement:
                 return
 
     def _stop_background(self) -> None:
-        """Let the settling thread finish the batch it is on, and stop it."""
+        """Let the settling thread finish the round it is on, and stop it."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:

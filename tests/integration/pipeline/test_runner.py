@@ -8,32 +8,12 @@ import subprocess
 
 import pytest
 from cli_process import child_env, kill_tree, streamwise_command
+from windowed_pipeline import SPEC, T0
 
 from streamwise.pipeline import PipelineError, await_queries, load_pipeline
 from streamwise.pipeline.layout import PipelineLayout
 from streamwise.platform.topics import create_topic
 from streamwise.testing import produce_events, read_topic, wait_for
-
-SPEC = """
-name: {name}
-source:
-  topic: {name}
-  schema: "page STRING, event_time LONG"
-  required: [page]
-event_time:
-  watermark: 10 seconds
-trigger: 1 second
-steps:
-  - type: window
-    duration: 10 seconds
-    by: [page]
-    aggregates:
-      views: count(*)
-sinks:
-  - type: delta
-    path: "{name}/views"
-"""
-T0 = 1_767_225_600_000
 
 
 def test_a_failing_second_query_stops_the_first_and_is_reported(spark, tmp_path) -> None:

@@ -6,32 +6,13 @@ from __future__ import annotations
 
 import json
 
+from windowed_pipeline import SPEC, T0
+
 from streamwise.config import Settings
 from streamwise.pipeline import await_queries, parse_pipeline
 from streamwise.pipeline.plan import Pipeline
 from streamwise.platform.topics import create_topic
 from streamwise.testing import produce_events, read_topic, wait_for
-
-SPEC = """
-name: {name}
-source:
-  topic: {name}
-  schema: "page STRING, event_time LONG"
-  required: [page]
-event_time:
-  watermark: 10 seconds
-trigger: 1 second
-steps:
-  - type: window
-    duration: 10 seconds
-    by: [page]
-    aggregates:
-      views: count(*)
-sinks:
-  - type: delta
-    path: "{name}/views"
-"""
-T0 = 1_767_225_600_000
 
 
 def test_a_running_query_settles_each_batch_as_it_goes(spark, settings: Settings, topic_name: str) -> None:
