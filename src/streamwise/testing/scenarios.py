@@ -26,7 +26,6 @@ from streamwise.pipeline.runner import await_queries
 from streamwise.pipeline.spec import PipelineSpec
 from streamwise.platform.topics import create_topic
 from streamwise.sinks import DeltaSink, Sink, sink_location
-from streamwise.sinks.config import KafkaAlertsSink, KafkaSink, PostgresSink, RedisSink
 from streamwise.verify import readers
 
 T = TypeVar("T")
@@ -121,18 +120,9 @@ def collect(spark: SparkSession, plan: Pipeline) -> PipelineRun:
 def sink_rows(spark: SparkSession, plan: Pipeline, sink: Sink) -> pd.DataFrame | None:
     """Everything ``sink`` holds now, read with the store's own client (Delta through Spark, so
     its types are the pipeline's); None for a sink that keeps nothing to read back."""
-    settings = plan.settings
     if isinstance(sink, DeltaSink):
         return _delta(spark, plan.sink_path(sink))
-    if isinstance(sink, PostgresSink):
-        return readers.postgres_rows(settings.postgres, sink.table)
-    if isinstance(sink, RedisSink) and sink.structure == "sorted_set":
-        return readers.redis_sorted_set_rows(settings.redis, sink.key)
-    if isinstance(sink, RedisSink):
-        return readers.redis_hash_rows(settings.redis, sink.key)
-    if isinstance(sink, KafkaSink | KafkaAlertsSink):
-        return readers.json_rows(readers.topic_records(settings.kafka, sink.topic))
-    return None
+    return readers.sink_rows(plan.settings, sink)
 
 
 def read_topic(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, str]]]:

@@ -351,17 +351,8 @@ class _Audit:
         ):
             raise _Unchecked("in update mode an append-only sink gets each window again whenever it changes")
         columns = self._columns(sink)
-        kafka = self.settings.kafka
-        if isinstance(sink, DeltaSink):
-            rows = readers.delta_rows(warehouse_path(sink.path, self.settings.state), columns)
-        elif isinstance(sink, PostgresSink):
-            rows = readers.postgres_rows(self.settings.postgres, sink.table, columns)
-        elif isinstance(sink, RedisSink):
-            in_key = key_columns(sink.key)
-            rows = readers.redis_hash_rows(self.settings.redis, sink.key, [c for c in columns if c not in in_key])
-        elif isinstance(sink, KafkaSink | KafkaAlertsSink):
-            rows = readers.json_rows(readers.topic_records(kafka, sink.topic), columns, query=query)
-        else:
+        rows = readers.sink_rows(self.settings, sink, columns, query=query)
+        if rows is None:
             raise _Unchecked(f"verify cannot read a {sink.type} sink")
         if window is None:
             return rows

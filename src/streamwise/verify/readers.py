@@ -19,24 +19,54 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from psycopg import sql
 
-from streamwise.config import KafkaSettings, PostgresSettings, RedisSettings
+from streamwise.config import KafkaSettings, PostgresSettings, RedisSettings, Settings
 from streamwise.platform.exceptions import TopicError
 from streamwise.platform.topics import read_to_end
-from streamwise.sinks.config import key_columns
+from streamwise.sinks.config import (
+    DeltaSink,
+    KafkaAlertsSink,
+    KafkaSink,
+    PostgresSink,
+    RedisSink,
+    Sink,
+    key_columns,
+    warehouse_path,
+)
 from streamwise.verify.exceptions import VerifyError
 
 _KAFKA_TIMEOUT_S = 60.0
 _REDIS_BATCH = 1_000
 
 
-def delta_rows(path: Path, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of the Delta table's current version; an empty frame when there is no table yet."""
+def sink_rows(
+    settings: Settings, sink: Sink, columns: list[str] | None = None, *, query: str | None = None
+) -> pd.DataFrame | None:
+    """What ``sink`` holds now, ``columns`` of it (default: all), read with the store's own client;
+    for a Kafka sink with ``query``, only that query's records. None for a sink that keeps nothing
+    to read back (the console, a webhook's receiver)."""
+    if isinstance(sink, DeltaSink):
+        return delta_rows(warehouse_path(sink.path, settings.state), columns)
+    if isinstance(sink, PostgresSink):
+        return postgres_rows(settings.postgres, sink.table, columns)
+    if isinstance(sink, RedisSink) and sink.structure == "sorted_set":
+        return redis_sorted_set_rows(settings.redis, sink.key)
+    if isinstance(sink, RedisSink):
+        fields = None if columns is None else [c for c in columns if c not in key_columns(sink.key)]
+        return redis_hash_rows(settings.redis, sink.key, fields)
+    if isinstance(sink, KafkaSink | KafkaAlertsSink):
+        return json_rows(topic_records(settings.kafka, sink.topic), columns, query=query)
+    return None
+
+
+def delta_rows(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """``columns`` (default: all) of the Delta table's current version; an empty frame when there is
+    no table yet."""
     try:
         table = DeltaTable(str(path))
     except TableNotFoundError:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns or [])
     present = [f.name for f in table.schema().fields]
-    missing = [c for c in columns if c not in present]
+    missing = [c for c in columns or [] if c not in present]
     if missing:
         raise VerifyError(f"Delta table {path} has no column {missing} (it has {present})")
     return table.to_pyarrow_table(columns=columns).to_pandas()
