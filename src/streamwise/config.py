@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamwise.errors import ConfigError
@@ -20,32 +20,78 @@ from streamwise.errors import ConfigError
 QUIET: dict[str, Any] = {"log_level": 0}
 
 
+class KafkaNodeAddress(BaseModel):
+    """Where one KRaft node of the local cluster listens."""
+
+    node_id: int
+    port: int
+    controller_port: int
+
+
 class KafkaSettings(BaseSettings):
-    """The local KRaft broker and how clients reach it."""
+    """The local KRaft cluster (one node, or three for the cluster profile) and how clients reach it.
+
+    Node ``i`` (from 0) has id ``node_id + i`` and listens on ``port + 2i`` for clients and on
+    ``controller_port + 2i`` for the controller quorum: 9092/9093, 9094/9095, 9096/9097 by default.
+    """
 
     model_config = SettingsConfigDict(env_prefix="STREAMWISE_KAFKA_", extra="forbid")
 
     host: str = "127.0.0.1"
-    port: int = Field(default=9092, ge=1, le=65535, description="client (PLAINTEXT) listener")
-    controller_port: int = Field(default=9093, ge=1, le=65535, description="KRaft controller listener")
-    node_id: int = Field(default=1, ge=0)
-    heap: str = Field(default="768m", description="broker JVM heap (-Xmx)")
+    port: int = Field(default=9092, ge=1, le=65535, description="client (PLAINTEXT) listener of the first node")
+    controller_port: int = Field(
+        default=9093, ge=1, le=65535, description="KRaft controller listener of the first node"
+    )
+    node_id: int = Field(default=1, ge=0, description="id of the first node; the others count up from it")
+    nodes: int = Field(
+        default=1,
+        ge=1,
+        le=9,
+        description="KRaft nodes (each broker and controller): 1, or 3 for the cluster profile "
+        "(replication 3, min.insync.replicas 2)",
+    )
+    heap: str = Field(default="768m", description="JVM heap (-Xmx) of each node")
     default_partitions: int = Field(default=3, ge=1)
     start_timeout_s: float = Field(default=90.0, gt=0)
 
-    @field_validator("controller_port")
-    @classmethod
-    def _ports_differ(cls, value: int, info: Any) -> int:
-        if value == info.data.get("port"):
-            raise ValueError("controller_port must differ from port (the client listener)")
-        return value
+    @model_validator(mode="after")
+    def _ports_differ(self) -> KafkaSettings:
+        clients = {a.port for a in self.addresses()}
+        controllers = {a.controller_port for a in self.addresses()}
+        if clients & controllers or max(clients | controllers) > 65535:
+            raise ValueError(
+                f"the client ports {sorted(clients)} and controller ports {sorted(controllers)} of "
+                f"{self.nodes} node(s) overlap or pass 65535: node i uses port+2i and controller_port+2i, "
+                "so give port and controller_port different parity or ranges apart"
+            )
+        return self
+
+    def addresses(self) -> list[KafkaNodeAddress]:
+        """Each node's id and ports, in node order."""
+        return [
+            KafkaNodeAddress(
+                node_id=self.node_id + i, port=self.port + 2 * i, controller_port=self.controller_port + 2 * i
+            )
+            for i in range(self.nodes)
+        ]
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.port}"
+        """Every node's client listener: a client still finds the cluster while any one node is down."""
+        return ",".join(f"{self.host}:{a.port}" for a in self.addresses())
+
+    @property
+    def replication_factor(self) -> int:
+        """Replicas of every topic the platform creates: 3 on a cluster of three or more, else 1."""
+        return min(3, self.nodes)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Replicas that must hold a write before acks=all answers: one failure tolerated on a cluster."""
+        return max(1, self.replication_factor - 1)
 
     def client_config(self, **extra: Any) -> dict[str, Any]:
-        """librdkafka/confluent-kafka settings for a client of this broker."""
+        """librdkafka/confluent-kafka settings for a client of this cluster."""
         return {"bootstrap.servers": self.bootstrap_servers, **extra}
 
     def spark_options(self) -> dict[str, str]:

@@ -42,8 +42,25 @@ def test_out_of_range_port_names_the_field_and_value() -> None:
 
 
 def test_controller_port_must_differ_from_client_port() -> None:
-    with pytest.raises(ConfigError, match="controller_port must differ from port"):
+    with pytest.raises(ConfigError, match=r"client ports \[9500\] and controller ports \[9500\] of 1 node"):
         load_settings(kafka={"port": 9500, "controller_port": 9500})
+
+
+def test_cluster_nodes_take_every_other_port_and_must_not_overlap() -> None:
+    kafka = load_settings(kafka={"nodes": 3}).kafka
+    assert kafka.bootstrap_servers == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
+    assert [(a.node_id, a.port, a.controller_port) for a in kafka.addresses()] == [
+        (1, 9092, 9093),
+        (2, 9094, 9095),
+        (3, 9096, 9097),
+    ]
+    assert (kafka.replication_factor, kafka.min_insync_replicas) == (3, 2)
+    assert (load_settings().kafka.replication_factor, load_settings().kafka.min_insync_replicas) == (1, 1)
+    # Node 2's client port would be node 1's controller port.
+    with pytest.raises(
+        ConfigError, match=r"client ports \[9092, 9094, 9096\] and controller ports \[9094, 9096, 9098\]"
+    ):
+        load_settings(kafka={"nodes": 3, "controller_port": 9094})
 
 
 def test_unknown_setting_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:

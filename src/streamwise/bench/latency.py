@@ -35,7 +35,6 @@ from streamwise.bench.registry import BenchContext, BenchReport, Column, registe
 from streamwise.config import QUIET, Settings
 from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.store import recent_metrics
-from streamwise.platform.kafka import KafkaBroker
 from streamwise.platform.ports import free_port
 from streamwise.platform.process import Service
 from streamwise.sinks.config import KafkaAlertsSink
@@ -299,9 +298,7 @@ def cpu_seconds(settings: Settings, part: str) -> float:
 
 
 def local_process(settings: Settings, part: str) -> psutil.Process | None:
-
-    if part == "kafka":
-        return KafkaBroker(settings).service.process()
+    """The process of one part of the local platform (its Kafka is one node: service ``kafka``)."""
     return Service(part, settings.state).process()
 
 

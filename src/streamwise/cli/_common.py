@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +11,7 @@ import typer
 from rich.console import Console
 
 from streamwise.config import Settings, load_settings
+from streamwise.platform.kafka import recorded_nodes
 from streamwise.platform.process import ServiceStatus
 
 console = Console()
@@ -31,15 +34,43 @@ ControllerPortOpt = Annotated[
 ]
 
 
-def settings(**kafka: Any) -> Settings:
-    """Settings from the environment, the root options and a command's own Kafka options (which win)."""
+# What each --profile changes. Without one, a command follows the Kafka storage already formatted in
+# the state folder, so `kafka kill 2` or `produce` after `up --profile cluster` need no flag.
+class Profile(StrEnum):
+    """A shape of the local platform."""
+
+    single = "single"
+    cluster = "cluster"
+
+
+PROFILES: dict[Profile, dict[str, Any]] = {Profile.single: {"nodes": 1}, Profile.cluster: {"nodes": 3}}
+
+ProfileOpt = Annotated[
+    Profile | None,
+    typer.Option(
+        "--profile",
+        help="single: one KRaft node; cluster: three nodes, replication 3, min.insync.replicas 2 "
+        "(default: what the state folder was started with, else single)",
+    ),
+]
+
+
+def settings(profile: Profile | None = None, **kafka: Any) -> Settings:
+    """Settings from the environment, the root options, the profile and a command's own Kafka options
+    (which win)."""
     overrides: dict[str, Any] = {}
     if root_options.state_dir is not None:
         overrides["state_dir"] = root_options.state_dir
-    kafka = {k: v for k, v in kafka.items() if v is not None}
+    kafka = {**(PROFILES[profile] if profile else {}), **{k: v for k, v in kafka.items() if v is not None}}
     if root_options.kafka_port is not None:
         kafka.setdefault("port", root_options.kafka_port)
-    return load_settings(kafka=kafka, **overrides)
+    cfg = load_settings(kafka=dict(kafka), **overrides)
+    if "nodes" in kafka or "STREAMWISE_KAFKA_NODES" in os.environ:
+        return cfg
+    recorded = recorded_nodes(cfg.state)
+    if recorded is None or recorded == cfg.kafka.nodes:
+        return cfg
+    return load_settings(kafka={**kafka, "nodes": recorded}, **overrides)
 
 
 def print_status(process: ServiceStatus, *, serving: bool, where: str) -> None:

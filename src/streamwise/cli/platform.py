@@ -6,14 +6,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from streamwise.cli._common import ControllerPortOpt, PortOpt, console, print_status, settings
+from streamwise.cli._common import ControllerPortOpt, PortOpt, ProfileOpt, console, settings
 from streamwise.errors import StreamwiseError
+
+if TYPE_CHECKING:
+    from streamwise.platform.kafka import ClusterStatus
 
 kafka_app = typer.Typer(
     help="The local KRaft broker.\n\nExample: streamwise kafka start --port 9092", no_args_is_help=True
@@ -53,46 +56,104 @@ def jars() -> None:
 
 
 @kafka_app.command("start")
-def kafka_start(port: PortOpt = None, controller_port: ControllerPortOpt = None) -> None:
-    """Start the local broker (formats its storage on first start) and wait until it serves.
+def kafka_start(profile: ProfileOpt = None, port: PortOpt = None, controller_port: ControllerPortOpt = None) -> None:
+    """Start the local Kafka (formats its storage on first start) and wait until it serves.
 
-    Example: streamwise kafka start --port 9092
+    Example: streamwise kafka start --profile cluster
     """
-    from streamwise.platform.kafka import KafkaBroker
+    from streamwise.platform.kafka import KafkaCluster
 
-    broker = KafkaBroker(settings(port=port, controller_port=controller_port))
-    with console.status(f"starting Kafka on {broker.kafka.bootstrap_servers}"):
-        pid = broker.start()
+    cluster = KafkaCluster(settings(profile, port=port, controller_port=controller_port))
+    with console.status(f"starting Kafka on {cluster.kafka.bootstrap_servers}"):
+        pids = cluster.start()
     console.print(
-        f"[green]✓[/] Kafka serves on [bold]{broker.kafka.bootstrap_servers}[/] (pid {pid}); "
-        f"data in {broker.data_dir}, log in {broker.service.log_file}"
+        f"[green]✓[/] Kafka serves on [bold]{cluster.kafka.bootstrap_servers}[/] "
+        f"({len(pids)} node(s), pid {', '.join(map(str, pids))}); data in {cluster.data_dir}, "
+        f"logs in {cluster.nodes[0].service.log_file.parent}"
     )
 
 
 @kafka_app.command("stop")
 def kafka_stop() -> None:
-    """Stop the local broker by its pid. Its data stays (`down --purge` deletes it)."""
-    from streamwise.platform.kafka import KafkaBroker
+    """Stop every local Kafka node by its pid. Its data stays (`down --purge` deletes it)."""
+    from streamwise.platform.kafka import KafkaCluster
 
-    stopped = KafkaBroker(settings()).stop()
+    stopped = KafkaCluster(settings()).stop()
     console.print("[green]✓[/] Kafka stopped" if stopped else "[yellow]Kafka was not running[/]")
+
+
+NodeArg = Annotated[int, typer.Argument(help="Node id (1, 2 or 3 on the cluster profile; see kafka status)")]
+
+
+@kafka_app.command("kill")
+def kafka_kill(node: NodeArg) -> None:
+    """SIGKILL one node, as a crash would: no clean shutdown, no handing over of leadership.
+
+    Example: streamwise kafka kill 2
+    """
+    from streamwise.platform.kafka import KafkaCluster
+
+    killed = KafkaCluster(settings()).kill(node)
+    console.print(f"[green]✓[/] killed Kafka node {node}" if killed else f"[yellow]node {node} was not running[/]")
+
+
+@kafka_app.command("restart")
+def kafka_restart(node: NodeArg) -> None:
+    """Start one node again (after kill or a crash) and wait until it has rejoined the cluster.
+
+    Example: streamwise kafka restart 2
+    """
+    from streamwise.platform.kafka import KafkaCluster
+
+    cluster = KafkaCluster(settings())
+    with console.status(f"starting Kafka node {node}"):
+        pid = cluster.restart(node)
+    console.print(f"[green]✓[/] Kafka node {node} rejoined (pid {pid})")
 
 
 @kafka_app.command("status")
 def kafka_status(port: PortOpt = None) -> None:
-    """Show whether the broker runs and serves metadata; exits 1 when it does not."""
-    from streamwise.platform.kafka import KafkaBroker
+    """Each node, the controller quorum's leader, and under-replicated partitions; exits 1 unless served.
 
-    status = KafkaBroker(settings(port=port)).status()
-    print_status(status.process, serving=status.serving, where=status.bootstrap_servers)
+    Example: streamwise kafka status
+    """
+    from streamwise.platform.kafka import KafkaCluster
+
+    status = KafkaCluster(settings(port=port)).status()
+    console.print(kafka_nodes_table(status))
     raise typer.Exit(0 if status.serving else 1)
+
+
+def kafka_nodes_table(status: ClusterStatus) -> Table:
+    """One row per node, titled with what clients see: serving or not, quorum leader, replicas short."""
+    short = status.under_replicated
+    served = "[green]serving[/]" if status.serving else "[red]not serving[/]"
+    leader = status.controller_leader if status.controller_leader is not None else "-"
+    urp = f"[yellow]{len(short)} under-replicated[/] ({', '.join(short[:5])}{' …' if len(short) > 5 else ''})"
+    table = Table(
+        "node",
+        "process",
+        "pid",
+        "listener",
+        "in cluster",
+        title=f"Kafka {status.bootstrap_servers}: {served}, controller leader {leader}, "
+        + (urp if short else "all partitions fully replicated"),
+    )
+    for node in status.nodes:
+        process = "[green]running[/]" if node.process.running else "[red]stopped[/]"
+        member = "[green]yes[/]" if node.registered else "[dim]no[/]"
+        table.add_row(str(node.node_id), process, str(node.process.pid or ""), node.address, member)
+    return table
 
 
 @topics_app.command("create")
 def topics_create(
     name: str,
     partitions: Annotated[int, typer.Option("--partitions", "-p", min=1, help="Number of partitions")] = 3,
-    replication: Annotated[int, typer.Option("--replication", "-r", min=1, help="Replication factor")] = 1,
+    replication: Annotated[
+        int | None,
+        typer.Option("--replication", "-r", min=1, help="Replication factor (default: 3 on a cluster, else 1)"),
+    ] = None,
     retention_ms: Annotated[int | None, typer.Option(help="retention.ms (-1 keeps forever)")] = None,
     cleanup_policy: Annotated[str | None, typer.Option(help="delete, compact or compact,delete")] = None,
     if_not_exists: Annotated[bool, typer.Option(help="Succeed when the topic exists")] = False,
@@ -154,6 +215,7 @@ def up(
     ] = "clickstream",
     rate: Annotated[float, typer.Option(min=1, help="Generator events per second")] = 2000,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the source topic")] = 3,
+    profile: ProfileOpt = None,
     port: PortOpt = None,
     controller_port: ControllerPortOpt = None,
     watch: Annotated[
@@ -163,12 +225,12 @@ def up(
 ) -> None:
     """Start the local platform: Kafka, registry, dashboard, a generator and a Spark pipeline; show results.
 
-    Example: streamwise up --pipeline iot_anomalies --rate 5000
+    Example: streamwise up --pipeline iot_anomalies --rate 5000 --profile cluster
     """
     from streamwise.app import local
     from streamwise.sinks import DeltaSink, warehouse_path
 
-    cfg = settings(port=port, controller_port=controller_port)
+    cfg = settings(profile, port=port, controller_port=controller_port)
     started = time.monotonic()
     with console.status("starting") as status:
 

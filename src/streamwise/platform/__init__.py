@@ -12,15 +12,18 @@ from streamwise.platform.exceptions import (
     ServiceStartError,
     TopicError,
 )
-from streamwise.platform.kafka import BrokerStatus, KafkaBroker
+from streamwise.platform.kafka import ClusterStatus, KafkaBroker, KafkaCluster, KafkaNode, NodeStatus
 from streamwise.platform.process import Service, ServiceStatus
 from streamwise.platform.topics import TopicInfo, create_topic, describe_topic, list_topics
 
 __all__ = [
-    "BrokerStatus",
+    "ClusterStatus",
     "JavaNotFoundError",
     "KafkaBroker",
+    "KafkaCluster",
+    "KafkaNode",
     "MavenError",
+    "NodeStatus",
     "PlatformError",
     "PortInUseError",
     "Service",

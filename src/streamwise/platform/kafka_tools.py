@@ -11,6 +11,7 @@ from streamwise.platform.java import require_java
 
 CONSUMER_GROUPS = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 PRODUCER_PERFORMANCE = "org.apache.kafka.tools.ProducerPerformance"
+METADATA_QUORUM = "org.apache.kafka.tools.MetadataQuorumCommand"
 
 
 def run_tool(settings: Settings, main_class: str, *args: str, timeout_s: float = 120) -> str:

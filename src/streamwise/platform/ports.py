@@ -93,6 +93,21 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     return ports
 
 
+def free_port_block(count: int, host: str = "127.0.0.1") -> int:
+    """The first of ``count`` consecutive free ports (a local Kafka cluster puts node i's listeners on
+    ``port + 2i`` and ``port + 2i + 1``), never handed out before and below the ephemeral range."""
+    low, _ = _ephemeral_range()
+    starts = list(range(_FIRST_PORT, max(_FIRST_PORT + 1, low - count)))
+    _random.shuffle(starts)
+    for start in starts:
+        block = range(start, start + count)
+        if any(port in _handed_out for port in block) or not all(port_is_free(host, port) for port in block):
+            continue
+        _handed_out.update(block)
+        return start
+    raise PortInUseError(f"no {count} consecutive free ports on {host} between {_FIRST_PORT} and {low}")
+
+
 _FIRST_PORT = 20_000  # below: well-known and registered services' usual homes
 _handed_out: set[int] = set()
 _random = random.Random()

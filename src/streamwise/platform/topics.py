@@ -61,12 +61,16 @@ def create_topic(
     name: str,
     *,
     partitions: int,
-    replication: int = 1,
+    replication: int | None = None,
     retention_ms: int | None = None,
     cleanup_policy: str | None = None,
     exist_ok: bool = False,
 ) -> bool:
-    """Create ``name``; return False if it existed and ``exist_ok``. Raises TopicError otherwise."""
+    """Create ``name``; return False if it existed and ``exist_ok``. Raises TopicError otherwise.
+
+    ``replication`` defaults to the cluster's (:attr:`KafkaSettings.replication_factor`): three
+    replicas on the cluster profile, one on a single node."""
+    replication = kafka.replication_factor if replication is None else replication
     if partitions < 1 or replication < 1:
         raise TopicError(f"topic {name}: partitions and replication must be ≥ 1 (got {partitions}, {replication})")
     if cleanup_policy not in (None, "delete", "compact", "compact,delete", "delete,compact"):

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import pytest
 
 from streamwise.config import Settings, load_settings
-from streamwise.platform.kafka import KafkaBroker
-from streamwise.platform.ports import free_ports
+from streamwise.platform.kafka import KafkaBroker, KafkaCluster
+from streamwise.platform.ports import free_port_block, free_ports
 from streamwise.platform.services import PostgresServer, RedisServer
 from streamwise.platform.spark import spark_session
 from streamwise.schemas.service import start_registry, stop_registry
@@ -51,8 +51,23 @@ def streamwise_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def cluster_settings(tmp_path_factory: pytest.TempPathFactory, streamwise_settings: Settings) -> Settings:
+    """The test platform's settings on a three-node Kafka cluster (the cluster profile) of its own:
+    its own state folder and a block of six consecutive free ports for the nodes' listeners."""
+    first = free_port_block(6)
+    return streamwise_settings.model_copy(
+        update={
+            "state_dir": tmp_path_factory.mktemp("streamwise-cluster"),
+            "kafka": streamwise_settings.kafka.model_copy(
+                update={"port": first, "controller_port": first + 1, "nodes": 3, "heap": "384m"}
+            ),
+        }
+    )
+
+
 class _Server(Protocol):
-    def start(self) -> int: ...
+    def start(self) -> object: ...
     def stop(self) -> bool: ...
 
 
@@ -70,6 +85,13 @@ def _running(server: ServerT) -> Iterator[ServerT]:
 def kafka_broker(streamwise_settings: Settings) -> Iterator[KafkaBroker]:
     """A real Kafka broker (KRaft), started once; stopped by pid afterwards."""
     yield from _running(KafkaBroker(streamwise_settings))
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(cluster_settings: Settings) -> Iterator[KafkaCluster]:
+    """A real three-node KRaft cluster (replication 3, min.insync.replicas 2), started once when a
+    test asks for it; every node stopped by pid afterwards."""
+    yield from _running(KafkaCluster(cluster_settings))
 
 
 @pytest.fixture(scope="session")

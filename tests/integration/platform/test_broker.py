@@ -45,15 +45,15 @@ def test_data_survives_broker_restart(broker: KafkaBroker, settings: Settings, t
     producer.send_many(sent)
     assert producer.flush().delivered == 500
 
-    old_pid = broker.service.process().pid
+    old_pids = [node.service.process().pid for node in broker.nodes]
     assert broker.stop()
     assert not broker.serving(timeout_s=1)
-    assert broker.start() != old_pid
+    assert broker.start() != old_pids
 
     try:
         assert sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) == 500
     except TopicError as exc:  # keep the broker's side of the story for whoever reads the failure
-        raise AssertionError(f"{exc}\nbroker log:\n{broker.service.tail(60)}") from exc
+        raise AssertionError(f"{exc}\nbroker log:\n{broker.nodes[0].service.tail(60)}") from exc
     consumer = Consumer(settings.kafka.client_config(**{"group.id": topic_name, "auto.offset.reset": "earliest"}))
     consumer.assign([TopicPartition(topic_name, 0, 0), TopicPartition(topic_name, 1, 0)])
     got = []
