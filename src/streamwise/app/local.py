@@ -54,9 +54,10 @@ def start_generator(settings: Settings, *, scenario: str, topic: str, rate: floa
 
 
 def start_pipeline(settings: Settings, pipeline: str, checkpoint: Path) -> int:
-    """Start a pipeline; ready once its main query (checkpoint ``checkpoint``) has planned or
-    committed a micro-batch since this start (a checkpoint from an earlier run holds only the last
-    100 batches: batch 0 may be long gone)."""
+    """Start a pipeline under a supervisor (``run --supervise``: a failed driver is restarted with
+    backoff, and ``status`` shows the restarts); ready once its main query (checkpoint
+    ``checkpoint``) has planned or committed a micro-batch since this start (a checkpoint from an
+    earlier run holds only the last 100 batches: batch 0 may be long gone)."""
     started = time.time()
 
     def batch_since_start() -> bool:
@@ -64,7 +65,7 @@ def start_pipeline(settings: Settings, pipeline: str, checkpoint: Path) -> int:
         return any(f.stat().st_mtime >= started for folder in logs if folder.is_dir() for f in folder.iterdir())
 
     return Service("pipeline", settings.state).start(
-        _streamwise("run", pipeline), ready=batch_since_start, timeout_s=300, env=settings_env(settings)
+        _streamwise("run", pipeline, "--supervise"), ready=batch_since_start, timeout_s=300, env=settings_env(settings)
     )
 
 

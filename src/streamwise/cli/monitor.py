@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from streamwise.cli._common import console, settings
@@ -31,13 +32,19 @@ def status_view(cfg: Settings) -> Group:
 
     broker = KafkaBroker(cfg)
     serving = broker.serving(timeout_s=2)
-    services = Table("service", "state", "pid", "log", title="services")
+    services = Table("service", "state", "pid", "restarts", "log", title="services")
     for name in SERVICES:
         st = Service(name, cfg.state).status()
         state = "[green]running[/]" if st.running else "[dim]stopped[/]"
         if name == "kafka" and st.running:
             state = f"[green]serving {cfg.kafka.bootstrap_servers}[/]" if serving else "[yellow]not serving[/]"
-        services.add_row(name, state, str(st.pid or ""), str(st.log))
+        sup = st.supervisor
+        if sup is not None and st.running and sup.state == "backing off":
+            state = "[yellow]restarting[/]"
+        elif sup is not None and not st.running and sup.state == "gave up":
+            state = "[red]gave up[/]"
+        restarts = escape(sup.summary()) if sup is not None else ""
+        services.add_row(name, state, str(st.pid or ""), restarts, str(st.log))
     parts: list = [services]
     if not serving:
         return Group(

@@ -4,45 +4,101 @@ from __future__ import annotations
 
 # Commands import what they run inside their bodies, so `streamwise --help` starts in ~0.4 s, not ~2.4 s.
 import logging
-from typing import Annotated
+import os
+from typing import Annotated, NoReturn
 
 import typer
 
-from streamwise.cli._common import console, settings
+from streamwise.cli._common import console, err_console, root_options, settings
+from streamwise.errors import StreamwiseError
 
 PipelineArg = Annotated[str, typer.Argument(help="A pipeline .yaml file, or an example name (clickstream)")]
 log = logging.getLogger("streamwise")
 
 
 def run(
-    pipeline: PipelineArg,
+    pipelines: Annotated[
+        list[str],
+        typer.Argument(
+            help="Pipeline .yaml files or example names; several run in one Spark driver and stop together",
+            show_default=False,
+        ),
+    ],
     once: Annotated[bool, typer.Option(help="Process what is in Kafka now, then stop (availableNow)")] = False,
+    supervise: Annotated[
+        bool,
+        typer.Option(
+            help="Restart the run when it fails, after 2 s doubling to 60 s; restarts show in `streamwise status`. "
+            "Not restarted: a finished --once run, a wrong pipeline file or setting (exit 2), 10 failures in a row"
+        ),
+    ] = False,
 ) -> None:
-    """Run a pipeline until Ctrl-C (or, with --once, until it has caught up).
+    """Run pipelines until Ctrl-C (or, with --once, until they have caught up).
 
-    Example: streamwise run pipelines/clickstream.yaml --once
+    When any query fails, the others are stopped between two batches and the run exits 1 naming the
+    query and the cause. A wrong pipeline file or setting exits 2 (a retry cannot help).
+
+    Example: streamwise run pipelines/clickstream.yaml --once  (or: streamwise run clickstream --supervise)
     """
+    import sys
+
+    from streamwise.config import settings_env
+    from streamwise.errors import ConfigError
     from streamwise.pipeline import await_queries, load_pipeline, resolve
+    from streamwise.pipeline.loader import SpecError
     from streamwise.pipeline.plan import Pipeline
     from streamwise.pipeline.realtime import with_task_slots
+    from streamwise.platform.process import Service
     from streamwise.platform.spark import spark_session
+    from streamwise.platform.supervise import NO_RETRY_EXIT
+    from streamwise.platform.supervise import supervise as supervise_command
 
-    spec = load_pipeline(resolve(pipeline))
-    cfg = settings() if once else with_task_slots(settings(), spec)
-    plan = Pipeline(spec, cfg)
-    spark = spark_session(cfg, app_name=f"streamwise-{spec.name}")
+    try:
+        cfg = settings()
+        specs = [load_pipeline(resolve(p)) for p in pipelines]
+        twice = sorted({s.name for s in specs if [t.name for t in specs].count(s.name) > 1})
+        if twice:
+            raise SpecError(f"pipeline {', '.join(twice)} given twice", hint="name each pipeline once")
+    except (SpecError, ConfigError) as exc:
+        _fail_for_good(exc, NO_RETRY_EXIT)
+    if supervise:
+        cmd = [sys.executable, "-m", "streamwise", "run", *pipelines, *(["--once"] if once else [])]
+        env = {**os.environ, **settings_env(cfg), **({"STREAMWISE_DEBUG": "1"} if root_options.debug else {})}
+        raise typer.Exit(supervise_command(cmd, Service("pipeline", cfg.state).supervisor_file, env=env))
+    if not once:
+        for spec in specs:  # realtime pipelines want a task slot per source partition
+            cfg = with_task_slots(cfg, spec)
+    plans = [Pipeline(spec, cfg) for spec in specs]
+    spark = spark_session(cfg, app_name="streamwise-" + "+".join(spec.name for spec in specs))
     from streamwise.monitor.listener import ProgressPublisher
 
     listener = ProgressPublisher(cfg.kafka)
     spark.streams.addListener(listener)
     try:
-        queries = plan.start(spark, once=once)
-        log.info("pipeline %s started: %s", spec.name, ", ".join(q.name for q in queries))
+        queries: list = []
+        try:
+            for plan in plans:
+                started = plan.start(spark, once=once)
+                queries += started
+                log.info("pipeline %s started: %s", plan.spec.name, ", ".join(q.name for q in started))
+        except BaseException:
+            for query in queries:  # a later pipeline could not start: the earlier ones do not run alone
+                query.stop()
+            raise
         await_queries(queries)
-        log.info("pipeline %s stopped", spec.name)
+        for spec in specs:
+            log.info("pipeline %s stopped", spec.name)
     finally:
         listener.detach(spark)
         spark.stop()
+
+
+def _fail_for_good(exc: StreamwiseError, code: int) -> NoReturn:
+    """Print ``exc`` the way ``main`` prints every error, then exit ``code`` (not the usual 1)."""
+    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    if exc.hint:
+        err_console.print(f"[red]  → {exc.hint}[/]", highlight=False)
+    raise typer.Exit(code)
 
 
 def validate(pipeline: PipelineArg) -> None:

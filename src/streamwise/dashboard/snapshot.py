@@ -81,6 +81,8 @@ class Component(BaseModel):
     level: Level
     state: str
     pid: int | None = None
+    restarts: int = 0  # by its supervisor (the pipeline's), since the service started
+    last_cause: str | None = None  # of the last restart, or of giving up
 
 
 class WindowsView(BaseModel):
@@ -276,9 +278,20 @@ def _component(status: ServiceStatus, kafka_serving: bool) -> Component:
         return Component(
             name="kafka", level=level, state="not serving" if status.running else "stopped", pid=status.pid
         )
-    if status.running:
-        return Component(name=status.name, level="ok", state="running", pid=status.pid)
-    return Component(name=status.name, level="down", state="stopped")
+    sup = status.supervisor
+    level, state = ("ok", "running") if status.running else ("down", "stopped")
+    if sup is not None and status.running and sup.state == "backing off":
+        level, state = "warn", "restarting"
+    elif sup is not None and not status.running and sup.state == "gave up":
+        state = "gave up"
+    return Component(
+        name=status.name,
+        level=level,
+        state=state,
+        pid=status.pid,
+        restarts=sup.restarts if sup is not None else 0,
+        last_cause=sup.last_cause if sup is not None else None,
+    )
 
 
 def _point(m: QueryMetrics) -> Point:

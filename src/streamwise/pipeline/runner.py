@@ -79,12 +79,18 @@ _PYTHON_ERROR = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt)): ?(.
 
 def failure_cause(text: str) -> str:
     """The line of a query's failure that names the cause: for an error raised in Python code (a
-    sink, a foreachBatch), the last ``SomeError: message`` of the Python traceback Spark wraps;
-    else Spark's first line."""
-    causes = [m for m in map(_PYTHON_ERROR.match, text.splitlines()) if m]
+    sink, a foreachBatch), the last ``SomeError: message`` of the Python traceback Spark wraps (when
+    that is py4j's "An error occurred while calling o554.save", the JVM exception on the line after
+    it); else Spark's first line."""
+    lines = text.splitlines()
+    causes = [(i, m) for i, m in enumerate(map(_PYTHON_ERROR.match, lines)) if m]
     if not causes:
         return text.strip().splitlines()[0] if text.strip() else "unknown error"
-    kind, message = causes[-1].groups()
+    at, match = causes[-1]
+    kind, message = match.groups()
+    jvm = _PYTHON_ERROR.match(lines[at + 1][2:]) if at + 1 < len(lines) and lines[at + 1].startswith(": ") else None
+    if kind.endswith("Py4JJavaError") and jvm:
+        kind, message = jvm.groups()
     return f"{kind.rsplit('.', 1)[-1]}: {message.split(' SQLSTATE:')[0].strip()}"
 
 

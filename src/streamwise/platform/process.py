@@ -4,7 +4,8 @@ A :class:`Service` starts a command in its own session (so a stop reaches its ch
 JVM under a PySpark driver), waits until a readiness probe passes, records its pid and start time in
 ``STATE/run/NAME.pid`` and logs to ``STATE/logs/NAME.log``; it stops by pid, TERM then KILL.
 The start time guards against a recycled pid: a pid file whose process is gone or is another
-process is stale and ignored.
+process is stale and ignored. A service whose command restarts itself under a supervisor
+(:mod:`streamwise.platform.supervise`) reports its restarts in its status too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from streamwise.platform.exceptions import ServiceStartError
+from streamwise.platform.supervise import SupervisorRecord
 
 # The services of the local platform by name, in the order `down` stops them: consumers before
 # producers before the broker. The dashboard lists their state in this order too.
@@ -36,6 +38,7 @@ class ServiceStatus:
     running: bool
     pid: int | None
     log: Path
+    supervisor: SupervisorRecord | None = None  # restarts, when a supervisor runs the service
 
 
 class Service:
@@ -45,6 +48,8 @@ class Service:
         self.name = name
         self.pid_file = state_dir / "run" / f"{name}.pid"
         self.log_file = state_dir / "logs" / f"{name}.log"
+        # Written by a supervisor that runs the service's command (`run --supervise`): its restarts.
+        self.supervisor_file = state_dir / "run" / f"{name}.supervisor.json"
 
     def process(self) -> psutil.Process | None:
         """The live process this service started, or None (no pid file, or a stale one)."""
@@ -59,7 +64,13 @@ class Service:
 
     def status(self) -> ServiceStatus:
         proc = self.process()
-        return ServiceStatus(self.name, proc is not None, proc.pid if proc else None, self.log_file)
+        return ServiceStatus(
+            self.name,
+            proc is not None,
+            proc.pid if proc else None,
+            self.log_file,
+            SupervisorRecord.read(self.supervisor_file),
+        )
 
     def start(
         self,
@@ -80,6 +91,7 @@ class Service:
             return existing.pid
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.supervisor_file.unlink(missing_ok=True)  # an earlier start's restarts are not this one's
         with self.log_file.open("ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
             log.flush()

@@ -74,3 +74,48 @@ def test_sigterm_stops_a_run_between_batches_and_settles_it(broker, settings, to
     assert "stopping 1 queries" in text and f"pipeline {spec.name} stopped" in text
     assert "Traceback" not in text, text[-3000:]
     assert [value for value, _ in read_topic(settings, f"{topic_name}.dlq")] == [b"not json"]
+
+
+# A stateless pipeline with one Delta sink; its test puts a file where the table's folder goes.
+STATELESS = """
+name: {name}
+source:
+  topic: {name}
+  schema: "page STRING, event_time LONG"
+sinks:
+  - type: delta
+    path: "{name}/rows"
+"""
+
+
+def test_run_of_two_pipelines_stops_both_when_the_second_fails(broker, settings, topic_name, tmp_path) -> None:
+    """Setup: `streamwise run A B` in a child process: A is a windowed pipeline that would run until
+    stopped; B's Delta table cannot be written (a file stands where its folder goes), so B's query
+    fails at its first batch.
+    Invariant: the run ends by itself with exit code 1 (not 2: a retry may help), and its one error
+    line names B's query and Delta's exception (not py4j's wrapper); A had started, so ending means
+    it was stopped."""
+    first, second = topic_name, f"{topic_name}_b"
+    paths = []
+    for name, spec in ((first, SPEC), (second, STATELESS)):
+        create_topic(settings.kafka, name, partitions=1)
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(spec.format(name=name))
+        paths.append(str(path))
+    (settings.state / "warehouse").mkdir(parents=True, exist_ok=True)
+    (settings.state / "warehouse" / second).write_text("not a folder")
+    produce_events(settings, first, [{"page": "/a", "event_time": T0}])
+    produce_events(settings, second, [{"page": "/b", "event_time": T0}])
+    proc = subprocess.Popen(
+        streamwise_command("run", *paths), env=child_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            kill_tree(proc)
+    assert proc.returncode == 1, err[-3000:]
+    assert f"pipeline {first} started: {first}" in err and f"pipeline {second} started: {second}" in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: query {second} failed: DeltaIOException: [DELTA_CANNOT_CREATE_LOG_PATH]"), line
