@@ -87,6 +87,13 @@ def read_topic(
     return read_to_end(settings.kafka, topic, committed=isolation == "read_committed", timeout_s=timeout_s)
 
 
+def dead_letters(settings: Settings, topic: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """A sink's dead-letter topic as committed: each record's row (its JSON value) and its headers."""
+    return [
+        (json.loads(m.value()), {k: v.decode() for k, v in (m.headers() or [])}) for m in read_topic(settings, topic)
+    ]
+
+
 class Receiver:
     """A real webhook receiver: an HTTP server in a thread on a loopback port.
 

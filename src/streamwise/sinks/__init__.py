@@ -4,7 +4,9 @@ Each sink is a pydantic config (``type`` tells them apart in a pipeline spec) an
 interface, :class:`SinkWriter`: a ``(DataFrame, batch_id)`` function the pipeline's single
 ``foreachBatch`` calls, idempotent on (writer id, batch id), so a micro-batch Spark replays after a
 crash writes nothing twice. A sink that is down is retried with bounded backoff; then the batch
-fails, and Spark replays it from the checkpoint when the query restarts.
+fails, and Spark replays it from the checkpoint when the query restarts. A single row a sink cannot
+take (PostgreSQL, Redis, webhooks) goes with its reason to the sink's dead-letter topic ``<name>.dlq``,
+exactly once, and the rest of the batch is written (:mod:`streamwise.sinks.dead_letters`).
 
 Owns the sink configs and writers. May import platform and config; the pipeline, verify and
 testing import it.

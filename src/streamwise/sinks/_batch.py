@@ -1,4 +1,4 @@
-"""What every sink writer shares: the retry loop, status, the batch collected on the driver, and JSON."""
+"""What every sink writer shares: the retry loop, status, the batch's rows streamed to the driver, and JSON."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from streamwise.sinks._retry import RetryPolicy, call_with_retries
@@ -24,12 +26,13 @@ log = logging.getLogger("streamwise.sinks")
 
 @dataclass(frozen=True)
 class Batch:
-    """One micro-batch, collected on the driver once, so that retries never recompute it."""
+    """One micro-batch. ``rows`` may be iterated more than once (each retry of a write reads it again):
+    a list, or :class:`DataFrameRows`, which streams them from Spark's cache."""
 
     query: str
     batch_id: int
     columns: list[str]
-    rows: list[dict[str, Any]]
+    rows: Iterable[dict[str, Any]]
     schema: StructType | None = None
 
 
@@ -61,6 +64,7 @@ def sink_status() -> list[SinkStatus]:
         return [writer.status for writer in _WRITERS.values()]
 
 
+T = TypeVar("T")
 P = TypeVar("P")  # what a writer makes of a micro-batch before writing it (rows, or the DataFrame itself)
 
 
@@ -100,6 +104,8 @@ class SinkWriter(ABC, Generic[P]):
             self._update(last_error=f"{type(exc).__name__}: {exc}")
             log.error("%s failed: %s", what, exc)
             raise
+        finally:
+            self.release(prepared)
         done = self.status
         if written:
             self._update(last_batch=batch_id, failing_since=None, batches_written=done.batches_written + 1)
@@ -115,6 +121,9 @@ class SinkWriter(ABC, Generic[P]):
     @abstractmethod
     def write(self, batch: P) -> bool:
         """Write the batch and its marker atomically; False if the marker was already there."""
+
+    def release(self, batch: P) -> None:
+        """Free what ``prepare`` held once the batch is written or has failed for good."""
 
     @property
     def status(self) -> SinkStatus:
@@ -143,18 +152,53 @@ class SinkWriter(ABC, Generic[P]):
 
 
 class RowSinkWriter(SinkWriter[Batch]):
-    """A sink written from the driver (a database, a Kafka transaction, HTTP): the batch's rows are
-    collected once, then written with their marker."""
+    """A sink written from the driver (a database, a Kafka transaction, HTTP): the batch's rows stream
+    to the driver a partition at a time while they are written with their marker.
+
+    Never ``collect()``: a batch can be larger than the driver's memory. The batch is cached (unless
+    the pipeline already did) so that a retry reads the same rows again instead of recomputing them,
+    and a replayed batch, whose marker says it is done, is never computed at all.
+    """
 
     def prepare(self, df: DataFrame, batch_id: int) -> Batch:
-        return collect(df, self.query, batch_id)
+        return rows_of(df, self.query, batch_id)
+
+    def release(self, batch: Batch) -> None:
+        if isinstance(batch.rows, DataFrameRows):
+            batch.rows.release()
 
 
-def collect(df: DataFrame, query: str, batch_id: int) -> Batch:
-    """The batch's rows as dicts of plain Python values; timestamps as UTC-aware datetimes."""
-    schema = df.schema
-    rows = [{f.name: _plain(row[i], f.dataType) for i, f in enumerate(schema.fields)} for row in df.collect()]
-    return Batch(query, batch_id, [f.name for f in schema.fields], rows, schema)
+class DataFrameRows:
+    """A batch's rows as dicts of plain Python values (timestamps UTC-aware), streamed from Spark one
+    partition at a time (``toLocalIterator``); each iteration reads them anew from the cache."""
+
+    def __init__(self, df: DataFrame) -> None:
+        self._own_cache = not df.is_cached
+        self.df = df.persist() if self._own_cache else df
+        self.schema = df.schema
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        fields = self.schema.fields
+        for row in self.df.toLocalIterator(prefetchPartitions=True):
+            yield {f.name: _plain(row[i], f.dataType) for i, f in enumerate(fields)}
+
+    def release(self) -> None:
+        if self._own_cache:
+            self.df.unpersist()
+            self._own_cache = False
+
+
+def rows_of(df: DataFrame, query: str, batch_id: int) -> Batch:
+    """The batch with its rows streamed from ``df`` (see :class:`DataFrameRows`)."""
+    rows = DataFrameRows(df)
+    return Batch(query, batch_id, [f.name for f in rows.schema.fields], rows, rows.schema)
+
+
+def chunked(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``rows`` in lists of at most ``size``: what a writer holds in memory at once."""
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def _plain(value: Any, dtype: DataType) -> Any:
@@ -204,8 +248,10 @@ def as_text(value: Any) -> str:
     return to_json(value)
 
 
-def sort_latest_last(rows: list[dict[str, Any]], order_by: str | None) -> list[dict[str, Any]]:
-    """Rows in ``order_by`` order (nulls first), so that for a repeated key the latest is written last."""
+def recency(row: dict[str, Any], order_by: str | None) -> tuple[bool, Any]:
+    """How recent a row is by ``order_by`` (a null is oldest): of two rows for one key, the one with
+    the higher recency wins, and on a tie (or without ``order_by``) the later one."""
     if order_by is None:
-        return rows
-    return sorted(rows, key=lambda r: (r.get(order_by) is not None, r.get(order_by) or 0))
+        return (False, 0)
+    value = row.get(order_by)
+    return (value is not None, value if value is not None else 0)

@@ -43,8 +43,23 @@ class ConsoleSink(_Model):
     rows: int = 20
 
 
-class PostgresSink(_Model):
-    """Upsert rows into a PostgreSQL table by ``key``; the batch marker commits in the same transaction."""
+class _DeadLetterSink(_Model):
+    """A sink that refuses single rows (a null key, a value its store cannot hold, a rejected request)
+    and sends them, with the reason, to its own dead-letter topic ``<name>.dlq``."""
+
+    name: str | None = Field(
+        default=None, pattern=_TOPIC, description="names the dead-letter topic <name>.dlq; default: the sink's label"
+    )
+
+    def dead_letter_topic(self, writer_id: str) -> str:
+        """``<name>.dlq``; by default named after the sink's label, which outlives its checkpoint."""
+        return f"{self.name or sink_label_of(writer_id)}.dlq"
+
+
+class PostgresSink(_DeadLetterSink):
+    """Upsert rows into a PostgreSQL table by ``key``; the batch marker commits in the same transaction.
+    Rows PostgreSQL cannot take (a null key, a NUL byte in text, a value the table refuses) go to
+    ``<name>.dlq``."""
 
     type: Literal["postgres"]
     table: str = Field(pattern=_TABLE, description="table or schema.table, lower case")
@@ -68,8 +83,9 @@ class PostgresSink(_Model):
         return self
 
 
-class RedisSink(_Model):
-    """Latest state per key in hashes, or scored members (top-N, recommendations) in sorted sets."""
+class RedisSink(_DeadLetterSink):
+    """Latest state per key in hashes, or scored members (top-N, recommendations) in sorted sets.
+    Rows with a null key column, or a null or non-finite score, go to ``<name>.dlq``."""
 
     type: Literal["redis"]
     structure: Literal["hash", "sorted_set"] = "hash"
@@ -130,14 +146,11 @@ class KafkaAlertsSink(_TopicSink):
     type: Literal["kafka_alerts"]
 
 
-class WebhookSink(_Model):
+class WebhookSink(_DeadLetterSink):
     """HTTP POST of each row (or each batch) as JSON; rejected after retries: to ``<name>.dlq``."""
 
     type: Literal["webhook"]
     url: AnyHttpUrl
-    name: str | None = Field(
-        default=None, pattern=_TOPIC, description="names the dead-letter topic; default: the query"
-    )
     mode: Literal["row", "batch"] = Field(default="row", description="one POST per row, or one JSON array per batch")
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(default=10.0, gt=0, le=300)
@@ -151,10 +164,6 @@ class WebhookSink(_Model):
             raise ValueError(f"{sorted(taken)} are set by streamwise")
         return value
 
-    def dead_letter_topic(self, writer_id: str) -> str:
-        """``<name>.dlq``; by default named after the sink's label, which outlives its checkpoint."""
-        return f"{self.name or sink_label_of(writer_id)}.dlq"
-
 
 Sink = Annotated[
     DeltaSink | KafkaSink | ConsoleSink | PostgresSink | RedisSink | KafkaAlertsSink | WebhookSink,
@@ -162,6 +171,7 @@ Sink = Annotated[
 ]
 SINK_TYPES = ("delta", "kafka", "console", "postgres", "redis", "kafka_alerts", "webhook")
 TopicSink = KafkaSink | KafkaAlertsSink
+DeadLetterSink = PostgresSink | RedisSink | WebhookSink
 
 
 def writer_id(label: str, checkpoint_id: str) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -52,12 +53,22 @@ def batch_headers(query: str, batch_id: int) -> list[Header]:
 class TransactionalLedger:
     """A transactional producer for one query, and its batch marker kept as a committed group offset."""
 
-    def __init__(self, kafka: KafkaSettings, query: str, marker_topic: str, *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        query: str,
+        marker_topic: str,
+        *,
+        timeout_s: float,
+        transaction_timeout_s: float | None = None,
+    ) -> None:
         self.kafka = kafka
         self.marker_topic = marker_topic
         self.transactional_id = f"streamwise-{query}"
         self.group = f"streamwise.sink.{query}"
         self.timeout_s = timeout_s
+        # How long the broker keeps a transaction open before aborting it itself.
+        self.transaction_timeout_s = transaction_timeout_s or max(60.0, 2 * timeout_s)
         self._producer: Producer | None = None
         self._consumer: Consumer | None = None
         self._next_batch: int | None = None  # cached: only this producer can move it while it is not fenced
@@ -71,15 +82,23 @@ class TransactionalLedger:
 
     def commit(self, records: Iterable[Record], batch_id: int) -> None:
         """Produce ``records`` and mark ``batch_id`` committed, atomically."""
+        with self.transaction(batch_id) as produce:
+            for record in records:
+                produce(record)
+
+    @contextmanager
+    def transaction(self, batch_id: int) -> Iterator[Callable[[Record], None]]:
+        """A transaction open for as long as the block runs: records given to the function it yields
+        and the marker of ``batch_id`` commit together when the block ends, or are aborted if it raises
+        (whatever the error: records produced from a failing iterator must not commit either)."""
         producer, consumer = self._ready()
         try:
             producer.begin_transaction()
-            for record in records:
-                self._produce(producer, record)
+            yield lambda record: self._produce(producer, record)
             marker = TopicPartition(self.marker_topic, 0, batch_id + 1, f"streamwise batch {batch_id}")
             producer.send_offsets_to_transaction([marker], consumer.consumer_group_metadata(), self.timeout_s)
             producer.commit_transaction(self.timeout_s)
-        except (KafkaException, BufferError) as exc:
+        except BaseException as exc:
             self._recover(exc)
             raise
         self._next_batch = batch_id + 1
@@ -114,7 +133,7 @@ class TransactionalLedger:
                         "transactional.id": self.transactional_id,
                         "enable.idempotence": True,
                         "acks": "all",
-                        "transaction.timeout.ms": int(max(60.0, 2 * self.timeout_s) * 1000),
+                        "transaction.timeout.ms": int(self.transaction_timeout_s * 1000),
                         "linger.ms": 5,
                     },
                 )
@@ -146,7 +165,7 @@ class TransactionalLedger:
                 producer.poll(_BUFFER_FULL_WAIT_S)  # the local queue is full: let it drain
         raise BufferError(f"producer queue stayed full for {_BUFFER_FULL_TRIES * _BUFFER_FULL_WAIT_S:.0f}s")
 
-    def _recover(self, exc: Exception) -> None:
+    def _recover(self, exc: BaseException) -> None:
         """Abort the open transaction; a fatal error (fenced, or abort impossible) drops the producer."""
         error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
         self._next_batch = None
@@ -188,23 +207,25 @@ class TopicWriter(RowSinkWriter):
             return False
         headers = batch_headers(batch.query, batch.batch_id)
         key = self.sink.key
-        records = (
-            Record(
-                self.sink.topic,
-                as_text(row[key]).encode() if key and row[key] is not None else None,
-                to_json(row).encode(),
-                headers,
-            )
-            for row in batch.rows
-        )
-        started = time.monotonic()
-        self.ledger.commit(records, batch.batch_id)
+        started, produced = time.monotonic(), 0
+        # The rows stream from Spark straight into the open transaction: the driver never holds the batch.
+        with self.ledger.transaction(batch.batch_id) as produce:
+            for row in batch.rows:
+                produce(
+                    Record(
+                        self.sink.topic,
+                        as_text(row[key]).encode() if key and row[key] is not None else None,
+                        to_json(row).encode(),
+                        headers,
+                    )
+                )
+                produced += 1
         log.debug(
             "%s %s: batch %d, %d records in %.2fs",
             self.sink_type,
             self.sink.topic,
             batch.batch_id,
-            len(batch.rows),
+            produced,
             time.monotonic() - started,
         )
         return True

@@ -2,23 +2,34 @@
 
 Why the driver and COPY rather than Spark's JDBC writer: JDBC writes each partition in its own
 connection and transaction, so the marker cannot commit atomically with the rows, and it has no
-``ON CONFLICT``. Batches here are small to medium; one COPY into a temporary table and one
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` keep the whole batch a single transaction: it
-commits with its marker or not at all, and a replayed batch finds its marker and writes nothing.
+``ON CONFLICT``. The rows stream from Spark in chunks; each chunk is COPYed into a temporary table
+and upserted with ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``, all in the batch's one
+transaction: it commits with its marker or not at all, and a replayed batch finds its marker and
+writes nothing.
+
+A row PostgreSQL cannot take goes to the sink's dead-letter topic instead of failing the batch on
+every replay: the known cases (a null key, a NUL byte in text) are found before writing
+(:func:`row_error`); any other value the table refuses (a number out of range, a CHECK or NOT NULL
+constraint) is found by writing the chunk under a savepoint and, when PostgreSQL refuses it, its
+halves, down to the rows it refuses. The dead letters commit before the rows (see
+:mod:`streamwise.sinks.dead_letters` for why that order).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from streamwise.config import PostgresSettings
-from streamwise.sinks._batch import Batch, RowSinkWriter, to_json
+from streamwise.config import KafkaSettings, PostgresSettings
+from streamwise.sinks._batch import Batch, RowSinkWriter, chunked, to_json
 from streamwise.sinks.config import PostgresSink
+from streamwise.sinks.dead_letters import KAFKA_ERRORS, DeadLetters, DeadLetterTopic
 from streamwise.sinks.exceptions import SinkDataError
 
 if TYPE_CHECKING:
@@ -26,28 +37,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CHUNK_ROWS = 5_000  # rows held on the driver and COPYed at once
+# What PostgreSQL says about a value or a row it will not store; other errors are the table's or the server's.
+_ROW_REFUSED = (psycopg.DataError, psycopg.IntegrityError)
+
 
 class PostgresWriter(RowSinkWriter):
-    """Writes micro-batches of one query into ``sink.table``."""
+    """Writes micro-batches of one query into ``sink.table``; rows it refuses to ``<name>.dlq``."""
 
     sink_type = "postgres"
-    # Connection loss, shutdown, serialization failures and deadlocks are all OperationalError.
-    retriable = (psycopg.OperationalError,)
+    # Connection loss, shutdown, serialization failures and deadlocks are all OperationalError; the
+    # dead-letter topic's broker being slow or away is retried the same way.
+    retriable = (psycopg.OperationalError, *KAFKA_ERRORS)
+    chunk_rows = CHUNK_ROWS
 
-    def __init__(self, sink: PostgresSink, pg: PostgresSettings, query: str) -> None:
+    def __init__(self, sink: PostgresSink, pg: PostgresSettings, query: str, kafka: KafkaSettings) -> None:
         super().__init__(query, sink.retry)
         self.sink = sink
         self.pg = pg
+        self.dead_letters = DeadLetterTopic(kafka, query, sink.dead_letter_topic(query), f"postgres {sink.table}")
         self._prepared = False
 
     def write(self, batch: Batch) -> bool:
         try:
             return self._write(batch)
         except psycopg.errors.CardinalityViolation:
-            raise SinkDataError(
-                f"postgres sink {self.sink.table}: batch {batch.batch_id} holds two rows for one key {self.sink.key}",
-                hint="set order_by on the sink so the latest row wins, or de-duplicate in a step",
-            ) from None
+            raise SinkDataError(self._repeated_key(batch), hint=_REPEATED_KEY_HINT) from None
         except psycopg.Error as exc:
             if isinstance(exc, self.retriable):
                 raise
@@ -57,23 +72,30 @@ class PostgresWriter(RowSinkWriter):
             ) from exc
 
     def _write(self, batch: Batch) -> bool:
+        self._check_columns(batch)
         with psycopg.connect(**self.pg.conninfo()) as conn:
             if not self._prepared:
                 self._prepare(conn, batch.schema)
             marker = _ident(self.sink.marker_table)
             fresh = conn.execute(
                 sql.SQL(
-                    "INSERT INTO {} (query, batch_id, rows) VALUES (%s, %s, %s) "
+                    "INSERT INTO {} (query, batch_id, rows) VALUES (%s, %s, 0) "
                     "ON CONFLICT (query, batch_id) DO NOTHING RETURNING 1"
                 ).format(marker),
-                (batch.query, batch.batch_id, len(batch.rows)),
+                (batch.query, batch.batch_id),
             ).fetchone()
             if fresh is None:  # the marker row exists: this batch committed before
                 conn.rollback()
                 return False
-            if batch.rows:
-                self._upsert(conn, batch)
-        return True  # leaving the block commits rows and marker together
+            with self.dead_letters.batch(batch.batch_id) as dead:
+                written = self._upsert(conn, batch, dead)
+            # The dead letters are committed (the block above); the rows and the marker commit when
+            # the connection's block ends. ``rows`` counts the rows written, dead letters left out.
+            conn.execute(
+                sql.SQL("UPDATE {} SET rows = %s WHERE query = %s AND batch_id = %s").format(marker),
+                (written, batch.query, batch.batch_id),
+            )
+        return True
 
     def _prepare(self, conn: psycopg.Connection, schema: StructType | None) -> None:
         """Create the marker table (and the target table, from the batch's schema) when missing."""
@@ -95,25 +117,148 @@ class PostgresWriter(RowSinkWriter):
                 conn.rollback()  # another writer created it at the same moment: fine
         self._prepared = True
 
-    def _upsert(self, conn: psycopg.Connection, batch: Batch) -> None:
+    def _check_columns(self, batch: Batch) -> None:
         sink = self.sink
         missing = [c for c in (*sink.key, *([sink.order_by] if sink.order_by else [])) if c not in batch.columns]
         if missing:
             raise SinkDataError(
-                f"postgres sink {sink.table}: the batch has no column {missing} (it has {batch.columns})"
+                f"postgres sink {sink.table}: the batch has no column {missing} (it has {batch.columns})",
+                hint="select them in a step before the sink, or fix the sink's key and order_by",
             )
-        cols = [sql.Identifier(c) for c in batch.columns]
-        col_list = sql.SQL(", ").join(cols)
-        json_cols = {c for c in batch.columns if _is_nested(batch.schema, c)}
+
+    def _upsert(self, conn: psycopg.Connection, batch: Batch, dead: DeadLetters) -> int:
+        """Upsert the batch's good rows chunk by chunk; the others to ``dead``. Returns the rows written."""
+        sink = self.sink
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in batch.columns)
+        keys = sql.SQL(", ").join(sql.Identifier(k) for k in sink.key)
         conn.execute(
             sql.SQL("CREATE TEMP TABLE _sw_batch ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-                col_list, _ident(sink.table)
+                cols, _ident(sink.table)
             )
         )
-        with conn.cursor().copy(sql.SQL("COPY _sw_batch ({}) FROM STDIN").format(col_list)) as copy:
-            for row in batch.rows:
-                copy.write_row([_pg_value(row[c], c in json_cols) for c in batch.columns])
-        conn.execute(upsert_sql(sink, batch.columns))
+        if sink.order_by is None:
+            # Chunks are upserted one by one, so one statement no longer sees every row of the batch:
+            # the keys written so far catch a key repeated in two chunks, as ON CONFLICT does in one.
+            conn.execute(
+                sql.SQL("CREATE TEMP TABLE _sw_keys ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                    keys, _ident(sink.table)
+                )
+            )
+            conn.execute(sql.SQL("ALTER TABLE _sw_keys ADD PRIMARY KEY ({})").format(keys))
+        chunk_sql = _ChunkSql(
+            copy=sql.SQL("COPY _sw_batch ({}) FROM STDIN").format(cols),
+            upsert=upsert_sql(sink, batch.columns),
+            keys=sql.SQL("INSERT INTO _sw_keys SELECT {} FROM _sw_batch").format(keys)
+            if sink.order_by is None
+            else None,
+            json_cols={c for c in batch.columns if _is_nested(batch.schema, c)},
+        )
+        written = 0
+        for chunk in chunked(batch.rows, self.chunk_rows):
+            good = []
+            for row in chunk:
+                reason = row_error(sink, row)
+                if reason is None:
+                    good.append(row)
+                else:
+                    dead.add(row, reason)
+            written += self._write_rows(conn, batch, good, chunk_sql, dead)
+        return written
+
+    def _write_rows(
+        self, conn: psycopg.Connection, batch: Batch, rows: list[dict[str, Any]], q: _ChunkSql, dead: DeadLetters
+    ) -> int:
+        """Upsert ``rows`` under a savepoint; if PostgreSQL refuses a value, undo and try each half,
+        down to single rows, which go to ``dead``. Returns the rows written."""
+        pending = [rows]
+        written = 0
+        while pending:
+            part = pending.pop()
+            if not part:
+                continue
+            try:
+                with conn.transaction():  # a savepoint: a refusal undoes this part alone
+                    conn.execute("TRUNCATE _sw_batch")
+                    with conn.cursor().copy(q.copy) as copy:
+                        for row in part:
+                            copy.write_row([_pg_value(row[c], c in q.json_cols) for c in batch.columns])
+                    conn.execute(q.upsert)
+            except _ROW_REFUSED as exc:
+                if len(part) == 1:
+                    dead.add(part[0], refused_reason(self.sink, exc))
+                else:
+                    mid = len(part) // 2
+                    pending += [part[mid:], part[:mid]]  # the first half next: dead letters in batch order
+                continue
+            if q.keys is not None:
+                try:
+                    conn.execute(q.keys)
+                except psycopg.errors.UniqueViolation:
+                    raise SinkDataError(self._repeated_key(batch), hint=_REPEATED_KEY_HINT) from None
+            written += len(part)
+        return written
+
+    def _repeated_key(self, batch: Batch) -> str:
+        return f"postgres sink {self.sink.table}: batch {batch.batch_id} holds two rows for one key {self.sink.key}"
+
+
+_REPEATED_KEY_HINT = "set order_by on the sink so the latest row wins, or de-duplicate in a step"
+
+
+class _ChunkSql:
+    """The statements that write one chunk, composed once per batch."""
+
+    def __init__(
+        self, copy: sql.Composed, upsert: sql.Composed, keys: sql.Composed | None, json_cols: set[str]
+    ) -> None:
+        self.copy, self.upsert, self.keys, self.json_cols = copy, upsert, keys, json_cols
+
+
+def row_error(sink: PostgresSink, row: dict[str, Any]) -> str | None:
+    """Why PostgreSQL cannot store ``row`` as it stands, or None: a null key column, or a NUL byte in
+    a string (text and jsonb cannot hold one, and PostgreSQL would refuse the whole COPY)."""
+    where = f"postgres sink {sink.table}"
+    for column in sink.key:
+        if row.get(column) is None:
+            return f"{where}: key column {column} is null"
+    for column, value in row.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                return f"{where}: text column {column} holds a NUL byte (PostgreSQL text cannot store \\x00)"
+        elif isinstance(value, dict | list) and any("\x00" in s for s in _strings(value)):
+            return f"{where}: column {column} holds a NUL byte in a string (PostgreSQL jsonb cannot store \\u0000)"
+    return None
+
+
+def refused_reason(sink: PostgresSink, exc: psycopg.Error) -> str:
+    """The reason for a row PostgreSQL refused, naming the column or constraint when it says which."""
+    diag = exc.diag
+    message = diag.message_primary or str(exc).strip().splitlines()[0]
+    column = diag.column_name or _copy_column(diag.context)
+    details = [f"column {column}"] if column else []
+    if diag.constraint_name:
+        details.append(f"constraint {diag.constraint_name}")
+    suffix = f" ({', '.join(details)})" if details else ""
+    return f"postgres sink {sink.table}: PostgreSQL refused the row: {message}{suffix}"
+
+
+def _copy_column(context: str | None) -> str | None:
+    # A value refused during COPY: the context reads 'COPY _sw_batch, line 1, column n: "…"'.
+    match = re.search(r"COPY \w+, line \d+, column (\w+)", context or "")
+    return match.group(1) if match else None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a nested value, keys of maps included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 def upsert_sql(sink: PostgresSink, columns: list[str]) -> sql.Composed:

@@ -6,8 +6,9 @@ A receiver that cannot be reached at all is a sink that is down: the batch fails
 
 Each request carries an ``Idempotency-Key`` derived from (query, batch id, payload), the same on
 every replay, so a receiver that honours it sees each notification once even if a batch is cut off
-half way. Dead letters and the batch marker commit in one Kafka transaction (see sinks.kafka), so
-a finished batch is never posted again.
+half way. Dead letters and the batch marker commit in one Kafka transaction (see
+:mod:`streamwise.sinks.dead_letters`, which the PostgreSQL and Redis sinks share), so a finished batch
+is never posted again. In row mode the rows stream from Spark; batch mode posts them in one request.
 """
 
 from __future__ import annotations
@@ -15,21 +16,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from confluent_kafka import KafkaException
 
 from streamwise.config import KafkaSettings
-from streamwise.platform.exceptions import TopicError
-from streamwise.platform.topics import create_topic
 from streamwise.sinks._batch import Batch, RowSinkWriter, to_json
 from streamwise.sinks._retry import RetryPolicy, call_with_retries
 from streamwise.sinks.config import WebhookSink
+from streamwise.sinks.dead_letters import KAFKA_ERRORS, DeadLetterTopic
 from streamwise.sinks.exceptions import SinkUnavailableError
-from streamwise.sinks.kafka import Header, Record, TransactionalLedger, batch_headers
+from streamwise.sinks.kafka import Record
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,18 +51,23 @@ class Delivery:
     rows: list[dict[str, Any]]
 
 
-def deliveries(batch: Batch, mode: str) -> list[Delivery]:
+def deliveries(batch: Batch, mode: str) -> Iterator[Delivery]:
     """The batch's requests, each keyed by a hash of (query, batch, payload, repeat number)."""
-    out: list[Delivery] = []
-    seen: Counter[str] = Counter()
-    groups = [[row] for row in batch.rows] if mode == "row" else ([batch.rows] if batch.rows else [])
+    seen: Counter[bytes] = Counter()  # by the body's digest: a repeat count per distinct row, not the rows
+    if mode == "row":
+        groups: Iterator[list[dict[str, Any]]] = ([row] for row in batch.rows)
+    else:
+        whole = list(batch.rows)
+        groups = iter([whole] if whole else [])
     for rows in groups:
         payload = rows[0] if mode == "row" else rows
         body = to_json(payload)
-        seen[body] += 1  # identical rows in one batch are separate notifications
-        digest = hashlib.sha256(f"{batch.query}\x00{batch.batch_id}\x00{body}\x00{seen[body]}".encode()).hexdigest()
-        out.append(Delivery(digest[:32], payload, rows))
-    return out
+        body_digest = hashlib.sha256(body.encode()).digest()
+        seen[body_digest] += 1  # identical rows in one batch are separate notifications
+        digest = hashlib.sha256(
+            f"{batch.query}\x00{batch.batch_id}\x00{body}\x00{seen[body_digest]}".encode()
+        ).hexdigest()
+        yield Delivery(digest[:32], payload, rows)
 
 
 class WebhookWriter(RowSinkWriter):
@@ -76,15 +80,12 @@ class WebhookWriter(RowSinkWriter):
         super().__init__(query, sink.retry)
         self.sink = sink
         self.kafka = kafka
-        self.dlq_topic = sink.dead_letter_topic(query)
-        self.ledger = TransactionalLedger(kafka, query, self.dlq_topic, timeout_s=30.0)
+        self.dead_letters = DeadLetterTopic(kafka, query, sink.dead_letter_topic(query), f"webhook {sink.url}")
         self.client = httpx.Client(timeout=sink.timeout_s, headers=sink.headers)
-        self._topic_ready = False
 
     def write(self, batch: Batch) -> bool:
-        if batch.batch_id < self._kafka(self._prepare_ledger):
+        if batch.batch_id < self._kafka(self.dead_letters.next_batch):
             return False
-        headers = batch_headers(batch.query, batch.batch_id)
         dead: list[Record] = []
         for delivery in deliveries(batch, self.sink.mode):
             reason = self._post(delivery, batch.batch_id)
@@ -96,24 +97,29 @@ class WebhookWriter(RowSinkWriter):
                     delivery.key,
                     reason,
                 )
-                dead += [self._dead_letter(batch, delivery, row, reason, headers) for row in delivery.rows]
-        self._kafka(lambda: self.ledger.commit(dead, batch.batch_id))
+                dead += [
+                    self.dead_letters.record(
+                        row,
+                        reason,
+                        batch.batch_id,
+                        key=delivery.key.encode(),
+                        headers=[("dlq.idempotency_key", delivery.key.encode())],
+                    )
+                    for row in delivery.rows
+                ]
+        # The marker commits with no dead letter too: here it is the batch's only marker.
+        self._kafka(lambda: self.dead_letters.commit(dead, batch.batch_id))
         return True
-
-    def _prepare_ledger(self) -> int:
-        if not self._topic_ready:
-            create_topic(self.kafka, self.dlq_topic, partitions=1, exist_ok=True)
-            self._topic_ready = True
-        return self.ledger.next_batch()
 
     def _kafka(self, fn: Callable[[], T]) -> T:
         # The dead-letter broker is not the receiver: it gets the default patience, not the webhook's.
+        topic = self.dead_letters.topic
         return call_with_retries(
             fn,
             LEDGER_RETRY,
-            retriable=(KafkaException, BufferError, TopicError),
-            what=f"dead-letter topic {self.dlq_topic} of query {self.query!r}",
-            on_retry=lambda n, exc, d: self._retrying(self.dlq_topic, n, exc, d),
+            retriable=KAFKA_ERRORS,
+            what=f"dead-letter topic {topic} of query {self.query!r}",
+            on_retry=lambda n, exc, d: self._retrying(topic, n, exc, d),
         )
 
     def _post(self, delivery: Delivery, batch_id: int) -> str | None:
@@ -152,21 +158,3 @@ class WebhookWriter(RowSinkWriter):
             if isinstance(exc.__cause__, RetriableStatus):
                 return f"{exc.__cause__} (after {self.retry.attempts} attempts)"
             raise  # unreachable receiver: fail the batch; nothing is marked, the replay posts again
-
-    def _dead_letter(
-        self, batch: Batch, delivery: Delivery, row: dict[str, Any], reason: str, headers: list[Header]
-    ) -> Record:
-        value = {
-            "query": batch.query,
-            "batch_id": batch.batch_id,
-            "url": str(self.sink.url),
-            "idempotency_key": delivery.key,
-            "reason": reason,
-            "row": row,
-        }
-        return Record(
-            self.dlq_topic,
-            delivery.key.encode(),
-            to_json(value).encode(),
-            [*headers, ("streamwise.reason", reason[:500].encode())],
-        )

@@ -35,9 +35,9 @@ def sink_writer(sink: Sink, settings: Settings, writer_id: str) -> SinkWriter:
     if isinstance(sink, ConsoleSink):
         return ConsoleWriter(sink, writer_id)
     if isinstance(sink, PostgresSink):
-        return PostgresWriter(sink, settings.postgres, writer_id)
+        return PostgresWriter(sink, settings.postgres, writer_id, settings.kafka)
     if isinstance(sink, RedisSink):
-        return RedisWriter(sink, settings.redis, writer_id)
+        return RedisWriter(sink, settings.redis, writer_id, settings.kafka)
     if isinstance(sink, KafkaSink | KafkaAlertsSink):
         return TopicWriter(sink, settings.kafka, writer_id)
     if isinstance(sink, WebhookSink):

@@ -4,12 +4,19 @@ replays that post nothing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sink_helpers import Receiver, events_stream, forget_last_commit, make_events, read_topic, run_available_now
+from sink_helpers import (
+    Receiver,
+    dead_letters,
+    events_stream,
+    forget_last_commit,
+    make_events,
+    read_topic,
+    run_available_now,
+)
 
 from streamwise.platform.ports import free_port
 from streamwise.sinks import RetryPolicy, SinkUnavailableError, WebhookSink, sink_writer
@@ -48,16 +55,14 @@ def test_receiver_failing_first_calls_gets_each_row_once_and_rejects_go_to_the_d
     expected = [{"seq": e["seq"], "user_id": e["user_id"], "page": e["page"]} for e in events if e["seq"] not in poison]
     assert sorted(receiver.accepted.values(), key=lambda r: r["seq"]) == expected
     assert (len(expected), receiver.repeats, calls) == (38, 0, 40 + 3 + (FAST.attempts - 1))
-    dead = [json.loads(m.value()) for m in read_topic(sink_settings, f"{query}.dlq")]
-    assert [
-        (d["row"]["seq"], d["batch_id"], d["reason"].split(" from ")[0])
-        for d in sorted(dead, key=lambda d: d["row"]["seq"])
-    ] == [
+    dead = sorted(dead_letters(sink_settings, f"{query}.dlq"), key=lambda d: d[0]["seq"])
+    assert [(row["seq"], int(h["dlq.batch_id"]), h["dlq.reason"].split(" from ")[0]) for row, h in dead] == [
         (7, 0, "HTTP 503"),
         *[(s, s // 10, "HTTP 422") for s in sorted(poison - {7})],
     ]
-    assert all(d["query"] == query and d["url"] == receiver.url for d in dead)
-    assert "after 4 attempts" in next(d["reason"] for d in dead if d["row"]["seq"] == 7)
+    assert all(h["dlq.query"] == query and h["dlq.sink"] == f"webhook {receiver.url}" for _, h in dead)
+    assert all(receiver.url in h["dlq.reason"] for _, h in dead)
+    assert "after 4 attempts" in next(h["dlq.reason"] for row, h in dead if row["seq"] == 7)
 
 
 def test_unreachable_receiver_fails_the_batch_and_the_retry_delivers_once(

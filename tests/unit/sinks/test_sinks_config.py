@@ -10,7 +10,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from streamwise.sinks import KafkaAlertsSink, PostgresSink, RedisSink, RetryPolicy, Sink, WebhookSink
-from streamwise.sinks._batch import Batch, as_text, sort_latest_last, to_json
+from streamwise.sinks._batch import Batch, as_text, recency, to_json
 from streamwise.sinks.config import key_columns
 from streamwise.sinks.postgres import pg_type, upsert_sql
 from streamwise.sinks.redis import render_key
@@ -109,11 +109,12 @@ def test_json_is_canonical_so_the_same_row_gives_the_same_bytes() -> None:
     assert to_json({"b": 1, "a": t, "c": b"\x00"}) == '{"a":"2026-01-01T00:00:00+00:00","b":1,"c":"AA=="}'
 
 
-def test_rows_sort_so_the_latest_is_written_last() -> None:
-    """Setup: rows with seq 3, null, 1. Invariant: order null, 1, 3; without order_by unchanged."""
+def test_recency_ranks_null_oldest_and_ties_without_order_by() -> None:
+    """Setup: rows with seq 3, null, 1. Invariant: by recency null < 1 < 3; without order_by all tie
+    (the later row then wins)."""
     rows = [{"seq": 3}, {"seq": None}, {"seq": 1}]
-    assert sort_latest_last(rows, "seq") == [{"seq": None}, {"seq": 1}, {"seq": 3}]
-    assert sort_latest_last(rows, None) is rows
+    assert sorted(rows, key=lambda r: recency(r, "seq")) == [{"seq": None}, {"seq": 1}, {"seq": 3}]
+    assert len({recency(r, None) for r in rows}) == 1
 
 
 def test_idempotency_keys_are_stable_per_query_batch_and_payload() -> None:
@@ -121,15 +122,15 @@ def test_idempotency_keys_are_stable_per_query_batch_and_payload() -> None:
     another batch. Invariant: three distinct keys; the same keys for either order; other keys for
     another batch id; batch mode gives one request holding every row."""
     rows = [{"a": 1}, {"a": 1}, {"a": 2}]
-    one = deliveries(Batch("q", 5, ["a"], rows), "row")
-    again = deliveries(Batch("q", 5, ["a"], list(reversed(rows))), "row")
-    other = deliveries(Batch("q", 6, ["a"], rows), "row")
+    one = list(deliveries(Batch("q", 5, ["a"], rows), "row"))
+    again = list(deliveries(Batch("q", 5, ["a"], list(reversed(rows))), "row"))
+    other = list(deliveries(Batch("q", 6, ["a"], rows), "row"))
     assert len({d.key for d in one}) == 3
     assert sorted(d.key for d in one) == sorted(d.key for d in again)
     assert not {d.key for d in one} & {d.key for d in other}
-    whole = deliveries(Batch("q", 5, ["a"], rows), "batch")
+    whole = list(deliveries(Batch("q", 5, ["a"], rows), "batch"))
     assert [(d.payload, d.rows) for d in whole] == [(rows, rows)]
-    assert deliveries(Batch("q", 5, ["a"], []), "batch") == []
+    assert list(deliveries(Batch("q", 5, ["a"], []), "batch")) == []
 
 
 def test_upsert_sql_keeps_the_latest_row_per_key() -> None:
