@@ -7,8 +7,8 @@ them or none, and a replayed batch (id not above the marker) writes nothing.
 The rows stream from Spark and are folded into the latest value per key (per member for a sorted
 set) as they come, so the writer holds one entry per key the batch touches, not the batch. A row
 Redis cannot take sensibly (a null key column, a null member, a score that is null, not a number,
-NaN or infinite) goes to the sink's dead-letter topic with the reason; those dead letters commit
-before the MULTI/EXEC (see :mod:`streamwise.sinks.dead_letters` for why that order).
+NaN or infinite; a key that holds another type) goes to the sink's dead-letter topic with the
+reason; those dead letters commit before the MULTI/EXEC (see :mod:`streamwise.sinks.dead_letters` for why that order).
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from streamwise.config import KafkaSettings, RedisSettings
-from streamwise.sinks._batch import Batch, RowSinkWriter, as_text, recency
+from streamwise.sinks._batch import Batch, RowSinkWriter, as_text, chunked, recency
 from streamwise.sinks.config import RedisSink, key_columns
 from streamwise.sinks.dead_letters import KAFKA_ERRORS, DeadLetterTopic
 from streamwise.sinks.exceptions import SinkDataError
+
+CHUNK_ROWS = 5_000  # rows whose keys' types are looked up in one round trip
 
 
 def marker_key(query: str) -> str:
@@ -64,14 +66,37 @@ class RedisWriter(RowSinkWriter):
             last = pipe.get(self.marker)
             if last is not None and int(last) >= batch.batch_id:
                 return False
+            latest, types = Latest(), KeyTypes(self.sink)
             with self.dead_letters.batch(batch.batch_id) as dead:
-                latest = fold(self.sink, batch.rows, dead.add)
+                for chunk in chunked(batch.rows, CHUNK_ROWS):
+                    self._look_up_types(pipe, chunk, types)
+                    fold(self.sink, chunk, dead.add, latest, key_error=types.error)
             pipe.multi()
             self._hashes(pipe, latest)
             self._sorted_sets(pipe, latest)
             pipe.set(self.marker, batch.batch_id)
             pipe.execute()
         return True
+
+    def _look_up_types(self, pipe: redis.client.Pipeline, rows: list[dict[str, Any]], types: KeyTypes) -> None:
+        """Learn the type of each key ``rows`` write that is not known yet, WATCHing it first.
+
+        Inside MULTI/EXEC Redis does not roll back: a command on a key of another type fails alone
+        while the rest, marker included, is applied, and the batch would never be written again.
+        So such a row is a dead letter before EXEC, and the WATCH makes a key whose type changes
+        after this look-up abort the EXEC (WatchError: the write is retried and looks again).
+        """
+        if not types.checked:
+            return
+        keys = sorted({render_key(self.sink.key, r) for r in rows if row_error(self.sink, r) is None} - types.known)
+        if not keys:
+            return
+        pipe.watch(self.marker, *keys)  # WATCH adds to the keys watched so far
+        lookup = self.client.pipeline(transaction=False)
+        for key in keys:
+            lookup.type(key)
+        found = [t.decode() if isinstance(t, bytes) else str(t) for t in lookup.execute()]
+        types.learn(dict(zip(keys, found, strict=True)))
 
     def _hashes(self, pipe: redis.client.Pipeline, latest: Latest) -> None:
         for key, (_, values) in latest.hashes.items():
@@ -110,16 +135,57 @@ class RedisWriter(RowSinkWriter):
             )
 
 
-def fold(sink: RedisSink, rows: Iterable[dict[str, Any]], dead: Callable[[dict[str, Any], str], None]) -> Latest:
-    """The latest value per key (and member) of ``rows``, as the batch leaves Redis; each row that
-    cannot be written is given to ``dead`` with its reason instead."""
-    latest = Latest()
+_REDIS_TYPE = {"hash": "hash", "sorted_set": "zset"}  # the sink's structure as Redis's TYPE names it
+_TYPE_NAMES = {"hash": "a hash", "zset": "a sorted set", "string": "a string", "list": "a list", "set": "a set"}
+
+
+class KeyTypes:
+    """The Redis type of each key a batch writes, as looked up before its MULTI, and the reason a row
+    cannot be written to a key of another type. A sorted set the batch replaces may be any type."""
+
+    def __init__(self, sink: RedisSink) -> None:
+        self.sink = sink
+        self.expected = _REDIS_TYPE[sink.structure]
+        self.checked = not (sink.structure == "sorted_set" and sink.replace)
+        self.types: dict[str, str] = {}
+
+    @property
+    def known(self) -> set[str]:
+        return set(self.types)
+
+    def learn(self, types: dict[str, str]) -> None:
+        self.types.update(types)
+
+    def error(self, key: str) -> str | None:
+        found = self.types.get(key, "none")
+        if not self.checked or found in ("none", self.expected):
+            return None
+        return (
+            f"redis sink {self.sink.key}: key {key} holds {_TYPE_NAMES.get(found, found)}, "
+            f"not {_TYPE_NAMES[self.expected]}"
+        )
+
+
+def fold(
+    sink: RedisSink,
+    rows: Iterable[dict[str, Any]],
+    dead: Callable[[dict[str, Any], str], None],
+    latest: Latest | None = None,
+    *,
+    key_error: Callable[[str], str | None] = lambda _key: None,
+) -> Latest:
+    """The latest value per key (and member) of ``rows``, as the batch leaves Redis, added to
+    ``latest`` (a chunk at a time); each row that cannot be written is given to ``dead`` with its
+    reason instead: one :func:`row_error` finds, or one ``key_error`` finds for its key."""
+    latest = Latest() if latest is None else latest
     for row in rows:
         reason = row_error(sink, row)
+        key = render_key(sink.key, row) if reason is None else ""
+        reason = reason or key_error(key)
         if reason is not None:
             dead(row, reason)
             continue
-        key, seen = render_key(sink.key, row), recency(row, sink.order_by)
+        seen = recency(row, sink.order_by)
         if sink.structure == "hash":
             before = latest.hashes.get(key)
             if before is None or seen >= before[0]:  # on a tie the later row wins, as it is written last

@@ -136,11 +136,14 @@ def test_postgres_dead_letters_each_bad_row_and_writes_the_rest_exactly_once(
 def test_redis_sorted_set_dead_letters_bad_scores_and_keys_once(
     spark, sink_settings, redis_server: RedisServer, broker, topic_name: str
 ) -> None:
-    """Setup: a sorted set per region 'top:{region}' (member page, score views); one batch with 4 good
-    rows (eu /a twice: the later wins) and 4 bad: a null region, a null page, a NaN and an infinite
-    score. The same batch id is written again by the same writer and by a new one.
-    Invariant: the sets hold exactly the good rows' latest scores; the dead-letter topic holds each
-    bad row once with its reason; the marker is 0; the repeats write nothing anywhere."""
+    """Setup: a sorted set per region 'top:{region}' (member page, score views), where the key of
+    region 'asia' already holds a string; one batch with 4 good rows (eu /a twice: the later wins)
+    and 5 bad: a null region, a null page, a NaN and an infinite score, and a row for 'asia' (Redis
+    would fail that ZADD alone inside EXEC and apply the rest). The same batch id is written again
+    by the same writer and by a new one.
+    Invariant: the sets hold exactly the good rows' latest scores and the string is untouched; the
+    dead-letter topic holds each bad row once with its reason; the marker is 0; the repeats write
+    nothing anywhere."""
     key = f"{topic_name}:top:{{region}}"
     sink = RedisSink(type="redis", structure="sorted_set", key=key, member="page", score="views", retry=FAST)
     query = f"{topic_name}_redis"
@@ -152,8 +155,11 @@ def test_redis_sorted_set_dead_letters_bad_scores_and_keys_once(
         ("us", "/a", math.nan),
         ("us", "/b", math.inf),
         ("us", "/c", 4.0),
+        ("asia", "/a", 1.0),
         ("eu", "/a", 6.0),
     ]
+    with redis_server.client() as client:
+        client.set(f"{topic_name}:top:asia", "not a sorted set")
     batch = spark.createDataFrame(rows, "region STRING, page STRING, views DOUBLE")
     where = f"redis sink {key}"
     expected_dead = [
@@ -161,11 +167,18 @@ def test_redis_sorted_set_dead_letters_bad_scores_and_keys_once(
         ({"region": "eu", "page": None, "views": 2.0}, f"{where}: member column page is null"),
         ({"region": "us", "page": "/a", "views": "NaN"}, f"{where}: score column views is NaN"),
         ({"region": "us", "page": "/b", "views": "Infinity"}, f"{where}: score column views is inf"),
+        (
+            {"region": "asia", "page": "/a", "views": 1.0},
+            f"{where}: key {topic_name}:top:asia holds a string, not a sorted set",
+        ),
     ]
 
-    def state() -> tuple[dict[str, list[tuple[str, float]]], str | None]:
+    def state() -> tuple[dict[str, Any], str | None]:
         with redis_server.client() as client:
-            sets = {k: client.zrevrange(k, 0, -1, withscores=True) for k in sorted(client.scan_iter(f"{topic_name}:*"))}
+            sets = {
+                k: client.zrevrange(k, 0, -1, withscores=True) if client.type(k) == "zset" else client.get(k)
+                for k in sorted(client.scan_iter(f"{topic_name}:*"))
+            }
             return sets, client.get(marker_key(query))
 
     def dlq() -> list[tuple[dict[str, Any], str]]:
@@ -177,7 +190,11 @@ def test_redis_sorted_set_dead_letters_bad_scores_and_keys_once(
     writer = sink_writer(sink, sink_settings, query)
     writer(batch, 0)
     expected = (
-        {f"{topic_name}:top:eu": [("/a", 6.0), ("/b", 5.0)], f"{topic_name}:top:us": [("/c", 4.0)]},
+        {
+            f"{topic_name}:top:asia": "not a sorted set",
+            f"{topic_name}:top:eu": [("/a", 6.0), ("/b", 5.0)],
+            f"{topic_name}:top:us": [("/c", 4.0)],
+        },
         "0",
     )
     assert state() == expected

@@ -11,7 +11,7 @@ import pytest
 
 from streamwise.sinks import PostgresSink, RedisSink, WebhookSink
 from streamwise.sinks.postgres import row_error as pg_row_error
-from streamwise.sinks.redis import fold
+from streamwise.sinks.redis import KeyTypes, fold
 from streamwise.sinks.redis import row_error as redis_row_error
 
 PG = PostgresSink(type="postgres", table="public.page_counts", key=["user_id", "page"])
@@ -126,3 +126,31 @@ def test_every_row_sink_names_its_dead_letter_topic_alike() -> None:
         "t_rows.dlq"
     )
     assert WebhookSink(type="webhook", url="http://127.0.0.1:1/h", name="hook").dead_letter_topic(writer) == "hook.dlq"
+
+
+def test_a_key_of_another_type_is_a_dead_letter_unless_the_set_is_replaced() -> None:
+    """Setup: key types as Redis's TYPE gives them: a string, a hash, a sorted set, and an absent key.
+    Invariant: a hash sink refuses the string and the sorted set and takes the hash or a new key; a
+    sorted set refuses the hash; one that replaces its sets takes any key; fold hands the rows of a
+    refused key to ``dead`` and writes the others."""
+    types = {"user:s": "string", "user:h": "hash", "user:z": "zset"}
+    hashes = KeyTypes(USERS)
+    hashes.learn(types)
+    assert [hashes.error(k) for k in ["user:s", "user:h", "user:z", "user:new"]] == [
+        "redis sink user:{user_id}: key user:s holds a string, not a hash",
+        None,
+        "redis sink user:{user_id}: key user:z holds a sorted set, not a hash",
+        None,
+    ]
+    sets = KeyTypes(TOP)
+    sets.learn({"top:eu": "hash"})
+    assert sets.error("top:eu") == "redis sink top:{region}: key top:eu holds a hash, not a sorted set"
+    replaced = KeyTypes(TOP.model_copy(update={"replace": True}))
+    replaced.learn({"top:eu": "hash"})
+    assert replaced.error("top:eu") is None
+
+    dead: list[tuple[Any, str]] = []
+    rows: list[dict[str, Any]] = [{"user_id": "s", "page": "/a", "seq": 1}, {"user_id": "h", "page": "/b", "seq": 2}]
+    latest = fold(USERS, rows, lambda row, reason: dead.append((row["user_id"], reason)), key_error=hashes.error)
+    assert list(latest.hashes) == ["user:h"]
+    assert dead == [("s", "redis sink user:{user_id}: key user:s holds a string, not a hash")]
