@@ -207,7 +207,14 @@ def _close_truth(
     if truth is None:
         return None
     stats = producer.stats
-    return truth.close(events=events, delivered=stats.delivered, failed=stats.failed, interrupted=interrupted)
+    # dead_lettered: rows of the truth too large for the topic, in its dead-letter topic instead.
+    return truth.close(
+        events=events,
+        delivered=stats.delivered,
+        failed=stats.failed,
+        dead_lettered=stats.dead_lettered,
+        interrupted=interrupted,
+    )
 
 
 @contextmanager
