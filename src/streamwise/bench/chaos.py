@@ -94,14 +94,31 @@ class DrillResult:
         }
 
 
+def default_sinks(name: str, topic: str) -> list[dict[str, Any]]:
+    """Delta and a transactional Kafka topic: two exactly-once sinks that keep every record."""
+    return [
+        {"type": "delta", "path": f"{name}/events"},
+        {"type": "kafka_alerts", "topic": f"{topic}_out", "key": "user_id"},
+    ]
+
+
 class Flow:
     """Events flowing from the generator through a supervised pass-through pipeline, and its end."""
 
-    def __init__(self, settings: Settings, name: str, *, rate: float, partitions: int = 3) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        *,
+        rate: float | RateProfile,
+        sinks: list[dict[str, Any]] | None = None,
+        partitions: int = 3,
+    ) -> None:
         self.settings = settings
         self.name = name
         self.topic = f"chaos_{name}"
-        self.rate = rate
+        self.pace = rate if isinstance(rate, RateProfile) else RateProfile(rate)
+        self.sinks = sinks if sinks is not None else default_sinks(name, self.topic)
         self.stop_producing = threading.Event()
         self.timings: dict[str, float] = {}
         self.partitions = partitions
@@ -113,14 +130,11 @@ class Flow:
         self._error: BaseException | None = None
 
     def write_pipeline(self) -> Path:
-        """The pass-through pipeline: every record, its id kept, into Delta and a Kafka topic."""
+        """The pass-through pipeline: every record, its id kept, into the flow's sinks."""
         spec = {
             "name": self.name,
             "source": {"topic": self.topic, "schema": SCHEMA, "required": ["page"], "require_key": True},
-            "sinks": [
-                {"type": "delta", "path": f"{self.name}/events"},
-                {"type": "kafka_alerts", "topic": f"{self.topic}_out", "key": "user_id"},
-            ],
+            "sinks": self.sinks,
             "trigger": "1 second",
         }
         self.spec_path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +164,7 @@ class Flow:
             self.report = produce(
                 EventProducer(self.settings.kafka, self.topic),
                 source,
-                pace=RateProfile(self.rate),
+                pace=self.pace,
                 fmt=Format.JSON,
                 truth=truth,
                 stop=self.stop_producing,
@@ -249,7 +263,7 @@ def broker_kills(
         raise ValueError("R1 needs the cluster profile (three nodes): one node down leaves no replica to lead")
     rng = random.Random(seed)
     started = time.monotonic()
-    with _flowing(settings, "r1_broker_kill", rate=rate) as flow:
+    with flowing(settings, "r1_broker_kill", rate=rate) as flow:
         recovery: list[float] = []
         begin = time.monotonic()
         next_kill = begin + every_s
@@ -275,7 +289,7 @@ def driver_kills(
     last restart committed a batch."""
     rng = random.Random(seed)
     started = time.monotonic()
-    with _flowing(settings, "r2_driver_kill", rate=rate) as flow:
+    with flowing(settings, "r2_driver_kill", rate=rate) as flow:
         recovery: list[float] = []
         for _ in range(kills):
             # A random point of a batch's life: between 1 and ``within_s`` seconds after the driver
@@ -310,8 +324,11 @@ def kill_tree(proc: psutil.Process) -> None:
 
 
 @contextmanager
-def _flowing(settings: Settings, name: str, *, rate: float) -> Iterator[Flow]:
-    flow = Flow(settings, name, rate=rate)
+def flowing(
+    settings: Settings, name: str, *, rate: float | RateProfile, sinks: list[dict[str, Any]] | None = None
+) -> Iterator[Flow]:
+    """A started :class:`Flow` whose generator and pipeline are stopped however the drill ends."""
+    flow = Flow(settings, name, rate=rate, sinks=sinks)
     flow.start()
     try:
         yield flow
