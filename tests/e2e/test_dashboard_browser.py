@@ -23,7 +23,7 @@ from streamwise.config import QUIET, Settings
 from streamwise.dashboard import BackgroundServer, DashboardSettings, create_app
 from streamwise.monitor.listener import PROGRESS_TOPIC
 from streamwise.monitor.metrics import QueryMetrics
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import free_ports
 from streamwise.platform.topics import create_topic, list_topics
 
@@ -108,7 +108,7 @@ def window_counts(first: datetime, windows: int) -> pd.DataFrame:
 
 @pytest.fixture
 def dashboard(
-    streamwise_settings: Settings, kafka_broker: KafkaBroker, tmp_path: Path
+    streamwise_settings: Settings, kafka_broker: KafkaCluster, tmp_path: Path
 ) -> Iterator[tuple[BackgroundServer, DashboardSettings]]:
     """The dashboard app on a free port, reading the session broker and a Delta table of its own."""
     dash = DashboardSettings(

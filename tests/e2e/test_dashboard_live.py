@@ -19,7 +19,7 @@ from streamwise.ingest.producer import EventProducer
 from streamwise.monitor.listener import ProgressPublisher
 from streamwise.pipeline import load_pipeline, resolve
 from streamwise.pipeline.plan import Pipeline
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import free_ports
 from streamwise.platform.topics import create_topic
 from streamwise.testing import wait_for
@@ -65,7 +65,7 @@ class LiveEvents:
 
 
 def test_dashboard_follows_a_live_pipeline(
-    browser: Browser, spark, streamwise_settings: Settings, kafka_broker: KafkaBroker, topic_name: str
+    browser: Browser, spark, streamwise_settings: Settings, kafka_broker: KafkaCluster, topic_name: str
 ) -> None:
     """Setup: the shipped clickstream pipeline (10 s windows per page, 5 s watermark, 1 s trigger)
     on a 3-partition topic, started as a running query with the progress listener; events produced

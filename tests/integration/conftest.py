@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamwise.config import Settings
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.services import PostgresServer, RedisServer
 
 
@@ -22,7 +22,7 @@ def settings(streamwise_settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def broker(kafka_broker: KafkaBroker) -> KafkaBroker:
+def broker(kafka_broker: KafkaCluster) -> KafkaCluster:
     """The session's broker."""
     return kafka_broker
 

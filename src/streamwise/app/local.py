@@ -24,7 +24,7 @@ from streamwise.pipeline.layout import PipelineLayout
 from streamwise.pipeline.spec import JdbcSide, JoinStep, PipelineSpec
 from streamwise.platform import jars
 from streamwise.platform.exceptions import PlatformError
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.process import SERVICES, Service
 from streamwise.platform.services import PostgresServer, RedisServer
 from streamwise.platform.topics import create_topic, end_offsets, partition_count
@@ -95,7 +95,7 @@ def up(
     step("resolving JVM jars (Maven, first run only)")
     jars.ensure_all(settings.cache)
     step(f"starting Kafka on {settings.kafka.bootstrap_servers}")
-    KafkaBroker(settings).start()
+    KafkaCluster(settings).start()
     step(f"starting the schema registry on {settings.registry.url}")
     start_registry(settings)
     step(f"starting the dashboard on {settings.dashboard.url}")
@@ -134,7 +134,7 @@ def down(settings: Settings, *, purge: bool = False) -> list[str]:
 
 
 def _stop(name: str, settings: Settings) -> bool:
-    servers = {"kafka": KafkaBroker, "postgres": PostgresServer, "redis": RedisServer}
+    servers = {"kafka": KafkaCluster, "postgres": PostgresServer, "redis": RedisServer}
     if name in servers:  # each knows its own clean shutdown (PostgreSQL: fast shutdown, not TERM)
         return servers[name](settings).stop()
     # A pipeline stops between two batches and settles the last ones before it exits: give it time.

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from streamwise.bench.exceptions import BenchError
 from streamwise.config import Settings, load_settings
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import free_port
 from streamwise.platform.spark import spark_session
 
@@ -145,7 +145,7 @@ def scratch_broker(project: Settings) -> Iterator[Settings]:
         cache_dir=project.cache,
         kafka={"port": port, "controller_port": controller, "heap": "1g", "default_partitions": 8},
     )
-    broker = KafkaBroker(settings)
+    broker = KafkaCluster(settings)
     broker.start()
     try:
         yield settings

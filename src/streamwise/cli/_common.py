@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from streamwise.config import Settings, load_settings
-from streamwise.platform.kafka import recorded_nodes
+from streamwise.platform.kafka import ClusterStatus, recorded_nodes
 from streamwise.platform.process import ServiceStatus
 
 console = Console()
@@ -81,3 +82,25 @@ def print_status(process: ServiceStatus, *, serving: bool, where: str) -> None:
         console.print(f"[yellow]● started[/] pid {process.pid}, not answering on {where} yet")
     else:
         console.print(f"[red]● stopped[/] (log: {process.log})")
+
+
+def kafka_nodes_table(status: ClusterStatus) -> Table:
+    """One row per node, titled with what clients see: serving or not, quorum leader, replicas short."""
+    short = status.under_replicated
+    served = "[green]serving[/]" if status.serving else "[red]not serving[/]"
+    leader = status.controller_leader if status.controller_leader is not None else "-"
+    urp = f"[yellow]{len(short)} under-replicated[/] ({', '.join(short[:5])}{' …' if len(short) > 5 else ''})"
+    table = Table(
+        "node",
+        "process",
+        "pid",
+        "listener",
+        "in cluster",
+        title=f"Kafka {status.bootstrap_servers}: {served}, controller leader {leader}, "
+        + (urp if short else "all partitions fully replicated"),
+    )
+    for node in status.nodes:
+        process = "[green]running[/]" if node.process.running else "[red]stopped[/]"
+        member = "[green]yes[/]" if node.registered else "[dim]no[/]"
+        table.add_row(str(node.node_id), process, str(node.process.pid or ""), node.address, member)
+    return table

@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from streamwise.cli._common import console, settings
+from streamwise.cli._common import console, kafka_nodes_table, settings
 from streamwise.config import Settings
 
 STALE_AFTER_S = 60
@@ -26,14 +26,16 @@ def _age(ms: int) -> str:
 def status_view(cfg: Settings) -> Group:
     """Tables of services, topics and queries, read live from the state folder and Kafka."""
     from streamwise.monitor.store import latest_metrics
-    from streamwise.platform.kafka import KafkaBroker
+    from streamwise.platform.kafka import KafkaCluster
     from streamwise.platform.process import SERVICES, Service
     from streamwise.platform.topics import describe_topic, list_topics
 
-    broker = KafkaBroker(cfg)
+    broker = KafkaCluster(cfg)
     serving = broker.serving(timeout_s=2)
     services = Table("service", "state", "pid", "restarts", "log", title="services")
     for name in SERVICES:
+        if name == "kafka" and cfg.kafka.nodes > 1:
+            continue  # a cluster's nodes get their own table
         st = Service(name, cfg.state).status()
         state = "[green]running[/]" if st.running else "[dim]stopped[/]"
         if name == "kafka" and st.running:
@@ -46,6 +48,8 @@ def status_view(cfg: Settings) -> Group:
         restarts = escape(sup.summary()) if sup is not None else ""
         services.add_row(name, state, str(st.pid or ""), restarts, str(st.log))
     parts: list = [services]
+    if cfg.kafka.nodes > 1:
+        parts.append(kafka_nodes_table(broker.status()))
     if not serving:
         return Group(
             *parts, f"[yellow]Kafka on {cfg.kafka.bootstrap_servers} is not serving: no topics or queries to show[/]"

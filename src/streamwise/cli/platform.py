@@ -6,17 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from streamwise.cli._common import ControllerPortOpt, PortOpt, ProfileOpt, console, settings
+from streamwise.cli._common import ControllerPortOpt, PortOpt, ProfileOpt, console, kafka_nodes_table, settings
 from streamwise.errors import StreamwiseError
-
-if TYPE_CHECKING:
-    from streamwise.platform.kafka import ClusterStatus
 
 kafka_app = typer.Typer(
     help="The local KRaft broker.\n\nExample: streamwise kafka start --port 9092", no_args_is_help=True
@@ -122,28 +119,6 @@ def kafka_status(port: PortOpt = None) -> None:
     status = KafkaCluster(settings(port=port)).status()
     console.print(kafka_nodes_table(status))
     raise typer.Exit(0 if status.serving else 1)
-
-
-def kafka_nodes_table(status: ClusterStatus) -> Table:
-    """One row per node, titled with what clients see: serving or not, quorum leader, replicas short."""
-    short = status.under_replicated
-    served = "[green]serving[/]" if status.serving else "[red]not serving[/]"
-    leader = status.controller_leader if status.controller_leader is not None else "-"
-    urp = f"[yellow]{len(short)} under-replicated[/] ({', '.join(short[:5])}{' …' if len(short) > 5 else ''})"
-    table = Table(
-        "node",
-        "process",
-        "pid",
-        "listener",
-        "in cluster",
-        title=f"Kafka {status.bootstrap_servers}: {served}, controller leader {leader}, "
-        + (urp if short else "all partitions fully replicated"),
-    )
-    for node in status.nodes:
-        process = "[green]running[/]" if node.process.running else "[red]stopped[/]"
-        member = "[green]yes[/]" if node.registered else "[dim]no[/]"
-        table.add_row(str(node.node_id), process, str(node.process.pid or ""), node.address, member)
-    return table
 
 
 @topics_app.command("create")

@@ -24,7 +24,7 @@ from streamwise.dashboard.progress import ProgressTail
 from streamwise.dashboard.settings import DashboardSettings, results_table
 from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.windows import latest_windows, measure_and_item
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.process import SERVICES, Service, ServiceStatus
 
 Level = Literal["ok", "warn", "down"]
@@ -138,7 +138,7 @@ class Sources:
     def live(cls, settings: Settings, dashboard: DashboardSettings) -> Sources:
 
         table = results_table(settings, dashboard)
-        broker = KafkaBroker(settings)
+        broker = KafkaCluster(settings)
         tail = ProgressTail(settings.kafka, dashboard.history)
 
         def serving() -> bool:

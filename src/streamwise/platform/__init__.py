@@ -12,14 +12,13 @@ from streamwise.platform.exceptions import (
     ServiceStartError,
     TopicError,
 )
-from streamwise.platform.kafka import ClusterStatus, KafkaBroker, KafkaCluster, KafkaNode, NodeStatus
+from streamwise.platform.kafka import ClusterStatus, KafkaCluster, KafkaNode, NodeStatus
 from streamwise.platform.process import Service, ServiceStatus
 from streamwise.platform.topics import TopicInfo, create_topic, describe_topic, list_topics
 
 __all__ = [
     "ClusterStatus",
     "JavaNotFoundError",
-    "KafkaBroker",
     "KafkaCluster",
     "KafkaNode",
     "MavenError",

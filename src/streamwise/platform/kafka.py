@@ -412,7 +412,3 @@ def new_cluster_id() -> str:
         encoded = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not encoded.startswith("-"):
             return encoded
-
-
-# The name every caller used while there was one node; renamed once the parallel work lands.
-KafkaBroker = KafkaCluster

@@ -14,7 +14,7 @@ import httpx
 import uvicorn
 
 from streamwise.config import Settings, settings_env
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import ensure_port_free
 from streamwise.platform.process import Service, ServiceStatus
 from streamwise.schemas.app import create_app
@@ -57,7 +57,7 @@ def start_registry(settings: Settings, *, timeout_s: float = 60.0) -> int:
         return running.pid
     reg = settings.registry
     ensure_port_free(reg.host, reg.port, what="the schema registry", option="--port")
-    if not KafkaBroker(settings).serving():
+    if not KafkaCluster(settings).serving():
         raise RegistryUnavailableError(
             50001,
             f"Kafka on {settings.kafka.bootstrap_servers} does not answer; the registry keeps its state there",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import pytest
 
 from streamwise.config import Settings, load_settings
-from streamwise.platform.kafka import KafkaBroker, KafkaCluster
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import free_port_block, free_ports
 from streamwise.platform.services import PostgresServer, RedisServer
 from streamwise.platform.spark import spark_session
@@ -82,9 +82,9 @@ def _running(server: ServerT) -> Iterator[ServerT]:
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(streamwise_settings: Settings) -> Iterator[KafkaBroker]:
+def kafka_broker(streamwise_settings: Settings) -> Iterator[KafkaCluster]:
     """A real Kafka broker (KRaft), started once; stopped by pid afterwards."""
-    yield from _running(KafkaBroker(streamwise_settings))
+    yield from _running(KafkaCluster(streamwise_settings))
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +95,7 @@ def kafka_cluster(cluster_settings: Settings) -> Iterator[KafkaCluster]:
 
 
 @pytest.fixture(scope="session")
-def schema_registry(streamwise_settings: Settings, kafka_broker: KafkaBroker) -> Iterator[str]:
+def schema_registry(streamwise_settings: Settings, kafka_broker: KafkaCluster) -> Iterator[str]:
     """The schema registry process on the test broker (its free port from ``streamwise_settings``),
     started once; stopped by pid afterwards. Yields its URL."""
     start_registry(streamwise_settings)
@@ -104,7 +104,7 @@ def schema_registry(streamwise_settings: Settings, kafka_broker: KafkaBroker) ->
 
 
 @pytest.fixture(scope="session")
-def spark(streamwise_settings: Settings, kafka_broker: KafkaBroker) -> Iterator[SparkSession]:
+def spark(streamwise_settings: Settings, kafka_broker: KafkaCluster) -> Iterator[SparkSession]:
     """A real SparkSession with the Kafka, Avro and Delta jars."""
     session = spark_session(streamwise_settings, app_name="streamwise-tests")
     yield session

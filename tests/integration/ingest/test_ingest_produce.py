@@ -28,7 +28,7 @@ from streamwise.ingest.producer import EventProducer
 from streamwise.ingest.run import ensure_topic, produce
 from streamwise.ingest.scenario import create, names
 from streamwise.ingest.truth import GroundTruthWriter, read_ground_truth
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.topics import end_offsets, partition_count, read_to_end
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -47,7 +47,7 @@ def consume_all(
 
 @pytest.mark.parametrize("scenario", names())
 def test_keys_spread_evenly_over_8_partitions(
-    broker: KafkaBroker, settings: Settings, topic_name: str, scenario: str
+    broker: KafkaCluster, settings: Settings, topic_name: str, scenario: str
 ) -> None:
     """Setup: 40,000 events of the scenario, as fast as possible, into a topic of 8 partitions.
     Invariant: all are delivered, and the fullest partition holds at most 1.2 times the emptiest."""
@@ -61,7 +61,7 @@ def test_keys_spread_evenly_over_8_partitions(
     assert max(counts.values()) / min(counts.values()) <= 1.2, counts
 
 
-def test_every_record_in_kafka_exactly_once(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_every_record_in_kafka_exactly_once(broker: KafkaCluster, settings: Settings, topic_name: str) -> None:
     """Setup: 30,000 payments in Avro with 5% late, 5% out of order and 2% duplicated events, and
     ground truth recorded. Invariant: a consumer reads back exactly the records of the ground truth,
     as a multiset of (key, event id) (duplicates twice, nothing else twice, nothing missing); each
@@ -93,7 +93,7 @@ def test_every_record_in_kafka_exactly_once(broker: KafkaBroker, settings: Setti
 
 
 def test_paced_producer_wakes_once_a_tick_not_once_per_event(
-    broker: KafkaBroker, settings: Settings, topic_name: str
+    broker: KafkaCluster, settings: Settings, topic_name: str
 ) -> None:
     """Setup: the clickstream scenario at 2,000 events/s for 1.5 s, its batch() calls counted.
     Invariant: all 3,000 events reach Kafka, drawn in at most one batch per tick (TICK_S) plus two:
@@ -121,7 +121,7 @@ def test_paced_producer_wakes_once_a_tick_not_once_per_event(
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_replay_from_file(
-    broker: KafkaBroker, settings: Settings, topic_name: str, tmp_path: Path, suffix: str
+    broker: KafkaCluster, settings: Settings, topic_name: str, tmp_path: Path, suffix: str
 ) -> None:
     """Setup: a 2,000-row file (event time, key, a nullable number, text) replayed as fast as
     possible in JSON. Invariant: Kafka holds each row once, keyed by the key column, its JSON equal
@@ -156,7 +156,7 @@ def test_replay_from_file(
         assert partitions.setdefault(key, partition) == partition
 
 
-def test_cli_produce_records_ground_truth(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_cli_produce_records_ground_truth(broker: KafkaCluster, settings: Settings, topic_name: str) -> None:
     """Setup: `streamwise produce logs --count 5000 --rate 0 --partitions 2 --duplicates 0.01` in a
     subprocess against the test broker. Invariant: exit 0, the summary line names the records, and
     the ground truth under the state folder counts exactly the records in the topic."""
@@ -188,7 +188,9 @@ def test_cli_produce_records_ground_truth(broker: KafkaBroker, settings: Setting
     assert sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) == truth.num_rows
 
 
-def test_ctrl_c_stops_cleanly_with_everything_flushed(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_ctrl_c_stops_cleanly_with_everything_flushed(
+    broker: KafkaCluster, settings: Settings, topic_name: str
+) -> None:
     """Setup: `streamwise produce iot --rate 5000` (no end) in a subprocess; once records reach the
     topic, SIGINT. Invariant: exit 0 with the summary marked stopped; every record in the ground
     truth is in the topic and nothing else (the producer flushed before exiting)."""
@@ -220,7 +222,7 @@ def test_ctrl_c_stops_cleanly_with_everything_flushed(broker: KafkaBroker, setti
     assert sum(end_offsets(settings.kafka, topic_name, [0, 1]).values()) == truth.num_rows
 
 
-def test_bench_ingest_writes_its_json(broker: KafkaBroker, settings: Settings, tmp_path: Path) -> None:
+def test_bench_ingest_writes_its_json(broker: KafkaCluster, settings: Settings, tmp_path: Path) -> None:
     """Setup: the ingest benchmark on the test broker for clickstream only, 20,000 events.
     Invariant: ingest.json has one row with events, events/s, MB/s, the perf tool's records/s and
     their ratio; the perf tool sent exactly 20,000 records, from a payload file of streamwise's own

@@ -15,7 +15,7 @@ from streamwise.config import Settings
 from streamwise.ingest.options import ProduceOptions, plan
 from streamwise.ingest.producer import EventProducer
 from streamwise.ingest.run import ensure_topic, produce
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.topics import partition_count, read_to_end
 from streamwise.testing import wait_for
 
@@ -41,7 +41,7 @@ def reason(topic: str, value: int, key: int, limit: str, kept: int = PREFIX) -> 
 
 
 def test_a_record_over_the_producers_limit_is_dead_lettered(
-    broker: KafkaBroker, settings: Settings, topic_name: str
+    broker: KafkaCluster, settings: Settings, topic_name: str
 ) -> None:
     """Setup: a topic with the broker's default limit; five keyed records sent in one call, the third
     a 1,500,000-byte value (over librdkafka's message.max.bytes of 1,000,000, refused at produce()).
@@ -79,7 +79,7 @@ def test_a_record_over_the_producers_limit_is_dead_lettered(
 
 
 def test_a_row_over_the_topics_limit_is_dead_lettered_and_the_replay_goes_on(
-    broker: KafkaBroker, settings: Settings, topic_name: str, tmp_path: Path
+    broker: KafkaCluster, settings: Settings, topic_name: str, tmp_path: Path
 ) -> None:
     """Setup: a topic whose max.message.bytes is 20,000 (far below the broker's); a 500-row file
     replayed as fast as possible in JSON by the run loop of ``streamwise produce``, each row ~1 KB
@@ -128,7 +128,9 @@ def test_a_row_over_the_topics_limit_is_dead_lettered_and_the_replay_goes_on(
     ]
 
 
-def test_a_record_the_broker_refuses_is_dead_lettered(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_a_record_the_broker_refuses_is_dead_lettered(
+    broker: KafkaCluster, settings: Settings, topic_name: str
+) -> None:
     """Setup: a topic with the broker's default limit and a producer started on it (so its own limit
     is 1,000,000 bytes); then the topic's max.message.bytes is lowered to 20,000; a 30,000-byte
     incompressible value is sent and flushed, then two small records. Invariant: the broker refuses

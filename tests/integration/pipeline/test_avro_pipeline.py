@@ -25,7 +25,7 @@ from streamwise.ingest.truth import read_ground_truth
 from streamwise.pipeline import await_queries
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import KafkaSource, PipelineSpec
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import free_port
 from streamwise.platform.topics import create_topic, end_offsets
 from streamwise.schemas import RegistryClient, frame
@@ -210,7 +210,7 @@ def test_v1_and_v2_producers_through_the_registry_into_one_avro_pipeline(
 
 
 def test_produce_avro_names_a_registry_that_does_not_answer(
-    broker: KafkaBroker, settings: Settings, topic_name: str
+    broker: KafkaCluster, settings: Settings, topic_name: str
 ) -> None:
     """Setup: `streamwise produce payments --format avro --registry URL` where nothing listens at URL.
     Invariant: exit 1, one line naming the URL and `streamwise registry start`; no record reached

@@ -8,11 +8,11 @@ from confluent_kafka import Consumer, TopicPartition
 from streamwise.config import Settings
 from streamwise.ingest.producer import EventProducer
 from streamwise.platform.exceptions import TopicError
-from streamwise.platform.kafka import KafkaBroker
+from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.topics import create_topic, describe_topic, end_offsets, list_topics
 
 
-def test_create_and_describe_topic_with_settings(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_create_and_describe_topic_with_settings(broker: KafkaCluster, settings: Settings, topic_name: str) -> None:
     assert create_topic(
         settings.kafka, topic_name, partitions=4, retention_ms=3_600_000, cleanup_policy="compact,delete"
     )
@@ -26,7 +26,7 @@ def test_create_and_describe_topic_with_settings(broker: KafkaBroker, settings: 
     assert info.configs["cleanup.policy"] == "compact,delete"
 
 
-def test_topic_errors_are_explained(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_topic_errors_are_explained(broker: KafkaCluster, settings: Settings, topic_name: str) -> None:
     create_topic(settings.kafka, topic_name, partitions=1)
     with pytest.raises(TopicError, match=f"cannot create topic {topic_name}.*already exists"):
         create_topic(settings.kafka, topic_name, partitions=1)
@@ -36,7 +36,7 @@ def test_topic_errors_are_explained(broker: KafkaBroker, settings: Settings, top
         describe_topic(settings.kafka, topic_name + "-missing")
 
 
-def test_data_survives_broker_restart(broker: KafkaBroker, settings: Settings, topic_name: str) -> None:
+def test_data_survives_broker_restart(broker: KafkaCluster, settings: Settings, topic_name: str) -> None:
     """Setup: 500 keyed records, then stop and start the broker by pid.
     Invariant: the same 500 records (values in order per partition) are read back."""
     create_topic(settings.kafka, topic_name, partitions=2)
