@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
 from pyspark.sql.types import LongType, StructType, TimestampNTZType, TimestampType
 
-from streamwise.pipeline.decode import KAFKA_COLUMNS, kafka_record, millis_to_timestamp
+from streamwise.pipeline.decode import KAFKA_COLUMNS, kafka_record, key_reason, millis_to_timestamp, value_reason
 from streamwise.schemas.avro import parse_avro
 from streamwise.schemas.client import RegistryClient
 from streamwise.schemas.exceptions import RegistryError, SchemaError
@@ -72,13 +72,14 @@ def decode_avro(
     *,
     required: Sequence[str] = (),
     time_field: str = "event_time",
+    require_key: bool = False,
 ) -> DataFrame:
     """Decode a Kafka source's ``value`` column (Confluent wire format, Avro) with ``schemas``.
 
     Columns: key, value, topic, partition, offset, kafka_timestamp, the reader record's fields,
     event_time (from ``time_field``: epoch millis or an Avro timestamp; the Kafka timestamp when the
     schema has no such field) and dead_letter_reason (null for a good record). ``required`` fields
-    that decode to null make a record a dead letter too.
+    that decode to null make a record a dead letter too, and so does a missing key with ``require_key``.
 
     Writer schemas registered after the query started are unknown to it: their records go to the
     dead letters as "unknown schema id N"; restart the query to pick them up.
@@ -122,7 +123,9 @@ def decode_avro(
         *KAFKA_COLUMNS,
         *[F.col(f"v.{name}").alias(name) for name in fields if name != time_field],
         event_time.alias("event_time"),
-        _reason(schemas, required, time_field if time_type is not None else None).alias("dead_letter_reason"),
+        _reason(schemas, required, time_field if time_type is not None else None, require_key).alias(
+            "dead_letter_reason"
+        ),
     )
 
 
@@ -137,10 +140,10 @@ def _flagged(reader: str) -> str:
     return json.dumps(schema)
 
 
-def _reason(schemas: SubjectSchemas, required: Sequence[str], time_field: str | None) -> Column:
+def _reason(schemas: SubjectSchemas, required: Sequence[str], time_field: str | None, require_key: bool) -> Column:
     """Why a record cannot be used, in the words of :func:`streamwise.schemas.wire.unframe`."""
     value, schema_id = F.col("kafka_value"), F.col("_schema_id")
-    reason = F.when(value.isNull(), F.lit("empty value"))
+    reason = value_reason("a Confluent-framed Avro event")
     reason = reason.when(
         F.length(value) < 5,
         F.concat(
@@ -167,4 +170,4 @@ def _reason(schemas: SubjectSchemas, required: Sequence[str], time_field: str | 
     )
     for name in [*([time_field] if time_field else []), *required]:
         reason = reason.when(F.col(f"v.{name}").isNull(), F.lit(f"missing field '{name}'"))
-    return reason
+    return key_reason(reason, require_key=require_key)

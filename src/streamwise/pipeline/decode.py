@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from streamwise.pipeline import ddl
+from streamwise.platform import dead_letters as dlq
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -28,13 +29,20 @@ def kafka_record(raw: DataFrame) -> DataFrame:
     return raw.select(*[F.col(name.removeprefix("kafka_")).alias(name) for name in KAFKA_COLUMNS])
 
 
-def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_field: str = "event_time") -> DataFrame:
+def parse_json(
+    raw: DataFrame,
+    schema_ddl: str,
+    *,
+    required: list[str],
+    time_field: str = "event_time",
+    require_key: bool = False,
+) -> DataFrame:
     """Decode Kafka ``value`` bytes as JSON with ``schema_ddl`` (parsed by Spark, so any Spark DDL works:
     ``DECIMAL(10,2)``, ``MAP<…>``, ``STRUCT<…>``, backticked names, comments); keep the Kafka coordinates.
 
     ``time_field`` holds epoch milliseconds on the wire and becomes the ``event_time`` timestamp.
     Adds ``dead_letter_reason``: null for a good record, else why it cannot be used (see
-    :func:`dead_letters` and :func:`valid`).
+    :func:`dead_letters` and :func:`valid`); with ``require_key`` a record without a key is one.
     """
     schema = ddl.spark_schema(schema_ddl)
     parsed = F.from_json(
@@ -47,7 +55,7 @@ def parse_json(raw: DataFrame, schema_ddl: str, *, required: list[str], time_fie
         *KAFKA_COLUMNS,
         *[_field(name).alias(name) for name in schema.fieldNames() if name != time_field],
         millis_to_timestamp(_field(time_field)).alias("event_time"),
-        _reason(required, time_field).alias("dead_letter_reason"),
+        _reason(required, time_field, require_key).alias("dead_letter_reason"),
     )
 
 
@@ -98,12 +106,35 @@ def _field(name: str) -> Column:
     return F.col("v").getField(name)
 
 
-def _reason(required: list[str], time_field: str) -> Column:
-    reason = F.when(F.col("kafka_value").isNull(), F.lit("empty value"))
+TOMBSTONE = "tombstone: null value (a delete marker; this pipeline reads events)"
+NULL_KEY = (
+    "null key: the source has require_key: true and this record has none; "
+    "produce it with a key (the entity it is about), or set require_key: false"
+)
+
+
+def value_reason(expected: str) -> Column:
+    """The first reasons of every decoder, about the record's value before its format: a tombstone
+    (null value: a delete marker) and an empty value (0 bytes: a producer sent nothing). ``expected``
+    names what a value should hold. A chain of ``when``: each decoder adds its own reasons after these,
+    and :func:`key_reason` last."""
+    value = F.col("kafka_value")
+    reason = F.when(value.isNull(), F.lit(TOMBSTONE))
+    return reason.when(F.length(value) == 0, F.lit(f"empty value: 0 bytes where {expected} was expected"))
+
+
+def key_reason(reason: Column, *, require_key: bool) -> Column:
+    """``reason``, then with ``require_key`` a record without a key. Last, after the value's reasons:
+    a record whose value is unusable is told so first, as that is what its producer must fix first."""
+    return reason.when(F.col("kafka_key").isNull(), F.lit(NULL_KEY)) if require_key else reason
+
+
+def _reason(required: list[str], time_field: str, require_key: bool) -> Column:
+    reason = value_reason("a JSON event")
     reason = reason.when(_field(CORRUPT).isNotNull(), F.lit("not valid JSON for the schema"))
     for name in [time_field, *required]:
         reason = reason.when(_field(name).isNull(), F.lit(f"missing or mistyped field '{name}'"))
-    return reason
+    return key_reason(reason, require_key=require_key)
 
 
 def valid(parsed: DataFrame) -> DataFrame:
@@ -125,9 +156,9 @@ def dead_letter_columns() -> tuple[Column, Column, Column]:
     headers with the reason and the source coordinates."""
     header = lambda name, col: F.struct(F.lit(name).alias("key"), col.cast("string").cast("binary").alias("value"))
     headers = F.array(
-        header("dlq.reason", F.col("dead_letter_reason")),
-        header("dlq.source.topic", F.col("kafka_topic")),
-        header("dlq.source.partition", F.col("kafka_partition")),
-        header("dlq.source.offset", F.col("kafka_offset")),
+        header(dlq.REASON, F.col("dead_letter_reason")),
+        header(dlq.SOURCE_TOPIC, F.col("kafka_topic")),
+        header(dlq.SOURCE_PARTITION, F.col("kafka_partition")),
+        header(dlq.SOURCE_OFFSET, F.col("kafka_offset")),
     )
     return F.col("kafka_key"), F.coalesce(F.col("kafka_value"), F.lit(b"").cast("binary")), headers

@@ -33,6 +33,7 @@ from streamwise.pipeline.realtime import start_realtime
 from streamwise.pipeline.runner import on_finish
 from streamwise.pipeline.settle import Settlement
 from streamwise.pipeline.spec import PipelineSpec, interval_ms
+from streamwise.platform.dead_letters import dlq_topic
 from streamwise.platform.topics import create_topic, partition_count
 from streamwise.sinks import DeltaSink, SinkWriter, sink_writer, warehouse_path
 
@@ -58,7 +59,7 @@ class Pipeline:
 
     @property
     def dlq_topic(self) -> str:
-        return f"{self.spec.source.topic}.dlq"
+        return dlq_topic(self.spec.source.topic)
 
     @property
     def keeps_ledger(self) -> bool:
@@ -88,9 +89,18 @@ class Pipeline:
                 .load()
             )
         reader = reader.option("startingOffsets", src.starting_offsets)
-        if src.max_offsets_per_trigger:
-            reader = reader.option("maxOffsetsPerTrigger", str(src.max_offsets_per_trigger))
+        bound = self.max_offsets_per_trigger
+        if bound is not None:
+            reader = reader.option("maxOffsetsPerTrigger", str(bound))
         return reader.load()
+
+    @property
+    def max_offsets_per_trigger(self) -> int | None:
+        """Records per micro-batch at most (the spec's bound, default 100,000), or None: unbounded, or a
+        real-time pipeline, whose Kafka source Spark refuses to bound ("maxOffsetsPerTrigger is not
+        compatible with real time mode")."""
+        bound = self.spec.source.max_offsets_per_trigger
+        return None if bound == "unbounded" or self.spec.mode == "realtime" else bound
 
     def subject_schemas(self) -> SubjectSchemas | None:
         """For an Avro source, every registered version of its subject, fetched now; None for JSON."""
@@ -112,12 +122,20 @@ class Pipeline:
             if schemas is None:  # subject_schemas fetches them for every avro source
                 raise PipelineError(f"no schemas to decode the avro source {src.topic} with")
             decoded = decode_avro(
-                self.source(spark, batch), schemas, required=src.required, time_field=self.spec.event_time.field
+                self.source(spark, batch),
+                schemas,
+                required=src.required,
+                time_field=self.spec.event_time.field,
+                require_key=src.require_key,
             )
         else:
             assert src.schema_ddl is not None  # the spec's validator requires it for json
             decoded = decode.parse_json(
-                self.source(spark, batch), src.schema_ddl, required=src.required, time_field=self.spec.event_time.field
+                self.source(spark, batch),
+                src.schema_ddl,
+                required=src.required,
+                time_field=self.spec.event_time.field,
+                require_key=src.require_key,
             )
         return decode.check_event_time(decoded, interval_ms(self.spec.event_time.max_future))
 

@@ -9,13 +9,14 @@ import pytest
 
 from streamwise.app.reference import seed_merchants
 from streamwise.ingest.encoding import Encoder
+from streamwise.ingest.producer import EventProducer
 from streamwise.ingest.scenario import create
 from streamwise.pipeline import await_queries, example_names, load_pipeline, resolve
 from streamwise.pipeline.plan import Pipeline
 from streamwise.platform.topics import create_topic
 from streamwise.sinks import DeltaSink, sink_location
 from streamwise.sinks.config import KafkaAlertsSink, PostgresSink
-from streamwise.testing import collect, produce_events
+from streamwise.testing import collect
 
 SCENARIO = {
     "clickstream": "clickstream",
@@ -37,18 +38,23 @@ T0 = 1_767_225_600_000
 SHAPES = {"iot_anomalies": {"sensors": 20, "anomaly_rate": 0.01}}
 
 
-def scenario_events(example: str, n: int) -> list[bytes]:
-    """``n`` events of ``example``'s scenario spread over 3 minutes, then one a minute later to close windows."""
+def scenario_events(example: str, n: int) -> list[tuple[bytes, bytes]]:
+    """``n`` events of ``example``'s scenario spread over 3 minutes as (key, value), keyed as the
+    generator keys them (the examples require a key)."""
     gen = create(SCENARIO[example], seed=5, **SHAPES.get(example, {}))
     batches = [gen.batch(n // 6, T0 + (i + 1) * 30_000) for i in range(6)]
     encoder = Encoder(gen.schema, "json")
-    return [value for batch in batches for value in encoder.encode(batch.data)]
+    return [
+        (key, value) for batch in batches for key, value in zip(batch.keys, encoder.encode(batch.data), strict=True)
+    ]
 
 
-def closing_event(raw: bytes, event_time: int) -> bytes:
+def closing_event(record: tuple[bytes, bytes], event_time: int) -> tuple[bytes, bytes]:
+    """``record`` again at ``event_time``: one event a minute after the others closes their windows."""
+    key, raw = record
     event = json.loads(raw)
     event["event_time"] = event_time
-    return json.dumps(event).encode()
+    return key, json.dumps(event).encode()
 
 
 def test_every_example_is_covered() -> None:
@@ -58,7 +64,8 @@ def test_every_example_is_covered() -> None:
 @pytest.mark.parametrize("example", sorted(SCENARIO))
 def test_example_runs_to_completion(example: str, spark, settings, topic_name, postgres, redis_server) -> None:
     """Setup: the example pointed at a fresh topic (and fresh sink tables/paths/alert topic), fed
-    4,000 events of its scenario over 3 simulated minutes plus one closing event; merchants seeded.
+    4,000 events of its scenario over 3 simulated minutes plus one closing event, keyed as the
+    generator keys them; merchants seeded.
     Invariant: the run completes; every Delta sink holds rows; alert and PostgreSQL sinks hold the
     same rows as Delta where both exist; an alerts-only example's topic holds exactly the events
     its filter keeps (counted in Python); no record was dead-lettered."""
@@ -80,7 +87,9 @@ def test_example_runs_to_completion(example: str, spark, settings, topic_name, p
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
     events = scenario_events(example, EVENTS)
     sent = [*events, closing_event(events[-1], T0 + 6 * 60_000)]
-    produce_events(settings, topic_name, sent)
+    producer = EventProducer(settings.kafka, topic_name)
+    producer.send_many((key, value, None) for key, value in sent)
+    assert producer.flush().delivered == len(sent)
 
     plan = Pipeline(spec, settings)
     await_queries(plan.start(spark, once=True))
@@ -88,7 +97,7 @@ def test_example_runs_to_completion(example: str, spark, settings, topic_name, p
 
     assert run.dead_letters == []
     if example in ALERTS_ONLY:  # its only sink is the alerts topic: exactly the readings its filter keeps
-        wanted = sum(ALERTS_ONLY[example](json.loads(value)) for value in sent)
+        wanted = sum(ALERTS_ONLY[example](json.loads(value)) for _, value in sent)
         (alerts,) = run.sinks.values()
         assert wanted > 0 and len(alerts) == wanted
         return

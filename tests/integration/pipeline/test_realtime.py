@@ -52,7 +52,8 @@ def test_realtime_alerts_every_matching_reading_and_dead_letters_the_rest(
             }
             for i in range(200)
         ]
-        bad = [b"{not json", b"also not json", json.dumps({**readings[0], "event_id": 999, "event_time": -1}).encode()]
+        # Keyed like every reading (the shipped pipeline requires keys): only its event time is wrong.
+        bad = [b"{not json", b"also not json", {**readings[0], "event_id": 999, "event_time": -1}]
         produce_events(settings, topic_name, [*readings, *bad], key="sensor_id")
         expected = sorted(r["event_id"] for r in readings if r["kind"] == "temperature" and r["value"] > 30)
         got = wait_for(
