@@ -1,10 +1,11 @@
 """Chaos drills: faults injected while events flow, then an exact count of what the sinks hold.
 
 Every drill feeds the clickstream generator's events (each with its ``event_id``, recorded in the
-ground truth once acknowledged by Kafka) into a pass-through pipeline with two exactly-once sinks, a
-Delta table and a transactional Kafka topic, run under the supervisor as ``streamwise up`` runs it.
-While events flow, the drill injects its faults. Then the pipeline is stopped, ``run --once`` drains
-what is left, and :func:`streamwise.verify.verify_pipeline` counts, per sink, every acknowledged
+ground truth as sent; the producer's delivery reports say which were acknowledged) into a
+pass-through pipeline with two exactly-once sinks, a Delta table and a transactional Kafka topic,
+run under the supervisor as ``streamwise up`` runs it. While events flow, the drill injects its
+faults. When they stop and the pipeline has caught up, it is stopped (SIGTERM: it stops between two
+batches and settles them), and :func:`streamwise.verify.verify_pipeline` counts, per sink, every
 record found once (ok), never (lost) or twice (duplicated).
 
 - **R1 broker kill** (cluster profile): SIGKILL a random node every ``every_s`` seconds, restart it;
@@ -20,11 +21,8 @@ record found once (ok), never (lost) or twice (duplicated).
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +37,7 @@ import yaml
 
 from streamwise.app.local import start_pipeline
 from streamwise.bench.exceptions import BenchError
-from streamwise.config import Settings, settings_env
+from streamwise.config import Settings
 from streamwise.ingest.disorder import RateProfile
 from streamwise.ingest.encoding import Format
 from streamwise.ingest.producer import EventProducer
@@ -47,11 +45,12 @@ from streamwise.ingest.run import ProduceReport, produce
 from streamwise.ingest.scenario import create
 from streamwise.ingest.truth import GroundTruthWriter
 from streamwise.pipeline import load_pipeline
+from streamwise.pipeline.batches import batch_range, last_committed
 from streamwise.pipeline.layout import PipelineLayout
 from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.process import Service
 from streamwise.platform.supervise import SupervisorRecord
-from streamwise.platform.topics import create_topic
+from streamwise.platform.topics import create_topic, end_offsets
 from streamwise.verify import readers, verify_pipeline
 
 log = logging.getLogger(__name__)
@@ -186,28 +185,48 @@ class Flow:
         except psutil.Error:
             return None
 
+    def caught_up(self) -> bool:
+        """True once the main query has committed a batch ending at the topic's end offsets; a
+        BenchError when the pipeline is no longer running (it would never catch up)."""
+        if not self.pipeline.status().running:
+            raise BenchError(
+                f"chaos: pipeline {self.name} stopped before catching up:\n{self.pipeline.tail()}",
+                hint=f"read {self.pipeline.log_file}",
+            )
+        batch = last_committed(self.checkpoint)
+        if batch is None:
+            return False
+        done = batch_range(self.checkpoint, batch, self.topic).end[self.topic]
+        ends = end_offsets(self.settings.kafka, self.topic, list(range(self.partitions)))
+        return all(int(done.get(str(p), -1)) >= end for p, end in ends.items())
+
     def committed_batches(self) -> int:
         """Batches the main query has committed (its checkpoint's ``commits`` log)."""
         folder = self.checkpoint / "commits"
         return max((int(p.name) + 1 for p in folder.iterdir() if p.name.isdigit()), default=0) if folder.is_dir() else 0
 
-    def finish(self, drill: str, *, faults: int, recovery_s: list[float], started: float) -> DrillResult:
-        """Stop the generator, then the pipeline; drain with ``run --once``, verify every sink."""
+    def finish(
+        self, drill: str, *, faults: int, recovery_s: list[float], started: float, verify: bool = True
+    ) -> DrillResult:
+        """Stop the generator; once the pipeline caught up, stop it; verify every sink (a
+        drill that counts on its own passes ``verify=False`` and fills the counts itself)."""
         self.stop_producing.set()
         if self._producing is not None:
             self._producing.join(SAFETY_S)
         if self._error is not None:
             raise self._error
         restarts = self.restarts()
-        self.pipeline.stop(grace_s=60.0)
         draining = time.monotonic()
-        drain(self.settings, self.spec_path)
-        self.timings["drain_s"] = round(time.monotonic() - draining, 1)
-        spec = load_pipeline(self.spec_path)
-        report = verify_pipeline(spec, self.settings)
+        wait_until(self.caught_up, f"pipeline {self.name} to catch up with {self.topic}")
+        self.timings["catch_up_s"] = round(time.monotonic() - draining, 1)
+        self.pipeline.stop(grace_s=60.0)  # SIGTERM: it stops between two batches and settles them
         produced = self.report
         assert produced is not None
-        checked = [s for s in report.sinks if s.checked]
+        checked = (
+            [s for s in verify_pipeline(load_pipeline(self.spec_path), self.settings).sinks if s.checked]
+            if verify
+            else []
+        )
         dead = readers.dead_letters(self.settings.kafka, f"{self.topic}.dlq")
         return DrillResult(
             drill=drill,
@@ -222,18 +241,6 @@ class Flow:
             recovery_s=recovery_s,
             pipeline_restarts=restarts,
             extra=dict(self.timings),
-        )
-
-
-def drain(settings: Settings, spec_path: Path) -> None:
-    """``run --once`` on the pipeline's checkpoint: everything left in Kafka, then settled."""
-    cmd = [sys.executable, "-m", "streamwise", "run", str(spec_path), "--once"]
-    env = {**os.environ, **settings_env(settings)}
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=SAFETY_S, check=False)
-    if result.returncode != 0:
-        raise BenchError(
-            f"chaos: run --once of {spec_path.name} exited {result.returncode}: {result.stderr.strip()[-1500:]}",
-            hint=f"the pipeline's log is in {settings.state / 'logs'}",
         )
 
 
