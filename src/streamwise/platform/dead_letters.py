@@ -4,6 +4,10 @@ The producer (``streamwise.ingest``) dead-letters a record the broker would refu
 pipeline (``streamwise.pipeline``) dead-letters a record it cannot use. Both write to the same topic,
 ``<topic>.dlq``, with the same headers, so one reader of that topic sees every record that did not
 make it and why. It lives here, below both, because ingest may not import pipeline.
+
+The sinks that write rows one by one (``streamwise.sinks.dead_letters``) dead-letter a row their store
+refuses to ``<name>.dlq`` with the same reason header and three of their own (:data:`SINK`,
+:data:`QUERY`, :data:`BATCH_ID`); ``streamwise.verify`` reads both kinds by these names.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ SOURCE_TOPIC = "dlq.source.topic"  # the topic the record was read from, or was 
 SOURCE_PARTITION = "dlq.source.partition"  # where a pipeline read it (absent when it never reached the topic)
 SOURCE_OFFSET = "dlq.source.offset"
 ORIGINAL_SIZE = "dlq.original.size"  # bytes of the original value, when the dead letter holds only a prefix of it
+# A sink's dead letters (a row it could not write):
+SINK = "dlq.sink"  # the sink's type and where it writes, e.g. "postgres public.page_counts"
+QUERY = "dlq.query"  # the sink's writer id: its label and the checkpoint it writes for
+BATCH_ID = "dlq.batch_id"  # the micro-batch the row came in
 
 
 def dlq_topic(topic: str) -> str:

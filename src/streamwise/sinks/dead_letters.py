@@ -4,7 +4,8 @@ written. It neither fails the batch on every replay nor disappears.
 
 A dead letter's value is the row as JSON (:func:`to_json`); its headers are ``dlq.reason`` (the name
 the pipeline's decoding uses for its own dead letters, so one reader serves both), ``dlq.sink`` (the
-sink's type and where it writes), ``dlq.query`` (the writer id) and ``dlq.batch_id``.
+sink's type and where it writes), ``dlq.query`` (the writer id) and ``dlq.batch_id``, named in
+:mod:`streamwise.platform.dead_letters`, where ``verify`` reads them too.
 
 Exactly once: a batch's dead letters are produced in one Kafka transaction whose marker is the batch
 id (:class:`TransactionalLedger`), so a replayed batch finds its marker and produces none again.
@@ -36,6 +37,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from streamwise.config import KafkaSettings
+from streamwise.platform import dead_letters as dlq
 from streamwise.platform.exceptions import TopicError
 from streamwise.platform.topics import create_topic
 from streamwise.sinks._batch import to_json
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # What a Kafka step of a dead-letter write raises when the broker is slow or away: worth a retry.
 KAFKA_ERRORS: tuple[type[BaseException], ...] = (KafkaException, BufferError, TopicError)
-REASON_HEADER, SINK_HEADER, QUERY_HEADER, BATCH_HEADER = "dlq.reason", "dlq.sink", "dlq.query", "dlq.batch_id"
+REASON_HEADER, SINK_HEADER, QUERY_HEADER, BATCH_HEADER = dlq.REASON, dlq.SINK, dlq.QUERY, dlq.BATCH_ID
 # A batch of a row sink can take minutes to write while its dead-letter transaction is open.
 _TRANSACTION_TIMEOUT_S = 600.0
 _LOGGED_PER_BATCH = 5  # a batch of bad rows logs its first few, then a count

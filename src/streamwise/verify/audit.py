@@ -14,7 +14,11 @@ What a sink must hold
     at or before the main query's watermark (read from its checkpoint); until then it is ``open``.
     Records held by the ledger or the dead-letter topic are accounted for, never lost; the ledger is
     exact (it follows the query's own batches and watermark), so a ledgered record a sink holds
-    anyway is a duplicate. The exact arithmetic is :mod:`streamwise.verify.rules`.
+    anyway is a duplicate. So are the rows a PostgreSQL, Redis or webhook sink sent to its own
+    dead-letter topic (``<name>.dlq``, the row as JSON, stamped with the sink's writer id): per event
+    id in a pass-through pipeline, per window (the count of its latest dead-lettered row per key) in
+    a windowed one; a row both dead-lettered and held by the sink is a duplicate. The exact
+    arithmetic is :mod:`streamwise.verify.rules`.
 
 Assumptions
     The source topic holds only what the recorded runs sent, and the pipeline has caught up (run
@@ -22,9 +26,9 @@ Assumptions
     processed count as lost. A running pipeline settles a batch's dead letters and ledger entries at
     its next batch, so verify a pipeline after it stopped (``run --once`` settles all of them).
 
-Not checked (reported as such): webhooks (the receiver is not readable; their dead letters are
-counted), consoles, Redis sorted sets, PostgreSQL/Redis keyed by something other than the event id
-(they hold the latest row per key, not every event), and append-only sinks in update mode.
+Not checked (reported as such): webhooks (the receiver is not readable), consoles, Redis sorted sets,
+PostgreSQL/Redis keyed by something other than the event id (they hold the latest row per key, not
+every event), and append-only sinks in update mode. An unchecked sink's dead letters are counted.
 
 Verdict
     A checked sink is ok when nothing is lost or duplicated and every row it holds can be classified:
@@ -62,8 +66,16 @@ from streamwise.pipeline.spec import (
     WithColumnsStep,
     interval_ms,
 )
+from streamwise.platform.dead_letters import dlq_topic
 from streamwise.sinks import ConsoleSink, DeltaSink, KafkaSink, Sink, sink_location, warehouse_path
-from streamwise.sinks.config import KafkaAlertsSink, PostgresSink, RedisSink, WebhookSink, key_columns
+from streamwise.sinks.config import (
+    DeadLetterSink,
+    KafkaAlertsSink,
+    PostgresSink,
+    RedisSink,
+    WebhookSink,
+    key_columns,
+)
 from streamwise.verify import readers, rules
 from streamwise.verify.exceptions import VerifyError
 
@@ -228,7 +240,7 @@ class _Audit:
         self.layout = PipelineLayout(spec.name, settings.state)
         self.sent = rules.multiset(truth.column(ID).to_numpy())
         self.truth = truth
-        dead = readers.dead_letters(settings.kafka, f"{spec.source.topic}.dlq")
+        dead = readers.dead_letters(settings.kafka, dlq_topic(spec.source.topic))
         self.dead = dead[dead[ID].isin(self.sent.index)]  # bad records the generator did not send are not ours
         self.ledger = self._ledger()
 
@@ -246,22 +258,24 @@ class _Audit:
     def sink(self, index: int, sink: Sink) -> SinkReport:
         query = self.layout.sink_writer_id(index, sink.type)  # as the pipeline's writers stamp their records
         label = f"{sink.type} {sink_location(sink)}"
-        dead = self._sink_dead_letters(sink, query)
+        dead = rules.accounted(rules.multiset(self.dead[ID]), self.sent)  # the pipeline's dead letters
         try:
             found = self._found(sink, query)
         except _Unchecked as reason:
+            dead += len(self._refused(sink, query, []))
             return SinkReport(
                 label, query, checked=False, sent=int(self.sent.sum()), dead_lettered=dead, note=str(reason)
             )
         if self.shape.window is None:
-            tally, ledgered = (
-                self._per_event(found, once=self.shape.once or _one_row_per_id(sink)),
-                self._ledgered_ids(),
-            )
+            refused, _ = rules.readable_ids(self._refused(sink, query, [ID])[ID])
+            tally = self._per_event(found, refused, once=self.shape.once or _one_row_per_id(sink))
+            ledgered, dead = self._ledgered_ids(), dead + rules.accounted(refused, self.sent)
             note = ""
         else:
+            refused_starts = self._refused_windows(sink, query)
             watermark = readers.batch_watermark(self.layout.main_checkpoint)
-            tally, ledgered = self._per_window(found, watermark), len(self.ledger)
+            tally = self._per_window(found, refused_starts, watermark)
+            ledgered, dead = len(self.ledger), dead + len(refused_starts)
             note = (
                 f"watermark {pd.Timestamp(watermark, unit='ms', tz='UTC'):%Y-%m-%d %H:%M:%S}"
                 if watermark
@@ -287,23 +301,24 @@ class _Audit:
 
     # --- per event -------------------------------------------------------------------------------
 
-    def _per_event(self, found: pd.DataFrame, *, once: bool) -> rules.Tally:
+    def _per_event(self, found: pd.DataFrame, refused: pd.Series, *, once: bool) -> rules.Tally:
+        """``refused``: the ids the sink sent to its own dead-letter topic."""
         ids, unreadable = rules.readable_ids(found[ID])  # unreadable: rows whose id is missing or not a number
         ledgered = rules.multiset(self.ledger[ID].dropna()) if ID in self.ledger else rules.multiset([])
         dead = rules.multiset(self.dead[ID])
-        expected = rules.expected_per_event(self.sent, ledgered, dead, once=once)
+        expected = rules.expected_per_event(self.sent, ledgered, dead, once=once, refused=refused)
         tally = rules.compare(expected, ids)
         return replace(tally, found=tally.found + unreadable, unknown=tally.unknown + unreadable)
 
     def _ledgered_ids(self) -> int:
         if ID not in self.ledger:
             return 0
-        held = rules.multiset(self.ledger[ID].dropna()).reindex(self.sent.index, fill_value=0)
-        return int(np.minimum(held, self.sent).sum())
+        return rules.accounted(rules.multiset(self.ledger[ID].dropna()), self.sent)
 
     # --- per window ------------------------------------------------------------------------------
 
-    def _per_window(self, found: pd.DataFrame, watermark: int | None) -> rules.Tally:
+    def _per_window(self, found: pd.DataFrame, refused_starts: np.ndarray, watermark: int | None) -> rules.Tally:
+        """``refused_starts``: one window start per event of the rows the sink dead-lettered."""
         window = self.shape.window
         assert window is not None and window.duration is not None
         duration = interval_ms(window.duration)
@@ -317,7 +332,8 @@ class _Audit:
             ledger_starts = rules.window_starts(
                 self.ledger["event_time"].dropna().to_numpy(dtype=np.int64), duration, slide
             )[1]
-        expected = rules.expected_windows(times, dead_ms, duration, slide, removed_starts=ledger_starts)
+        removed = np.concatenate([ledger_starts, refused_starts]).astype(np.int64)
+        expected = rules.expected_windows(times, dead_ms, duration, slide, removed_starts=removed)
         have, unreadable = rules.window_totals(found["start"], found["count"])
         tally = rules.compare_windows(expected, have, duration_ms=duration, watermark_ms=watermark)
         return replace(tally, unknown=tally.unknown + unreadable)  # rows without a readable start or count
@@ -354,12 +370,15 @@ class _Audit:
         rows = readers.sink_rows(self.settings, sink, columns, query=query)
         if rows is None:
             raise _Unchecked(f"verify cannot read a {sink.type} sink")
-        if window is None:
-            return rows
+        return rows if window is None else self._windows(rows, columns)
+
+    def _windows(self, rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        """Rows with the window's start (or end) and count ``columns`` as ``start`` (epoch ms) and ``count``."""
+        assert self.shape.window is not None
         start = rows[columns[0]]
         start_ms = rules.to_epoch_ms(start.dropna()).reindex(start.index) if len(rows) else pd.Series(dtype="float64")
         if columns[0] == "window_end":
-            start_ms = start_ms - interval_ms(window.duration or "0 seconds")
+            start_ms = start_ms - interval_ms(self.shape.window.duration or "0 seconds")
         return pd.DataFrame({"start": start_ms, "count": pd.to_numeric(rows[columns[1]], errors="coerce")})
 
     def _columns(self, sink: Sink) -> list[str]:
@@ -375,13 +394,7 @@ class _Audit:
                 )
             return [ID]
         assert self.shape.count_column is not None
-        keys = (
-            sink.key
-            if isinstance(sink, PostgresSink)
-            else key_columns(sink.key)
-            if isinstance(sink, RedisSink)
-            else None
-        )
+        keys = _store_keys(sink)
         if keys is None:
             return ["window_start", self.shape.count_column]
         start = next((c for c in _WINDOW_COLUMNS if c in keys), None)
@@ -394,16 +407,39 @@ class _Audit:
             raise _Unchecked(f"the hashes do not store {self.shape.count_column}")
         return [start, self.shape.count_column]
 
-    def _sink_dead_letters(self, sink: Sink, query: str) -> int:
-        """Truth records in the pipeline's dead-letter topic, plus, for a webhook, its own rejected rows."""
-        dead = int(np.minimum(rules.multiset(self.dead[ID]).reindex(self.sent.index, fill_value=0), self.sent).sum())
-        if isinstance(sink, WebhookSink):
-            dead += len(readers.topic_records(self.settings.kafka, sink.dead_letter_topic(query)))
-        return dead
+    # --- the sink's own dead letters --------------------------------------------------------------
+
+    def _refused(self, sink: Sink, query: str, columns: list[str]) -> pd.DataFrame:
+        """``columns`` of the rows the sink's writer sent to its own dead-letter topic (none for a sink
+        without one)."""
+        if not isinstance(sink, DeadLetterSink):
+            return pd.DataFrame(columns=columns)
+        return readers.dead_letter_rows(self.settings.kafka, sink.dead_letter_topic(query), columns, query=query)
+
+    def _refused_windows(self, sink: Sink, query: str) -> np.ndarray:
+        """One window start per event of the window rows the sink dead-lettered, counting the latest
+        dead letter per key (in update mode a window's row comes again whenever its count changes);
+        rows without a readable start or count are left out."""
+        assert self.shape.window is not None
+        columns = self._columns(sink)
+        keys = _store_keys(sink) or [columns[0], *self.shape.window.by]
+        rows = self._refused(sink, query, list(dict.fromkeys([*keys, *columns])))
+        windows = self._windows(rows.drop_duplicates(keys, keep="last"), columns).dropna()
+        counts = windows["count"].clip(lower=0).astype(np.int64).to_numpy()
+        return np.repeat(windows["start"].astype(np.int64).to_numpy(), counts)
 
 
 class _Unchecked(Exception):
     """This sink cannot be compared with the ground truth (the message says why)."""
+
+
+def _store_keys(sink: Sink) -> list[str] | None:
+    """The columns a keyed store's rows are keyed by: PostgreSQL's key, a Redis key template's columns."""
+    if isinstance(sink, PostgresSink):
+        return sink.key
+    if isinstance(sink, RedisSink):
+        return key_columns(sink.key)
+    return None
 
 
 def _one_row_per_id(sink: Sink) -> bool:

@@ -20,6 +20,7 @@ from deltalake.exceptions import TableNotFoundError
 from psycopg import sql
 
 from streamwise.config import KafkaSettings, PostgresSettings, RedisSettings, Settings
+from streamwise.platform import dead_letters as dlq
 from streamwise.platform.exceptions import TopicError
 from streamwise.platform.topics import read_to_end
 from streamwise.sinks.config import (
@@ -187,25 +188,35 @@ def json_rows(records: list[Any], columns: list[str] | None = None, *, query: st
         value = _json(msg.value())
         if value is not None:
             values.append(value)
-    if columns is None:
-        columns = list(dict.fromkeys(c for v in values for c in v))
-    return pd.DataFrame([[v.get(c) for c in columns] for v in values], columns=columns)
+    return _frame(values, columns)
 
 
-def dead_letters(kafka: KafkaSettings, topic: str) -> pd.DataFrame:
-    """The dead-letter topic's records, one per source record (two pipelines on one topic each write
-    a bad record there: deduplicated by the source partition and offset headers), with the
-    ``event_id`` and ``event_time`` their JSON holds (null when it holds none)."""
-    rows, seen = [], set()
+def dead_letter_rows(
+    kafka: KafkaSettings, topic: str, columns: list[str] | None = None, *, query: str | None = None
+) -> pd.DataFrame:
+    """``columns`` (default: every field seen) of the JSON a dead-letter topic's records hold (null
+    where one holds none), one row per dead letter. Two pipelines on one topic each write a bad
+    record there: deduplicated by the source partition and offset headers. With ``query``, only the
+    dead letters of that sink writer (its ``dlq.query`` header): a sink's topic is named after its
+    label, so it outlives the checkpoints it wrote for."""
+    values, seen = [], set()
     for msg in topic_records(kafka, topic):
-        source = (_header(msg, "dlq.source.partition"), _header(msg, "dlq.source.offset"))
+        if query is not None and _header(msg, dlq.QUERY) != query:
+            continue
+        source = (_header(msg, dlq.SOURCE_PARTITION), _header(msg, dlq.SOURCE_OFFSET))
         if source != (None, None):
             if source in seen:
                 continue
             seen.add(source)
-        value = _json(msg.value()) or {}
-        rows.append({"event_id": _int(value.get("event_id")), "event_time": _int(value.get("event_time"))})
-    return pd.DataFrame(rows, columns=["event_id", "event_time"]).astype("Int64")
+        values.append(_json(msg.value()) or {})
+    return _frame(values, columns)
+
+
+def dead_letters(kafka: KafkaSettings, topic: str, *, query: str | None = None) -> pd.DataFrame:
+    """:func:`dead_letter_rows` with the ``event_id`` and ``event_time`` their JSON holds, as
+    integers (null when it holds none or not a number)."""
+    rows = dead_letter_rows(kafka, topic, ["event_id", "event_time"], query=query)
+    return rows.apply(lambda column: column.map(_int)).astype("Int64")
 
 
 def batch_watermark(checkpoint: Path) -> int | None:
@@ -223,6 +234,13 @@ def batch_watermark(checkpoint: Path) -> int | None:
             watermark = meta.get("batchWatermarkMs")
             return int(watermark) if watermark else None
     return None
+
+
+def _frame(values: list[dict[str, Any]], columns: list[str] | None) -> pd.DataFrame:
+    """``columns`` (default: every field seen, in order) of JSON objects, null where one has none."""
+    if columns is None:
+        columns = list(dict.fromkeys(c for v in values for c in v))
+    return pd.DataFrame([[v.get(c) for c in columns] for v in values], columns=columns)
 
 
 def _header(msg: Any, name: str) -> str | None:

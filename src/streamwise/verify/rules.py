@@ -8,20 +8,28 @@ Late records
     sent record is counted by the sink, ledgered or dead-lettered, exactly one of the three: a
     ledgered record that a sink holds anyway is a duplicate.
 
+Sink dead letters
+    A PostgreSQL, Redis or webhook sink sends a row it cannot write to its own dead-letter topic
+    (``<name>.dlq``, the row as JSON). Those rows reached the sink, after the pipeline's
+    de-duplication, so they are taken off what the sink must hold after that cap, not before: a
+    record is counted by the sink or dead-lettered by it, never both (both is a duplicate).
+
 Per event (pass-through pipelines)
     ``sent(id)`` records of the ground truth carry the id, ``ledgered(id)`` of them are in the
-    late-data ledger and ``dead(id)`` in the dead-letter topic. A sink must hold exactly
-    ``max(0, sent - ledgered - dead)`` copies, capped at 1 when the sink stores one row per id
-    (PostgreSQL keyed by it, a Redis hash per id) or the pipeline de-duplicates on it.
+    late-data ledger, ``dead(id)`` in the pipeline's dead-letter topic and ``refused(id)`` in the
+    sink's own. A sink must hold exactly ``max(0, cap(sent - ledgered - dead) - refused)`` copies,
+    where ``cap`` is ``min(1, max(0, n))`` when the sink stores one row per id (PostgreSQL keyed by it,
+    a Redis hash per id) or the pipeline de-duplicates on it, else ``max(0, n)``.
     ``lost = sum(max(0, expected - found))``, ``duplicated = sum(max(0, found - expected))``; found
     ids the truth never sent are ``unknown`` (and so, in the audit, are rows whose id is missing or
     not a number).
 
 Per window (windowed counts)
     A window's count must equal the ground-truth events whose event time falls in it, minus the
-    dead-lettered ones and minus the ledger's entries for that window (the ledger names the window
+    dead-lettered ones, minus the ledger's entries for that window (the ledger names the window
     each dropped row missed: a row of sliding windows may be dropped from some of its windows and
-    counted in others). A window is closed when its end is at or before the sink query's watermark;
+    counted in others) and minus the count of the sink's dead-lettered row for that window (the
+    latest per key: in update mode a window's row is written again whenever its count changes). A window is closed when its end is at or before the sink query's watermark;
     a closed window must be found. An open window may be absent (its events count as ``open``), but
     if present its count is judged too. Found counts are summed over the window's rows (all ``by``
     groups): ``lost`` and ``duplicated`` are the per-window shortfall and excess, in events. Rows
@@ -81,11 +89,24 @@ def window_totals(starts_ms: pd.Series, counts: pd.Series) -> tuple[pd.Series, i
     return totals.rename_axis(None).rename(None), int((~readable).sum())
 
 
-def expected_per_event(sent: pd.Series, ledgered: pd.Series, dead: pd.Series, *, once: bool) -> pd.Series:
-    """Copies of each sent id a sink must hold (see the module's rule); indexed like ``sent``."""
+def expected_per_event(
+    sent: pd.Series, ledgered: pd.Series, dead: pd.Series, *, once: bool, refused: pd.Series | None = None
+) -> pd.Series:
+    """Copies of each sent id a sink must hold (see the module's rule); indexed like ``sent``.
+    ``refused``: the ids in the sink's own dead-letter topic."""
     available = sent.sub(ledgered.reindex(sent.index, fill_value=0), fill_value=0)
     available = available.sub(dead.reindex(sent.index, fill_value=0), fill_value=0).clip(lower=0).astype("int64")
-    return available.clip(upper=1) if once else available
+    if once:
+        available = available.clip(upper=1)
+    if refused is None:
+        return available
+    return available.sub(refused.reindex(sent.index, fill_value=0), fill_value=0).clip(lower=0).astype("int64")
+
+
+def accounted(held: pd.Series, sent: pd.Series) -> int:
+    """How many sent records a multiset of ids held elsewhere (the ledger, a dead-letter topic)
+    accounts for: per id at most as many as were sent, ids never sent not at all."""
+    return int(np.minimum(held.reindex(sent.index, fill_value=0), sent).sum())
 
 
 def compare(expected: pd.Series, found: pd.Series) -> Tally:
@@ -125,7 +146,7 @@ def expected_windows(
 ) -> pd.Series:
     """Per window start: sent events minus removed ones, never below 0. ``removed_ms``: event times
     removed from every window they fall in (dead letters); ``removed_starts``: the start of one
-    window an event was removed from (a ledger entry)."""
+    window an event was removed from (a ledger entry, an event of a row the sink dead-lettered)."""
     sent = window_counts(sent_ms, duration_ms, slide_ms)
     removed = window_counts(removed_ms, duration_ms, slide_ms)
     if removed_starts is not None and len(removed_starts):

@@ -61,6 +61,24 @@ def test_ledgered_and_dead_lettered_records_are_not_expected_and_not_lost() -> N
     assert rules.compare(expected, ms(1, 2, 2, 3, 4)).duplicated == 3
 
 
+def test_rows_a_sink_dead_lettered_are_taken_off_after_the_one_row_per_id_cap() -> None:
+    """Setup: ids 1..4 sent, 2 twice (an injected duplicate); a store keyed by the id dead-lettered
+    id 3 once and id 2 once (one copy reached it: the copies came in one batch) or twice (two
+    batches); the pipeline's dead-letter topic holds id 4; the sink's own also holds id 60, never sent.
+    Invariant: expected {1: 1} in both cases: a refused row reached the sink after the cap, so one
+    refused copy of 2 clears it; the sink holding 3 anyway is 1 duplicated. The same ids held
+    elsewhere account for 1 (id 2 once), 2 (id 2 twice) and 1 (id 4) sent records, id 60 for none."""
+    sent = ms(1, 2, 2, 3, 4)
+    for refused in (ms(2, 3, 60), ms(2, 2, 3, 60)):
+        expected = rules.expected_per_event(sent, ms(), ms(4), once=True, refused=refused)
+        assert expected.to_dict() == {1: 1, 2: 0, 3: 0, 4: 0}
+        assert rules.compare(expected, ms(1)) == Tally(expected=1, found=1, lost=0, duplicated=0)
+        assert rules.compare(expected, ms(1, 3)).duplicated_sample == (3,)
+    append = rules.expected_per_event(sent, ms(), ms(), once=False, refused=ms(2))
+    assert append.to_dict() == {1: 1, 2: 1, 3: 1, 4: 1}
+    assert [rules.accounted(held, sent) for held in (ms(2, 60), ms(2, 2, 2), ms(4))] == [1, 2, 1]
+
+
 def test_tumbling_windows_align_to_the_epoch_and_end_exclusive() -> None:
     """Setup: times 0 s, 9.999 s, 10 s, 25 s after T0 (a multiple of 10 s) in 10 s tumbling windows.
     Invariant: [T0, T0+10 s) holds 2, [T0+10 s, T0+20 s) 1, [T0+20 s, T0+30 s) 1."""
