@@ -360,9 +360,13 @@ def hand_written_query(
             hint="pass the spec clickstream_spec() returns",
         )
     time_field = spec.event_time.field
+    # The same bound per trigger as the pipeline reads with (100,000 by default), so both drain the
+    # backlog in the same number of batches.
+    bound = spec.source.max_offsets_per_trigger
+    limit = {} if bound == "unbounded" else {"maxOffsetsPerTrigger": str(bound)}
     events = (
         spark.readStream.format("kafka")
-        .options(**settings.kafka.spark_options())
+        .options(**settings.kafka.spark_options(), **limit)
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .load()

@@ -182,6 +182,11 @@ def _print_summary(report: ProduceReport, topic: str) -> None:
         f"[green]✓[/] {report.stats.delivered:,} records{extra} delivered to {topic} in {report.seconds:.1f}s "
         f"({report.events_per_s:,.0f} events/s, {report.mb_per_s:.1f} MB/s), {report.stats.failed} failed{stopped}"
     )
+    if report.stats.dead_lettered:
+        console.print(
+            f"  [yellow]{report.stats.dead_lettered:,} too large for {topic}: in {topic}.dlq instead[/] "
+            "(their dlq.reason header says by how much)"
+        )
     if report.truth_dir is not None:
         console.print(f"  ground truth: {report.truth_dir}")
 
