@@ -156,7 +156,15 @@ class Sources:
             results=lambda: latest_windows(
                 table, windows=dashboard.windows, per_window=max(dashboard.per_window, dashboard.top_n)
             ),
-            services=lambda: [Service(name, settings.state).status() for name in SERVICES],
+            services=lambda: [
+                status
+                for name in SERVICES
+                for status in (
+                    [node.service.status() for node in broker.nodes]  # one row per node of a cluster
+                    if name == "kafka"
+                    else [Service(name, settings.state).status()]
+                )
+            ],
             results_table=table,
             close=tail.close,
         )
@@ -270,14 +278,20 @@ def query_health(m: QueryMetrics, age_s: float, stale_after_s: float) -> tuple[L
 
 
 def _component(status: ServiceStatus, kafka_serving: bool) -> Component:
-    if status.name == "kafka":
+    level: Level
+    if status.name == "kafka":  # the single node
         if kafka_serving:
             state = "serving" if status.running else "serving (not started by streamwise)"
             return Component(name="kafka", level="ok", state=state, pid=status.pid)
-        level: Level = "warn" if status.running else "down"
+        level = "warn" if status.running else "down"
         return Component(
             name="kafka", level=level, state="not serving" if status.running else "stopped", pid=status.pid
         )
+    if status.name.startswith("kafka-"):  # a node of the cluster profile: the others serve while it is down
+        if not status.running:
+            return Component(name=status.name, level="down", state="stopped")
+        level, state = ("ok", "serving") if kafka_serving else ("warn", "not serving")
+        return Component(name=status.name, level=level, state=state, pid=status.pid)
     sup = status.supervisor
     level, state = ("ok", "running") if status.running else ("down", "stopped")
     if sup is not None and status.running and sup.state == "backing off":
