@@ -19,13 +19,13 @@ def test_r3_sink_outages_are_waited_out_exactly(
     supervisor with three sinks: PostgreSQL keyed by event_id, Redis hashes per event_id, Delta.
     5 s after the first batch, once the pipeline has caught up, PostgreSQL is stopped for 10 s and
     started; 5 s after the pipeline committed again and once it has caught up, Redis the same way;
-    events flow 5 s more, then a drain.
+    events flow 5 s more; the pipeline catches up and is stopped.
     Invariant: both stores' outages reached their sinks (failed attempts logged for each), and the
     sinks' default retries outlast them, so the driver never failed (0 restarts); each store's
     restart was followed by a committed batch and a catch-up; every sink holds every acknowledged
     event exactly once (0 lost, 0 duplicated, 0 dead-lettered); both stores run at the end."""
     result = sink_outage(streamwise_settings, down_s=10, rate=300, warmup_s=5, gap_s=5, after_s=5)
-    assert (result.faults, len(result.recovery_s), len(result.extra["catch_up_s"])) == (2, 2, 2)
+    assert (result.faults, len(result.recovery_s), len(result.extra["store_catch_up_s"])) == (2, 2, 2)
     assert result.extra["postgres_retries"] > 0 and result.extra["redis_retries"] > 0
     assert result.pipeline_restarts == 0
     assert result.sent == result.acknowledged > 35 * 300

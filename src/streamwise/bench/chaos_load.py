@@ -2,8 +2,8 @@
 
 Both run the flow of :mod:`streamwise.bench.chaos` (clickstream events with their ground truth into
 a supervised pass-through pipeline, Delta and a transactional Kafka topic as sinks), with the
-source bounded per micro-batch (``max_offsets_per_trigger``), and end, as every drill, with a
-drain and an exact count per sink.
+source bounded per micro-batch (``max_offsets_per_trigger``), and end, as every drill, once the
+pipeline has caught up, with an exact count per sink.
 
 - **R7 spike**: the offered rate times ``factor`` for ``spike_s`` seconds. A batch never reads more
   than the bound, so the backlog drains in bounded batches; the lag (records in Kafka the
@@ -42,6 +42,12 @@ from streamwise.platform.topics import end_offsets
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+# The default bound per batch, in seconds of the offered rate: a spike's backlog is read in batches
+# of this size. Far above a 1 s trigger's share, so a steady flow never meets it, yet well below a
+# ×10 spike of 30 s. A batch costs a fixed ~1-3 s (the Delta commit, the Kafka transaction) besides
+# its rows, so a bound of a few seconds' worth would drain no faster than events arrive on a loaded
+# machine (measured: 5 s of 500/s drained ~450/s there).
+BOUND_S = 20
 
 
 class BoundedFlow(Flow):
@@ -151,13 +157,14 @@ def spike(
 ) -> DrillResult:
     """R7: ``base_rate`` events/s; ``warmup_s`` s in, ``factor`` times that for ``spike_s`` s; then
     the base rate until the lag is back to its pre-spike level and ``after_s`` s more. The source
-    reads at most ``max_offsets_per_trigger`` records per batch (default: 5 s of the base rate).
+    reads at most ``max_offsets_per_trigger`` records per batch (default: :data:`BOUND_S` s of the
+    base rate).
 
     ``recovery_s`` holds one figure: the spike's end until the lag is back at or below the highest
     lag sampled before it. Extra fields: the bound and the largest batch read (``max_batch_rows``,
     ``batches_bounded``), lag before (highest), at its peak and after (highest over ``after_s``),
     and the rate the generator actually offered during the spike."""
-    bound = max_offsets_per_trigger or max(1, int(base_rate * 5))
+    bound = max_offsets_per_trigger or max(1, int(base_rate * BOUND_S))
     pace = RateProfile(base_rate, (Spike(factor, warmup_s, spike_s),))
     started = time.monotonic()
     with bounded_flow(settings, "r7_spike", rate=pace, max_offsets_per_trigger=bound) as flow:
@@ -230,12 +237,14 @@ def soak(
     minutes: float = 30,
     rate: float = 20_000,
     every_s: float = 60,
+    warmup_s: float = 60,
     max_offsets_per_trigger: int | None = None,
 ) -> DrillResult:
-    """R6: ``rate`` events/s for ``minutes`` from the first committed batch; a sample then and every
-    ``every_s`` s after, the last at the end (see :class:`SoakSample`). Extra fields: the samples, and growth from the
-    first sample to the last of driver RSS, broker RSS (MB), checkpoint size (bytes) and lag."""
-    bound = max_offsets_per_trigger or max(1, int(rate * 5))
+    """R6: ``rate`` events/s; ``warmup_s`` s after the first committed batch (the JVMs' heaps grow to
+    their working size first), a sample, then one every ``every_s`` s for ``minutes``, the last at
+    the end (see :class:`SoakSample`). Extra fields: the samples, and the growth from the first
+    sample to the last of driver RSS, broker RSS (MB), checkpoint size (bytes) and lag."""
+    bound = max_offsets_per_trigger or max(1, int(rate * BOUND_S))
     cluster = KafkaCluster(settings)
     started = time.monotonic()
     samples: list[SoakSample] = []
@@ -246,6 +255,7 @@ def soak(
             if time.monotonic() - begin > SAFETY_S:
                 raise BenchError("chaos R6: no batch committed")
             time.sleep(0.5)
+        time.sleep(warmup_s)  # the JVMs size their heaps in the first minute: that is not growth
         first_at = time.monotonic()
         for n in range(int(minutes * 60 // every_s) + 1):  # the first now, then every every_s
             time.sleep(max(0.0, first_at + n * every_s - time.monotonic()))

@@ -2,20 +2,21 @@
 
 The flow (see :mod:`streamwise.bench.chaos`) writes every event to three sinks: a PostgreSQL table
 keyed by ``event_id`` (``order_by`` event_time), Redis hashes ``<name>:{event_id}`` and a Delta
-table. Once batches commit, PostgreSQL is stopped (a fast shutdown: open transactions roll back,
-connections drop) for ``down_s`` seconds and started again; ``gap_s`` seconds later Redis the same
-way (TERM: it flushes its append-only file and exits).
+table. Once the pipeline keeps up, PostgreSQL is stopped (a fast shutdown: open transactions roll
+back, connections drop) for ``down_s`` seconds and started again; once the pipeline has caught up
+again, Redis the same way (TERM: it flushes its append-only file and exits).
 
 While a store is down, the batch being written waits in its sink's retries (``retry`` of the
 PostgreSQL and Redis sinks, by default a budget above a minute, see
-:data:`streamwise.sinks.config.STORE_RETRY`) and the next batches queue behind it in Kafka. Once
+:func:`streamwise.sinks.config.store_retry`) and the next batches queue behind it in Kafka. Once
 the store is back the batch commits and the backlog drains in bounded batches. Should the budget be
 shorter than the outage, the batch fails, the driver exits, the supervisor restarts it and the
 restarted driver replays the batch from its checkpoint: slower, still exact, and counted in
 ``pipeline_restarts``.
 
 Recovery of one outage: the store's restart (it answers again) until the pipeline commits its
-next batch. Verify then counts, per sink, every acknowledged event found once, never or twice.
+next batch. At the end, once the pipeline has caught up, verify counts, per sink, every
+acknowledged event found once, never or twice.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def sink_outage(
     retry: RetryPolicy | None = None,
 ) -> DrillResult:
     """R3: while events flow at ``rate``/s, PostgreSQL down ``down_s`` s, then Redis down ``down_s``
-    s; events flow ``after_s`` s more, then drain and verify. ``settings`` name a running broker,
+    s; events flow ``after_s`` s more, then, once the pipeline has caught up, verify. ``settings`` name a running broker,
     PostgreSQL and Redis. ``retry``: the stores' sinks' retry policy (default: theirs), e.g. a short
     one to see the supervisor restart the driver instead.
 
@@ -76,7 +77,7 @@ def sink_outage(
     before the batch reached the stopped store, and test nothing.
 
     ``recovery_s``: per store, its restart until the pipeline's next committed batch. Extra fields:
-    ``catch_up_s`` (restart until caught up again), ``down_s``, the sinks' retry budget
+    ``store_catch_up_s`` (restart until caught up again), ``down_s``, the sinks' retry budget
     ``retry_worst_case_s``, per store the failed attempts the driver logged (``postgres_retries``,
     ``redis_retries``) and the causes of the supervisor's restarts."""
     stores: list[PostgresServer | RedisServer] = [PostgresServer(settings), RedisServer(settings)]
@@ -105,7 +106,7 @@ def sink_outage(
         result = flow.finish("R3 sink outage", faults=len(recovery), recovery_s=recovery, started=started)
     result.extra.update(
         down_s=down_s,
-        catch_up_s=[round(s, 1) for s in catch_up],
+        store_catch_up_s=[round(s, 1) for s in catch_up],
         retry_worst_case_s=round(PostgresSink.model_validate(sinks[0]).retry.worst_case_s, 1),
         postgres_retries=logged.get("postgres", 0),
         redis_retries=logged.get("redis", 0),
