@@ -30,3 +30,4 @@ def test_r4_bad_records_are_dead_lettered_and_stop_nothing(
     assert result.consumed == {"delta": valid + 100, "kafka": valid + 100, "postgres": valid}
     assert extra["never_stopped"] and result.pipeline_restarts == 0
     assert extra["watermark_unmoved_by_bad"]
+    assert result.ok, result.row()

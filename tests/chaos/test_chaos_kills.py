@@ -22,6 +22,7 @@ def test_r1_broker_kills_lose_and_duplicate_nothing(kafka_cluster: KafkaCluster,
     assert result.consumed == {sink: result.acknowledged for sink in result.consumed} and len(result.consumed) == 2
     assert (result.lost, result.duplicated, result.dead_lettered) == (0, 0, 0)
     assert kafka_cluster.under_replicated() == []
+    assert result.ok, result.row()
 
 
 def test_r2_driver_kills_lose_and_duplicate_nothing(kafka_broker, streamwise_settings: Settings) -> None:
@@ -36,3 +37,4 @@ def test_r2_driver_kills_lose_and_duplicate_nothing(kafka_broker, streamwise_set
     assert result.consumed == {sink: result.acknowledged for sink in result.consumed} and len(result.consumed) == 2
     assert (result.lost, result.duplicated) == (0, 0)
     assert not Service("pipeline", streamwise_settings.state).status().running
+    assert result.ok, result.row()

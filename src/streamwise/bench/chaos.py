@@ -74,17 +74,26 @@ class DrillResult:
     faults: int
     recovery_s: list[float] = field(default_factory=list)
     pipeline_restarts: int = 0
+    expected: dict[str, int] | None = None  # rows each sink must hold; None: every acknowledged record
+    checks: dict[str, bool] = field(default_factory=dict)  # the drill's own invariants, by what they say
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """Nothing lost, nothing twice, every sink holding every acknowledged record."""
-        return self.lost == 0 and self.duplicated == 0 and all(n == self.acknowledged for n in self.consumed.values())
+        """Nothing lost, nothing twice, every sink holding what it must, every check of the drill held."""
+        expected = self.expected or dict.fromkeys(self.consumed, self.acknowledged)
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and bool(self.consumed)
+            and self.consumed == expected
+            and all(self.checks.values())
+        )
 
     def row(self) -> dict[str, Any]:
         """The row ``bench chaos`` reports."""
         return {
-            **{k: v for k, v in asdict(self).items() if k not in ("recovery_s", "consumed", "extra")},
+            **{k: v for k, v in asdict(self).items() if k not in ("recovery_s", "consumed", "expected", "extra")},
             "consumed": min(self.consumed.values(), default=0),
             "recovery_max_s": round(max(self.recovery_s), 1) if self.recovery_s else None,
             "recovery_s": [round(s, 1) for s in self.recovery_s],
@@ -285,7 +294,9 @@ def broker_kills(
             recovery.append(time.monotonic() - killed_at)
             next_kill = killed_at + every_s
         time.sleep(max(0.0, begin + duration_s - time.monotonic()))
-        return flow.finish("R1 broker kill", faults=len(recovery), recovery_s=recovery, started=started)
+        result = flow.finish("R1 broker kill", faults=len(recovery), recovery_s=recovery, started=started)
+    result.checks["every node back in sync"] = cluster.under_replicated() == []
+    return result
 
 
 def driver_kills(
@@ -312,7 +323,9 @@ def driver_kills(
             wait_until(partial(_above, flow.committed_batches, batches), "the restarted driver to commit a batch")
             recovery.append(time.monotonic() - killed_at)
         time.sleep(within_s)
-        return flow.finish("R2 driver kill", faults=len(recovery), recovery_s=recovery, started=started)
+        result = flow.finish("R2 driver kill", faults=len(recovery), recovery_s=recovery, started=started)
+    result.checks["the supervisor restarted each killed driver"] = result.pipeline_restarts == len(recovery) == kills
+    return result
 
 
 def _above(count: Callable[[], int], before: int) -> bool:

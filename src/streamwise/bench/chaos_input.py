@@ -144,6 +144,14 @@ def _count(
     result.lost = sum(sum((expected[s] - found[s]).values()) for s in found)
     result.duplicated = sum(sum((found[s] - expected[s]).values()) for s in found)
     result.dead_lettered = len(letters)
+    result.expected = {sink: sum(c.values()) for sink, c in expected.items()}
+    watermark_ok = watermark is not None and watermark <= newest_valid - interval_ms(spec.event_time.watermark)
+    result.checks |= {
+        "every bad record dead-lettered once": all(lettered[i] == 1 for i in sent) and len(letters) == len(sent),
+        "every dead letter with its kind's reason": not wrong,
+        "no query stopped": never_stopped,
+        "watermark unmoved by the bad records": watermark_ok,
+    }
     result.extra |= {
         "valid_sent": sum(valid.values()),
         "bad_sent": len(sent),
@@ -152,8 +160,7 @@ def _count(
         "dead_letters_with_wrong_reason": len(wrong),
         "never_stopped": never_stopped,
         "watermark_ms": watermark,
-        "watermark_unmoved_by_bad": watermark is not None
-        and watermark <= newest_valid - interval_ms(spec.event_time.watermark),
+        "watermark_unmoved_by_bad": watermark_ok,
         "wrong_sample": [f"{i}: {reason[:80]}" for i, reason in wrong[:5]],
     }
     return result

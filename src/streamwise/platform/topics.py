@@ -170,16 +170,19 @@ def end_offsets(kafka: KafkaSettings, topic: str, partitions: list[int]) -> dict
 
 
 def _log_end(consumer: Consumer, partition: TopicPartition) -> int:
-    """The high watermark, retrying errors Kafka marks retriable (a broker just restarted may still be
-    taking leadership of its partitions and answer NOT_LEADER_FOR_PARTITION for a moment)."""
+    """The high watermark, retrying errors Kafka marks retriable and a leader that is not serving (a
+    broker just restarted may still be taking leadership of its partitions, and a cluster moves
+    leaders back to a node that rejoined: NOT_LEADER_FOR_PARTITION for a moment, which librdkafka
+    does not flag retriable here)."""
     deadline = time.monotonic() + _RETRY_S
     while True:
         try:
             return int(consumer.get_watermark_offsets(partition, timeout=_TIMEOUT_S)[1])
         except KafkaException as exc:
-            if not exc.args[0].retriable() or time.monotonic() > deadline:
+            err = exc.args[0]
+            if not (err.retriable() or err.code() in _NOT_READY) or time.monotonic() > deadline:
                 raise TopicError(
-                    f"cannot read the end offset of {partition.topic}[{partition.partition}]: {exc.args[0].str()}"
+                    f"cannot read the end offset of {partition.topic}[{partition.partition}]: {err.str()}"
                 ) from None
             time.sleep(0.2)
 
