@@ -1,6 +1,6 @@
 """R3 at test size: PostgreSQL, then Redis, stopped while events flow.
 
-Full size (30 s down each, 5,000 events/s): ``streamwise.bench.chaos_outage.sink_outage``."""
+Full size (30 s down each, 500 events/s by default): ``streamwise.bench.chaos_outage.sink_outage``."""
 
 from __future__ import annotations
 
