@@ -46,6 +46,7 @@ from streamwise.ingest.scenario import create
 from streamwise.ingest.truth import GroundTruthWriter
 from streamwise.pipeline import load_pipeline
 from streamwise.pipeline.batches import batch_range, last_committed
+from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.layout import PipelineLayout
 from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.process import Service
@@ -120,6 +121,7 @@ class Flow:
         *,
         rate: float | RateProfile,
         sinks: list[dict[str, Any]] | None = None,
+        source: dict[str, Any] | None = None,
         partitions: int = 3,
     ) -> None:
         self.settings = settings
@@ -127,6 +129,7 @@ class Flow:
         self.topic = f"chaos_{name}"
         self.pace = rate if isinstance(rate, RateProfile) else RateProfile(rate)
         self.sinks = sinks if sinks is not None else default_sinks(name, self.topic)
+        self.source = source or {}  # more source settings, e.g. max_offsets_per_trigger
         self.stop_producing = threading.Event()
         self.timings: dict[str, float] = {}
         self.partitions = partitions
@@ -141,7 +144,13 @@ class Flow:
         """The pass-through pipeline: every record, its id kept, into the flow's sinks."""
         spec = {
             "name": self.name,
-            "source": {"topic": self.topic, "schema": SCHEMA, "required": ["page"], "require_key": True},
+            "source": {
+                "topic": self.topic,
+                "schema": SCHEMA,
+                "required": ["page"],
+                "require_key": True,
+                **self.source,
+            },
             "sinks": self.sinks,
             "trigger": "1 second",
         }
@@ -195,19 +204,30 @@ class Flow:
             return None
 
     def caught_up(self) -> bool:
-        """True once the main query has committed a batch ending at the topic's end offsets; a
-        BenchError when the pipeline is no longer running (it would never catch up)."""
+        """True once the main query has committed every record the topic holds; a BenchError when
+        the pipeline is no longer running (it would never catch up)."""
         if not self.pipeline.status().running:
             raise BenchError(
                 f"chaos: pipeline {self.name} stopped before catching up:\n{self.pipeline.tail()}",
                 hint=f"read {self.pipeline.log_file}",
             )
+        return self.committed() >= self.produced()
+
+    def produced(self) -> int:
+        """Records in the topic now (the sum of its partitions' end offsets)."""
+        return sum(end_offsets(self.settings.kafka, self.topic, list(range(self.partitions))).values())
+
+    def committed(self) -> int:
+        """Records up to the end of the main query's last committed batch (0 before the first, or
+        while the newest offsets file is rotating out)."""
         batch = last_committed(self.checkpoint)
         if batch is None:
-            return False
-        done = batch_range(self.checkpoint, batch, self.topic).end[self.topic]
-        ends = end_offsets(self.settings.kafka, self.topic, list(range(self.partitions)))
-        return all(int(done.get(str(p), -1)) >= end for p, end in ends.items())
+            return 0
+        try:
+            end = batch_range(self.checkpoint, batch, self.topic).end
+        except PipelineError:
+            return 0
+        return sum(end.get(self.topic, {}).values())
 
     def committed_batches(self) -> int:
         """Batches the main query has committed (its checkpoint's ``commits`` log)."""
@@ -345,10 +365,15 @@ def kill_tree(proc: psutil.Process) -> None:
 
 @contextmanager
 def flowing(
-    settings: Settings, name: str, *, rate: float | RateProfile, sinks: list[dict[str, Any]] | None = None
+    settings: Settings,
+    name: str,
+    *,
+    rate: float | RateProfile,
+    sinks: list[dict[str, Any]] | None = None,
+    source: dict[str, Any] | None = None,
 ) -> Iterator[Flow]:
     """A started :class:`Flow` whose generator and pipeline are stopped however the drill ends."""
-    flow = Flow(settings, name, rate=rate, sinks=sinks)
+    flow = Flow(settings, name, rate=rate, sinks=sinks, source=source)
     flow.start()
     try:
         yield flow

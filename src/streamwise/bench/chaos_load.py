@@ -22,22 +22,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-import yaml
 
-from streamwise.bench.chaos import SAFETY_S, DrillResult, Flow
+from streamwise.bench.chaos import SAFETY_S, DrillResult, Flow, flowing
 from streamwise.bench.exceptions import BenchError
 from streamwise.config import Settings
 from streamwise.ingest.disorder import RateProfile, Spike
-from streamwise.pipeline.batches import batch_range, last_committed
+from streamwise.pipeline.batches import batch_range
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.platform.kafka import KafkaCluster
-from streamwise.platform.topics import end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -50,35 +46,6 @@ MB = 1024 * 1024
 BOUND_S = 20
 
 
-class BoundedFlow(Flow):
-    """A :class:`Flow` whose source reads at most ``max_offsets_per_trigger`` records per batch."""
-
-    def __init__(self, settings: Settings, name: str, *, rate: float | RateProfile, max_offsets_per_trigger: int):
-        super().__init__(settings, name, rate=rate)
-        self.bound = max_offsets_per_trigger
-
-    def write_pipeline(self) -> Path:
-        path = super().write_pipeline()
-        spec = yaml.safe_load(path.read_text())
-        spec["source"]["max_offsets_per_trigger"] = self.bound
-        path.write_text(yaml.safe_dump(spec, sort_keys=False))
-        return path
-
-
-@contextmanager
-def bounded_flow(
-    settings: Settings, name: str, *, rate: float | RateProfile, max_offsets_per_trigger: int
-) -> Iterator[BoundedFlow]:
-    """A started :class:`BoundedFlow`, whose generator and pipeline are stopped however the drill ends."""
-    flow = BoundedFlow(settings, name, rate=rate, max_offsets_per_trigger=max_offsets_per_trigger)
-    flow.start()
-    try:
-        yield flow
-    finally:
-        flow.stop_producing.set()
-        flow.pipeline.stop(grace_s=60.0)
-
-
 class Backlog:
     """What the flow's topic holds that its pipeline has not committed, and the size of each batch."""
 
@@ -86,26 +53,11 @@ class Backlog:
         self.flow = flow
         self.sizes: dict[int, int] = {}  # batch id -> records it read
 
-    def produced(self) -> int:
-        """Records in the topic now (sum of the partitions' end offsets)."""
-        return sum(end_offsets(self.flow.settings.kafka, self.flow.topic, list(range(self.flow.partitions))).values())
-
-    def committed(self) -> int:
-        """Records up to the end of the last committed batch (0 before the first)."""
-        batch = last_committed(self.flow.checkpoint)
-        if batch is None:
-            return 0
-        try:
-            end = batch_range(self.flow.checkpoint, batch, self.flow.topic).end
-        except PipelineError:  # its offsets file just rotated out: the next sample reads a newer one
-            return 0
-        return sum(end.get(self.flow.topic, {}).values())
-
     def lag(self) -> tuple[int, int]:
         """(records in the topic, of them not committed by the pipeline): committed first, so the
         lag is never negative."""
-        done = self.committed()
-        total = self.produced()
+        done = self.flow.committed()
+        total = self.flow.produced()
         return total, max(0, total - done)
 
     def read_batch_sizes(self) -> None:
@@ -167,7 +119,7 @@ def spike(
     bound = max_offsets_per_trigger or max(1, int(base_rate * BOUND_S))
     pace = RateProfile(base_rate, (Spike(factor, warmup_s, spike_s),))
     started = time.monotonic()
-    with bounded_flow(settings, "r7_spike", rate=pace, max_offsets_per_trigger=bound) as flow:
+    with flowing(settings, "r7_spike", rate=pace, source={"max_offsets_per_trigger": bound}) as flow:
         begin = time.monotonic()  # the generator's clock starts about now: the spike is at begin + warmup_s
         backlog, series = Backlog(flow), LagSeries()
         spike_from, spike_to = warmup_s, warmup_s + spike_s
@@ -248,7 +200,7 @@ def soak(
     cluster = KafkaCluster(settings)
     started = time.monotonic()
     samples: list[SoakSample] = []
-    with bounded_flow(settings, "r6_soak", rate=rate, max_offsets_per_trigger=bound) as flow:
+    with flowing(settings, "r6_soak", rate=rate, source={"max_offsets_per_trigger": bound}) as flow:
         begin = time.monotonic()
         backlog = Backlog(flow)
         while flow.committed_batches() < 1:
