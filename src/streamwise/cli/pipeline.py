@@ -5,12 +5,17 @@ from __future__ import annotations
 # Commands import what they run inside their bodies, so `streamwise --help` starts in ~0.4 s, not ~2.4 s.
 import logging
 import os
-from typing import Annotated, NoReturn
+import sys
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from streamwise.cli._common import console, err_console, root_options, settings
 from streamwise.errors import StreamwiseError
+
+if TYPE_CHECKING:
+    from streamwise.config import Settings
+    from streamwise.pipeline.spec import PipelineSpec
 
 PipelineArg = Annotated[str, typer.Argument(help="A pipeline .yaml file, or an example name (clickstream)")]
 log = logging.getLogger("streamwise")
@@ -40,16 +45,11 @@ def run(
 
     Example: streamwise run pipelines/clickstream.yaml --once  (or: streamwise run clickstream --supervise)
     """
-    import sys
-
     from streamwise.config import settings_env
     from streamwise.errors import ConfigError
-    from streamwise.pipeline import await_queries, load_pipeline, resolve
+    from streamwise.pipeline import load_pipeline, resolve
     from streamwise.pipeline.loader import SpecError
-    from streamwise.pipeline.plan import Pipeline
-    from streamwise.pipeline.realtime import with_task_slots
     from streamwise.platform.process import Service
-    from streamwise.platform.spark import spark_session
     from streamwise.platform.supervise import NO_RETRY_EXIT
     from streamwise.platform.supervise import supervise as supervise_command
 
@@ -65,13 +65,22 @@ def run(
         cmd = [sys.executable, "-m", "streamwise", "run", *pipelines, *(["--once"] if once else [])]
         env = {**os.environ, **settings_env(cfg), **({"STREAMWISE_DEBUG": "1"} if root_options.debug else {})}
         raise typer.Exit(supervise_command(cmd, Service("pipeline", cfg.state).supervisor_file, env=env))
+    _run_in_one_driver(specs, cfg, once=once)
+
+
+def _run_in_one_driver(specs: list[PipelineSpec], cfg: Settings, *, once: bool) -> None:
+    """Start every pipeline's queries in one SparkSession and wait for them (see await_queries)."""
+    from streamwise.monitor.listener import ProgressPublisher
+    from streamwise.pipeline import await_queries
+    from streamwise.pipeline.plan import Pipeline
+    from streamwise.pipeline.realtime import with_task_slots
+    from streamwise.platform.spark import spark_session
+
     if not once:
         for spec in specs:  # realtime pipelines want a task slot per source partition
             cfg = with_task_slots(cfg, spec)
     plans = [Pipeline(spec, cfg) for spec in specs]
     spark = spark_session(cfg, app_name="streamwise-" + "+".join(spec.name for spec in specs))
-    from streamwise.monitor.listener import ProgressPublisher
-
     listener = ProgressPublisher(cfg.kafka)
     spark.streams.addListener(listener)
     try:
