@@ -167,6 +167,7 @@ def spike(
         lag_peak=max(series.between(spike_from, recovered_at), default=0),
         lag_after=max(series.between(recovered_at, recovered_at + after_s), default=0),
     )
+    result.checks["every batch within the bound per trigger"] = backlog.max_batch <= bound
     log.info("chaos R7: %s", result.row())
     return result
 
