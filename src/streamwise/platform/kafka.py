@@ -83,10 +83,6 @@ class ClusterStatus:
     under_replicated: list[str]
     data_dir: Path
 
-    @property
-    def running(self) -> bool:
-        return any(node.process.running for node in self.nodes)
-
 
 class KafkaNode:
     """One KRaft node (broker and controller) on loopback: its config, storage and process."""
