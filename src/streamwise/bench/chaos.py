@@ -347,8 +347,8 @@ def driver_kills(
             killed_at = time.monotonic()
             log.info("chaos R2: SIGKILL driver pid %d and its JVM", driver.pid)
             kill_tree(driver)
-            wait_until(partial(_above, flow.restarts, restarts), "the supervisor to notice the kill")
-            wait_until(partial(_above, flow.committed_batches, batches), "the restarted driver to commit a batch")
+            wait_until(partial(grew, flow.restarts, restarts), "the supervisor to notice the kill")
+            wait_until(partial(grew, flow.committed_batches, batches), "the restarted driver to commit a batch")
             recovery.append(time.monotonic() - killed_at)
         time.sleep(within_s)
         result = flow.finish("R2 driver kill", faults=len(recovery), recovery_s=recovery, started=started)
@@ -356,7 +356,8 @@ def driver_kills(
     return result
 
 
-def _above(count: Callable[[], int], before: int) -> bool:
+def grew(count: Callable[[], int], before: int) -> bool:
+    """True once ``count()`` is above ``before``: with ``partial``, a condition for :func:`wait_until`."""
     return count() > before
 
 

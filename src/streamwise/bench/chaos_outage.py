@@ -27,7 +27,7 @@ import time
 from functools import partial
 from typing import Any
 
-from streamwise.bench.chaos import SAFETY_S, DrillResult, Flow, flowing, wait_until
+from streamwise.bench.chaos import SAFETY_S, DrillResult, Flow, flowing, grew, wait_until
 from streamwise.bench.chaos_load import Backlog
 from streamwise.bench.exceptions import BenchError
 from streamwise.config import Settings
@@ -89,13 +89,13 @@ def sink_outage(
     stores: list[PostgresServer | RedisServer] = [PostgresServer(settings), RedisServer(settings)]
     for store in stores:
         if not store.answers():
-            raise ValueError(f"R3 needs {store.title} running on {store.address} (streamwise services start)")
+            raise BenchError(f"R3 needs {store.title} running on {store.address}", hint="streamwise services start")
     sinks = outage_sinks(NAME, retry)
     log_from = _log_size(settings)
     started = time.monotonic()
     with flowing(settings, NAME, rate=rate, sinks=sinks) as flow:
         backlog, caught_up = Backlog(flow), max(1, int(rate * caught_up_s))
-        wait_until(partial(_at_least, flow.committed_batches, 1), "the pipeline's first batch")
+        wait_until(partial(grew, flow.committed_batches, 0), "the pipeline's first batch")
         time.sleep(warmup_s)
         recovery: list[float] = []
         catch_up: list[float] = []
@@ -133,7 +133,7 @@ def _outage(
     store.start()  # returns once it answers
     restarted_at = time.monotonic()
     batches = flow.committed_batches()
-    wait_until(partial(_above, flow.committed_batches, batches), f"a batch committed after {store.title} came back")
+    wait_until(partial(grew, flow.committed_batches, batches), f"a batch committed after {store.title} came back")
     committed = time.monotonic() - restarted_at
     _wait_lag(backlog, caught_up, f"the pipeline to catch up after {store.title} came back")
     caught = time.monotonic() - restarted_at
@@ -173,11 +173,3 @@ def _retries_logged(flow: Flow, offset: int) -> dict[str, int]:
     for match in _RETRY_LINE.finditer(text):
         counts[match.group(1)] = counts.get(match.group(1), 0) + 1
     return counts
-
-
-def _at_least(count: Any, n: int) -> bool:
-    return bool(count() >= n)
-
-
-def _above(count: Any, before: int) -> bool:
-    return bool(count() > before)
