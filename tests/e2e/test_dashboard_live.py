@@ -53,8 +53,12 @@ class LiveEvents:
         while not self._stop.wait(0.1):
             now = int(time.time() * 1000)
             pages = self._rng.choice(PAGES, size=RATE // 10, p=self._weights)
-            self.producer.send_many(
-                (None, json.dumps({"user_id": f"u{i}", "page": str(page), "event_time": now}).encode(), None)
+            self.producer.send_many(  # keyed by user, as the generator does: the pipeline requires a key
+                (
+                    f"u{i}".encode(),
+                    json.dumps({"user_id": f"u{i}", "page": str(page), "event_time": now}).encode(),
+                    None,
+                )
                 for i, page in enumerate(pages)
             )
             self.producer.flush()
