@@ -235,8 +235,8 @@ class Flow:
 
     def committed_batches(self) -> int:
         """Batches the main query has committed (its checkpoint's ``commits`` log)."""
-        folder = self.checkpoint / "commits"
-        return max((int(p.name) + 1 for p in folder.iterdir() if p.name.isdigit()), default=0) if folder.is_dir() else 0
+        newest = last_committed(self.checkpoint)
+        return 0 if newest is None else newest + 1
 
     def finish(
         self, drill: str, *, faults: int, recovery_s: list[float], started: float, verify: bool = True

@@ -123,9 +123,13 @@ _EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit|Interrupt)): ?
 
 
 def failure_cause(lines: Sequence[str], exit_code: int) -> str:
-    """The line of a failed command's last output that names the cause: the CLI's ``error: ...``
-    line (joined back when the console wrapped it, up to its ``→ hint``), else the last
-    ``SomeError: message`` of a traceback, else the last line; a signal's name when it was killed."""
+    """What ended a failed command: the signal's name when one killed it (whatever its output
+    said last: a JVM logs handled exceptions as warnings, and SIGKILL leaves no line of its own);
+    else the CLI's ``error: ...`` line (joined back when the console wrapped it, up to its
+    ``→ hint``), else the last ``SomeError: message`` of a traceback, else the last line."""
+    if exit_code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-exit_code).name}"
     lines = [line.rstrip() for line in lines]
     for i in range(len(lines) - 1, -1, -1):
         match = _ERROR_LINE.match(lines[i].strip())
@@ -140,9 +144,6 @@ def failure_cause(lines: Sequence[str], exit_code: int) -> str:
         match = _EXCEPTION_LINE.match(line)
         if match:
             return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}".strip()
-    if exit_code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-exit_code).name}"
     last = next((line.strip() for line in reversed(lines) if line.strip()), "")
     return last or f"exit code {exit_code} with no output"
 

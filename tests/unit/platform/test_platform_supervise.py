@@ -134,6 +134,8 @@ def test_default_backoff_doubles_from_2_to_60_seconds(failures: int, delay: floa
 def test_cause_of_a_signal_and_of_a_traceback() -> None:
     """Invariant: a killed child's cause is the signal; a traceback's is its last exception line."""
     assert failure_cause(["starting"], -9) == "killed by SIGKILL"
+    # A JVM logs handled exceptions as warnings: a SIGKILL after one is still a SIGKILL.
+    assert failure_cause(["WARN ...", "java.lang.AssertionError: assertion failed"], -9) == "killed by SIGKILL"
     trace = ["Traceback (most recent call last):", '  File "x.py", line 1', "pkg.mod.BoomError: it broke", "bye"]
     assert failure_cause(trace, 1) == "BoomError: it broke"
     assert failure_cause([], 1) == "exit code 1 with no output"
