@@ -51,6 +51,12 @@ class KafkaSettings(BaseSettings):
         "(replication 3, min.insync.replicas 2)",
     )
     heap: str = Field(default="768m", description="JVM heap (-Xmx) of each node")
+    security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="SASL_SSL in the secure profile: TLS, and SCRAM-SHA-512 logins"
+    )
+    sasl_username: str | None = Field(default=None, description="the principal this process speaks as (SASL_SSL)")
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = Field(default=None, description="PEM file of the CA that signed the brokers")
     default_partitions: int = Field(default=3, ge=1)
     start_timeout_s: float = Field(default=90.0, gt=0)
 
@@ -90,13 +96,82 @@ class KafkaSettings(BaseSettings):
         """Replicas that must hold a write before acks=all answers: one failure tolerated on a cluster."""
         return max(1, self.replication_factor - 1)
 
+    @model_validator(mode="after")
+    def _credentials_complete(self) -> KafkaSettings:
+        if self.security_protocol == "SASL_SSL":
+            missing = [
+                name for name in ("sasl_username", "sasl_password", "ssl_ca_location") if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"security_protocol SASL_SSL needs {', '.join(missing)}: set STREAMWISE_KAFKA_"
+                    f"{missing[0].upper()}, or let the secure profile's state folder provide them"
+                )
+        return self
+
+    @property
+    def secure(self) -> bool:
+        return self.security_protocol == "SASL_SSL"
+
+    def _security(self) -> dict[str, str]:
+        """Kafka client properties (the Java and librdkafka names agree) for TLS + SCRAM; none in plaintext."""
+        if not self.secure:
+            return {}
+        assert self.sasl_username is not None and self.sasl_password is not None  # checked by the validator
+        return {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value(),
+        }
+
     def client_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka/confluent-kafka settings for a client of this cluster."""
-        return {"bootstrap.servers": self.bootstrap_servers, **extra}
+        security: dict[str, Any] = self._security()
+        if security:
+            security["ssl.ca.location"] = str(self.ssl_ca_location)
+        return {"bootstrap.servers": self.bootstrap_servers, **security, **extra}
+
+    def java_client_properties(self) -> dict[str, str]:
+        """Properties for a Java client of this cluster (Kafka's own tools, ``--command-config``)."""
+        props = {"bootstrap.servers": self.bootstrap_servers}
+        security = self._security()
+        if security:
+            user, password = security.pop("sasl.username"), security.pop("sasl.password")
+            props |= security | {
+                "sasl.jaas.config": _scram_jaas(user, password),
+                "ssl.truststore.type": "PEM",
+                "ssl.truststore.location": str(self.ssl_ca_location),
+            }
+        return props
 
     def spark_options(self) -> dict[str, str]:
         """Options for Spark's Kafka source and sink (the ``kafka.`` prefix passes them through)."""
-        return {"kafka.bootstrap.servers": self.bootstrap_servers}
+        return {f"kafka.{key}": value for key, value in self.java_client_properties().items()}
+
+
+def _scram_jaas(user: str, password: str) -> str:
+    """A JAAS line for SCRAM; the password is URL-safe (secret_files.new_password), so no quoting is needed."""
+    return f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user}" password="{password}";'
+
+
+class SecuritySettings(BaseSettings):
+    """The secure profile, and what the default allows."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMWISE_SECURITY_", extra="forbid")
+
+    enabled: bool = Field(
+        default=False,
+        description="the secure profile: Kafka SASL_SSL (SCRAM-SHA-512) with ACLs, registry over HTTPS with "
+        "basic auth, dashboard login, PostgreSQL over TLS, Redis with a password",
+    )
+    expose: bool = Field(
+        default=False, description="allow services to bind non-loopback addresses without the secure profile"
+    )
+
+    def folder(self, state: Path) -> Path:
+        """Where the CA, certificates and passwords live (0700)."""
+        return state / "security"
 
 
 class SparkSettings(BaseSettings):
@@ -223,6 +298,7 @@ class RedisSettings(BaseSettings):
 
 
 SECTIONS: dict[str, type[BaseSettings]] = {
+    "security": SecuritySettings,
     "kafka": KafkaSettings,
     "spark": SparkSettings,
     "registry": RegistrySettings,
@@ -239,6 +315,7 @@ class Settings(BaseSettings):
 
     state_dir: Path = Field(default=Path(".streamwise"), description="pids, logs, data, checkpoints")
     cache_dir: Path | None = Field(default=None, description="JVM jars and Maven repo; default STATE_DIR/cache")
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
