@@ -7,6 +7,7 @@ The lowest layer but ``errors``: it imports nothing else of streamwise, and ever
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -196,17 +197,79 @@ class SparkSettings(BaseSettings):
 
 
 class RegistrySettings(BaseSettings):
-    """The Confluent-compatible schema registry streamwise runs (same default port as Confluent's)."""
+    """The Confluent-compatible schema registry streamwise runs (same default port as Confluent's).
+
+    Hardened whatever the profile: only JSON request bodies up to ``max_body_bytes``, and only requests
+    whose ``Host`` is one of :meth:`hosts` (no DNS rebinding, no cross-site writes from a browser).
+    With ``tls_cert_file``/``tls_key_file`` it serves HTTPS; with ``users_dir`` every write needs HTTP
+    basic auth. ``username``/``password``/``ca_file`` are the client side, passed to every client of
+    the registry by :meth:`client_config`.
+    """
 
     model_config = SettingsConfigDict(env_prefix="STREAMWISE_REGISTRY_", extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=1, le=65535)
     topic: str = Field(default="_schemas", description="compacted topic holding the registry's state")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers accepted besides host, 127.0.0.1 and localhost (each with the port); "
+        "a name without a port means the registry's port; * accepts any",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="largest request body read (413 above)")
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key_file)")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
+    ca_file: Path | None = Field(default=None, description="PEM CA clients verify the registry's certificate with")
+    users_dir: Path | None = Field(
+        default=None, description="writes need basic auth: the password of user NAME is in USERS_DIR/NAME.password"
+    )
+    username: str | None = Field(default=None, description="the user this process writes as (basic auth)")
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _pairs_complete(self) -> RegistrySettings:
+        for first, second in (("tls_cert_file", "tls_key_file"), ("username", "password")):
+            if (getattr(self, first) is None) != (getattr(self, second) is None):
+                raise ValueError(f"{first} and {second} go together: set both or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """HTTPS: the server has a certificate, or a client was given the CA to verify one with."""
+        return self.tls_cert_file is not None or self.ca_file is not None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def hosts(self) -> frozenset[str]:
+        """The ``Host`` header values the registry answers: ``host:port`` for its bind address,
+        127.0.0.1, localhost and each of ``allowed_hosts`` (``*`` among them: any)."""
+        names = {self.host, "127.0.0.1", "localhost", *self.allowed_hosts}
+        return frozenset(_host_with_port(name.lower(), self.port) for name in names)
+
+    def client_config(self, url: str | None = None) -> dict[str, str]:
+        """Settings for a client of the registry, in confluent-kafka's ``SchemaRegistryClient`` names
+        (``url``, ``basic.auth.user.info``, ``ssl.ca.location``). Credentials go only to this registry's
+        own URL: a client pointed at another ``url`` gets the CA but never the password."""
+        conf = {"url": url or self.url}
+        if self.ca_file is not None:
+            conf["ssl.ca.location"] = str(self.ca_file)
+        own = url is None or url.rstrip("/") == self.url
+        if own and self.username is not None and self.password is not None:
+            conf["basic.auth.user.info"] = f"{self.username}:{self.password.get_secret_value()}"
+        return conf
+
+
+def _host_with_port(name: str, port: int) -> str:
+    """``name`` as a ``Host`` header carries it: ``name:port``, ``[v6]:port``; kept when it has a port."""
+    if name == "*" or (name.startswith("[") and "]:" in name) or (not name.startswith("[") and name.count(":") == 1):
+        return name
+    if name.startswith("["):  # [v6] without a port
+        return f"{name}:{port}"
+    if ":" in name:  # a bare IPv6 address
+        return f"[{name}]:{port}"
+    return f"{name}:{port}"
 
 
 class DashboardSettings(BaseSettings):
@@ -366,6 +429,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = getattr(section, name)
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()  # str() would hand the child '**********'
+            elif isinstance(value, list):
+                value = json.dumps(value)  # pydantic-settings reads a list from the environment as JSON
             if value is not None:  # unset stays unset (str(None) would be read back as a value)
                 env[f"STREAMWISE_{prefix.upper()}_{name.upper()}"] = str(value)
     return env
