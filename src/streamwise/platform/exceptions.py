@@ -27,3 +27,7 @@ class ServiceStartError(PlatformError):
 
 class TopicError(PlatformError):
     """A Kafka topic could not be created or described."""
+
+
+class SecurityError(PlatformError):
+    """The secure profile's Kafka users, ACLs or credentials are not as an operation needs them."""

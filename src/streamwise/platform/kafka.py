@@ -6,8 +6,18 @@ a leader and keep serving; topics get three replicas, ``min.insync.replicas=2`` 
 leader election, so an acknowledged write (acks=all) is on two nodes before it is answered.
 
 Storage is formatted once (``kafka.tools.StorageTool format``, every node with one cluster id) and
-survives stop/start; ``STATE/kafka/topology.json`` records how many nodes it was formatted for.
-Readiness means every partition has a serving leader and every node has registered.
+survives stop/start; ``STATE/kafka/topology.json`` records how many nodes it was formatted for, and
+whether for the secure profile. Readiness means every partition has a serving leader and every node
+has registered.
+
+The secure profile (``settings.security.enabled``) has no plaintext listener: the client listener
+(``CLIENT``, also the inter-broker one, where a node speaks as ``admin``) is SASL_SSL with
+SCRAM-SHA-512, and the controller listener is TLS with client certificates: node ``i`` proves itself
+with the certificate ``kafka-i`` the project's CA signed, whose CN becomes its principal. The
+``StandardAuthorizer`` denies whatever no ACL allows; ``admin`` and the nodes are super users. The
+admin's SCRAM credential is written into the storage when it is formatted (a broker must log in to
+itself before any client could create it), and ``server.properties``, which holds its password, is
+a secret file (0600).
 """
 
 from __future__ import annotations
@@ -32,12 +42,22 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec, PartitionMetadata
 
 from streamwise.config import QUIET, KafkaNodeAddress, Settings
-from streamwise.platform import jars
+from streamwise.platform import certificates, jars
 from streamwise.platform.exceptions import PlatformError, ServiceStartError
 from streamwise.platform.java import require_java
 from streamwise.platform.kafka_tools import METADATA_QUORUM, run_tool
 from streamwise.platform.ports import ensure_port_free
 from streamwise.platform.process import Service, ServiceStatus
+from streamwise.platform.security import (
+    ADMIN,
+    MECHANISM,
+    admin_password,
+    as_principal,
+    controller_client_properties,
+    node_principal,
+    secure_recorded,
+)
+from streamwise.secret_files import private_dir, write_secret
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +161,9 @@ class KafkaNode:
     def answers(self, timeout_s: float = 2.0) -> bool:
         """True when this node's own client listener answers a metadata request (it opens only once the
         node has caught up with the cluster's metadata and registered)."""
-        config = {"bootstrap.servers": self.bootstrap_server, "socket.timeout.ms": int(timeout_s * 1000), **QUIET}
+        config = as_principal(self.settings, ADMIN).kafka.client_config(
+            **QUIET, **{"bootstrap.servers": self.bootstrap_server, "socket.timeout.ms": int(timeout_s * 1000)}
+        )
         try:
             return AdminClient(config).list_topics(timeout=timeout_s).orig_broker_id == self.node_id
         except Exception:
@@ -158,21 +180,38 @@ class KafkaNode:
             proc.wait(timeout=10)
         return True
 
+    @property
+    def secure(self) -> bool:
+        return self.settings.security.enabled
+
     def write_config(self) -> None:
-        k = self.kafka
-        voters = ",".join(f"{a.node_id}@{k.host}:{a.controller_port}" for a in k.addresses())
+        """Write ``server.properties`` (a secret file in the secure profile: it holds admin's password)
+        and the log4j2 config."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "log4j2.yaml").write_text(_LOG4J)
+        text = "".join(f"{key}={value}\n" for key, value in self.properties().items())
+        if self.secure:
+            write_secret(self.config_file, text)
+        else:
+            self.config_file.write_text(text)
+
+    def properties(self) -> dict[str, object]:
+        """The node's ``server.properties``, as keys and values."""
+        k = self.kafka
+        voters = ",".join(f"{a.node_id}@{k.host}:{a.controller_port}" for a in k.addresses())
         replicas, min_isr = k.replication_factor, k.min_insync_replicas
-        props = {
+        client = "CLIENT" if self.secure else "PLAINTEXT"
+        props: dict[str, object] = {
             "process.roles": "broker,controller",
             "node.id": self.node_id,
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://{k.host}:{self.address.port},CONTROLLER://{k.host}:{self.address.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{k.host}:{self.address.port}",
+            "listeners": f"{client}://{k.host}:{self.address.port},CONTROLLER://{k.host}:{self.address.controller_port}",
+            "advertised.listeners": f"{client}://{k.host}:{self.address.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": client,
+            "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:SSL"
+            if self.secure
+            else "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": self.data_dir,
             "num.partitions": k.default_partitions,
             # Every topic, Kafka's own included, on as many nodes as there are (up to three), and a
@@ -188,13 +227,57 @@ class KafkaNode:
             "group.initial.rebalance.delay.ms": 0,
             "auto.create.topics.enable": "false",
         }
-        self.config_file.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
+        if self.secure:
+            props |= self._security_properties()
+        return props
+
+    def _security_properties(self) -> dict[str, object]:
+        k = self.kafka
+        tls = certificates.certificate(self.settings, node_principal(self.node_id), hosts=(k.host,))
+        nodes = [node_principal(a.node_id) for a in k.addresses()]
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN}" password="{admin_password(self.settings).get_secret_value()}";'
+        )
+        return {
+            # One PEM file holds the node's key and certificate chain; the CA alone is what it trusts,
+            # as a server (client certificates on the controller listener) and as a client.
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": tls.bundle,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": tls.ca,
+            "ssl.endpoint.identification.algorithm": "https",
+            "sasl.mechanism.inter.broker.protocol": MECHANISM,
+            "listener.name.client.sasl.enabled.mechanisms": MECHANISM,
+            f"listener.name.client.{MECHANISM.lower()}.sasl.jaas.config": jaas,
+            # Nodes and tools on the controller listener show a certificate; its CN is the principal.
+            "listener.name.controller.ssl.client.auth": "required",
+            "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),.*$/$1/,DEFAULT",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": ";".join(f"User:{name}" for name in [ADMIN, *nodes]),
+        }
 
     def format(self, java: Path, classpath: str, cluster_id: str) -> None:
-        cmd = [str(java), "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id]
-        cmd += ["-c", str(self.config_file)]
+        """Format the node's storage; in the secure profile with admin's SCRAM credential in it."""
+        args = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)]
         log.info("formatting KRaft storage of node %d in %s (cluster %s)", self.node_id, self.data_dir, cluster_id)
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if self.secure:
+            # The password goes through a Java argument file (0600, deleted right after), never argv,
+            # which every user of the machine can read in /proc.
+            password = admin_password(self.settings).get_secret_value()
+            scram = f"{MECHANISM}=[name={ADMIN},password={password}]"
+            lines = "".join(f"{_argfile_quote(arg)}\n" for arg in [*args, "--add-scram", scram])
+            folder = private_dir(certificates.security_dir(self.settings) / "tmp")
+            argfile = write_secret(folder / f"format-{self.node_id}.args", lines)
+            try:
+                result = subprocess.run(
+                    [str(java), "-cp", classpath, f"@{argfile}"], capture_output=True, text=True, check=False
+                )
+            finally:
+                argfile.unlink(missing_ok=True)
+        else:
+            result = subprocess.run([str(java), "-cp", classpath, *args], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise PlatformError(
                 f"formatting Kafka storage in {self.data_dir} failed: {result.stderr.strip()[-500:]}",
@@ -228,12 +311,7 @@ class KafkaCluster:
 
     def start(self) -> list[int]:
         """Start every node that is not running; return their pids once the cluster serves."""
-        recorded = recorded_nodes(self.settings.state)
-        if recorded is not None and recorded != self.kafka.nodes:
-            raise PlatformError(
-                f"the Kafka storage in {self.data_dir} was formatted for {recorded} node(s), not {self.kafka.nodes}",
-                hint="start it with the profile it was made with, or delete it (streamwise down --purge)",
-            )
+        self.check_recorded()
         java = require_java()
         jars.cached_jars(self.settings.cache, "broker")
         classpath = str(jars.jar_dir(self.settings.cache, "broker") / "*")
@@ -246,11 +324,36 @@ class KafkaCluster:
             for node in self.nodes:
                 if not node.formatted:
                     node.format(java, classpath, cluster_id)
-            self.topology_file.write_text(json.dumps({"cluster_id": cluster_id, "nodes": self.kafka.nodes}))
+            record = {"cluster_id": cluster_id, "nodes": self.kafka.nodes, "secure": self.settings.security.enabled}
+            self.topology_file.write_text(json.dumps(record))
         log.info("starting Kafka on %s", self.kafka.bootstrap_servers)
         pids = [node.launch(java, classpath) for node in self.nodes]
         self._await(lambda: self.serving() and self.registered() == {n.node_id for n in self.nodes}, self.nodes)
         return pids
+
+    def check_recorded(self) -> None:
+        """Raise a PlatformError when the storage was formatted for another node count or profile."""
+        recorded = recorded_nodes(self.settings.state)
+        if recorded is None:
+            return
+        if recorded != self.kafka.nodes:
+            raise PlatformError(
+                f"the Kafka storage in {self.data_dir} was formatted for {recorded} node(s), not {self.kafka.nodes}",
+                hint="start it with the profile it was made with, or delete it (streamwise down --purge)",
+            )
+        secure = secure_recorded(self.settings.state)
+        if secure and not self.settings.security.enabled:
+            raise PlatformError(
+                f"the Kafka storage in {self.data_dir} was formatted for the secure profile (TLS, SCRAM, ACLs): "
+                "it has no plaintext listener to start with",
+                hint="start it with --profile secure, or delete it (streamwise down --purge)",
+            )
+        if not secure and self.settings.security.enabled:
+            raise PlatformError(
+                f"the Kafka storage in {self.data_dir} was formatted without the secure profile: it holds no "
+                "admin credential, so it cannot start with SASL_SSL and ACLs",
+                hint="start it without --profile secure, or delete it (streamwise down --purge) and start secure",
+            )
 
     def restart(self, node_id: int) -> int:
         """Start node ``node_id`` again (after a kill or stop); return its pid once it has registered
@@ -335,6 +438,8 @@ class KafkaCluster:
         """The node leading the controller quorum (Kafka's ``kafka-metadata-quorum describe --status``),
         or None when no quorum answers."""
         controllers = ",".join(f"{self.kafka.host}:{a.controller_port}" for a in self.kafka.addresses())
+        # The controller listener of the secure profile wants a client certificate, not a password.
+        tls = controller_client_properties(self.settings) if self.settings.security.enabled else {}
         try:
             out = run_tool(
                 self.settings,
@@ -344,6 +449,7 @@ class KafkaCluster:
                 "describe",
                 "--status",
                 timeout_s=30,
+                client_properties=tls,
             )
         except (PlatformError, subprocess.TimeoutExpired):
             return None
@@ -366,7 +472,8 @@ class KafkaCluster:
         )
 
     def _admin(self, timeout_s: float) -> AdminClient:
-        return AdminClient(self.kafka.client_config(**QUIET, **{"socket.timeout.ms": int(timeout_s * 1000)}))
+        kafka = as_principal(self.settings, ADMIN).kafka  # the platform's own calls speak as admin
+        return AdminClient(kafka.client_config(**QUIET, **{"socket.timeout.ms": int(timeout_s * 1000)}))
 
     def _await(self, ready: Callable[[], bool], watched: list[KafkaNode]) -> None:
         """Wait until ``ready()``; a watched node that exits meanwhile fails the wait with its log's tail."""
@@ -400,6 +507,11 @@ def recorded_nodes(state_dir: Path) -> int | None:
         return 1 if (state_dir / "kafka" / "data" / "meta.properties").is_file() else None
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _argfile_quote(arg: str) -> str:
+    """``arg`` as one argument of a Java ``@argfile`` (double-quoted; backslash and quote escaped)."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def new_cluster_id() -> str:
