@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from streamwise.config import Settings, load_settings
+from streamwise.errors import ConfigError
 from streamwise.platform.kafka import ClusterStatus, recorded_nodes
 from streamwise.platform.process import ServiceStatus
+from streamwise.platform.security import ADMIN, as_principal, secure_recorded
 
 console = Console()
 err_console = Console(stderr=True)
@@ -36,42 +39,71 @@ ControllerPortOpt = Annotated[
 
 
 # What each --profile changes. Without one, a command follows the Kafka storage already formatted in
-# the state folder, so `kafka kill 2` or `produce` after `up --profile cluster` need no flag.
+# the state folder, so `kafka kill 2` or `produce` after `up --profile cluster --profile secure` need no
+# flag: a secure storage makes every command speak SASL_SSL as admin.
 class Profile(StrEnum):
     """A shape of the local platform."""
 
     single = "single"
     cluster = "cluster"
+    secure = "secure"
 
 
-PROFILES: dict[Profile, dict[str, Any]] = {Profile.single: {"nodes": 1}, Profile.cluster: {"nodes": 3}}
+# Each profile's Kafka settings; secure changes the security section instead (settings() below).
+PROFILES: dict[Profile, dict[str, Any]] = {
+    Profile.single: {"nodes": 1},
+    Profile.cluster: {"nodes": 3},
+    Profile.secure: {},
+}
 
 ProfileOpt = Annotated[
-    Profile | None,
+    list[Profile] | None,
     typer.Option(
         "--profile",
-        help="single: one KRaft node; cluster: three nodes, replication 3, min.insync.replicas 2 "
-        "(default: what the state folder was started with, else single)",
+        help="single: one KRaft node; cluster: three nodes, replication 3, min.insync.replicas 2; secure: "
+        "TLS everywhere, SCRAM logins and ACLs (repeat to combine: --profile cluster --profile secure; "
+        "default: what the state folder was started with, else single)",
     ),
 ]
 
 
-def settings(profile: Profile | None = None, **kafka: Any) -> Settings:
-    """Settings from the environment, the root options, the profile and a command's own Kafka options
-    (which win)."""
+def settings(profile: Profile | Sequence[Profile] | None = None, **kafka: Any) -> Settings:
+    """Settings from the environment, the root options, the profiles and a command's own Kafka options
+    (which win).
+
+    In the secure profile (asked for, or recorded by the state folder's Kafka storage) Kafka clients
+    speak SASL_SSL as ``admin``."""
+    profiles = _profiles(profile)
     overrides: dict[str, Any] = {}
     if root_options.state_dir is not None:
         overrides["state_dir"] = root_options.state_dir
-    kafka = {**(PROFILES[profile] if profile else {}), **{k: v for k, v in kafka.items() if v is not None}}
+    if Profile.secure in profiles:
+        overrides.setdefault("security", {})["enabled"] = True
+    shape = {key: value for p in profiles for key, value in PROFILES[p].items()}
+    kafka = {**shape, **{k: v for k, v in kafka.items() if v is not None}}
     if root_options.kafka_port is not None:
         kafka.setdefault("port", root_options.kafka_port)
     cfg = load_settings(kafka=dict(kafka), **overrides)
-    if "nodes" in kafka or "STREAMWISE_KAFKA_NODES" in os.environ:
-        return cfg
-    recorded = recorded_nodes(cfg.state)
-    if recorded is None or recorded == cfg.kafka.nodes:
-        return cfg
-    return load_settings(kafka={**kafka, "nodes": recorded}, **overrides)
+    if "nodes" not in kafka and "STREAMWISE_KAFKA_NODES" not in os.environ:
+        recorded = recorded_nodes(cfg.state)
+        if recorded is not None and recorded != cfg.kafka.nodes:
+            kafka["nodes"] = recorded
+            cfg = load_settings(kafka=dict(kafka), **overrides)
+    if not cfg.security.enabled and "STREAMWISE_SECURITY_ENABLED" not in os.environ and secure_recorded(cfg.state):
+        overrides.setdefault("security", {})["enabled"] = True
+        cfg = load_settings(kafka=dict(kafka), **overrides)
+    return as_principal(cfg, ADMIN)
+
+
+def _profiles(profile: Profile | Sequence[Profile] | None) -> list[Profile]:
+    """The profiles given, checked: single and cluster are two sizes of one thing."""
+    profiles = [profile] if isinstance(profile, Profile) else list(profile or [])
+    if {Profile.single, Profile.cluster} <= set(profiles):
+        raise ConfigError(
+            "--profile single and --profile cluster contradict each other",
+            hint="give one size (single or cluster), with or without --profile secure",
+        )
+    return profiles
 
 
 def print_status(process: ServiceStatus, *, serving: bool, where: str) -> None:
