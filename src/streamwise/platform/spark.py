@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession  # pyspark loads once the driver Python is set, and only when a session starts
 
 
+# The environment a JVM that runs Spark needs so that nothing of it listens beyond this machine.
+LOOPBACK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1"}
+
 STATE_STORES = {
     "rocksdb": "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     "hdfs": "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider",
@@ -41,6 +44,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.ui.enabled": str(spark.ui).lower(),
         "spark.ui.port": str(spark.ui_port),
         "spark.ui.showConsoleProgress": "false",
+        # The driver's RPC and block manager listen here (executors of local[*] live in the same JVM).
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
         "spark.local.dir": str(settings.state / "spark" / "tmp"),
@@ -55,7 +59,11 @@ def spark_session(settings: Settings, app_name: str = "streamwise") -> SparkSess
     os.environ.setdefault("JAVA_HOME", str(java.resolve().parent.parent))
     # Executors' Python must be this interpreter, with streamwise importable.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, and no hostname warning
+    # Spark's web UI binds SPARK_LOCAL_IP, else every interface (WebUI.initServer: 0.0.0.0 or [::]);
+    # spark.driver.bindAddress covers only the driver's RPC and block manager. The JVM pyspark launches
+    # inherits this environment, so the UI listens on loopback even when the caller's variable said
+    # otherwise: a job's UI shows its SQL, configs and environment, and can kill its jobs.
+    os.environ.update(LOOPBACK_ENV)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
