@@ -5,22 +5,31 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
+from streamwise.config import RegistrySettings
 from streamwise.platform.ports import free_port
 from streamwise.schemas import MemoryLog, SchemaStore, create_app
 
 
 class Registry:
-    """A registry served by uvicorn in a thread, its log kept for a replay."""
+    """A registry served by uvicorn in a thread, its log kept for a replay; ``settings`` are
+    RegistrySettings fields (users_dir, TLS files, max_body_bytes...), the port is a free one."""
 
-    def __init__(self) -> None:
-        self.log = MemoryLog()
+    def __init__(self, log: MemoryLog | None = None, **settings: Any) -> None:
+        self.log = log if log is not None else MemoryLog()
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = RegistrySettings(port=self.port, **settings)
+        self.url = self.settings.url
         config = uvicorn.Config(
-            create_app(SchemaStore(self.log)), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(SchemaStore(self.log), self.settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ssl_certfile=str(self.settings.tls_cert_file) if self.settings.tls_cert_file else None,
+            ssl_keyfile=str(self.settings.tls_key_file) if self.settings.tls_key_file else None,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

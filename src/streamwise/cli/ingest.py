@@ -100,6 +100,7 @@ def produce(
     from streamwise.ingest.run import Progress as Counts
     from streamwise.ingest.run import ensure_topic
     from streamwise.ingest.run import produce as run
+    from streamwise.schemas.client import RegistryClient
 
     options = ProduceOptions(
         scenario=scenario,
@@ -125,7 +126,11 @@ def produce(
     partition_count = ensure_topic(cfg.kafka, p.topic, partitions)
     truth = _ground_truth(cfg.state, p, options, partition_count) if ground_truth else None
     total = count if count is not None else (len(p.source) if isinstance(p.source, Sized) else None)
-    with Progress(*_progress_columns(total), console=console, disable=quiet) as progress:
+    # The configured registry gets its credentials and CA; another --registry URL only the CA.
+    with (
+        RegistryClient.from_settings(cfg.registry, registry) as registry_client,
+        Progress(*_progress_columns(total), console=console, disable=quiet) as progress,
+    ):
         task = progress.add_task(f"{p.label} → {p.topic} ({p.format.value})", total=total, rate="", in_flight="")
 
         def tick(c: Counts) -> None:
@@ -143,7 +148,7 @@ def produce(
             duration_s=duration,
             truth=truth,
             on_progress=tick,
-            registry=registry or cfg.registry.url,
+            registry=registry_client,
         )
     _print_summary(report, p.topic)
 

@@ -50,7 +50,8 @@ def _settings(port: int | None = None) -> Settings:
 def _client(registry: str | None) -> RegistryClient:
     from streamwise.schemas.client import RegistryClient
 
-    return RegistryClient(registry or settings().registry.url)
+    # The configured registry gets its credentials and CA; another --registry URL only the CA.
+    return RegistryClient.from_settings(settings().registry, registry)
 
 
 @registry_app.command("start")

@@ -21,26 +21,31 @@ def value_subject(topic: str) -> str:
     return f"{topic}-value"
 
 
-def confluent_header(registry_url: str, topic: str, schema: dict[str, Any]) -> bytes:
+def confluent_header(registry: RegistryClient | str, topic: str, schema: dict[str, Any]) -> bytes:
     """Register ``schema`` under ``<topic>-value`` (an identical schema gets its existing id) and
     return the 5-byte header every value carries.
 
-    RegistrationError when the registry does not answer or refuses the schema (incompatible with
-    the subject's latest version under its compatibility level, or invalid).
+    ``registry`` is a client (``RegistryClient.from_settings``: the platform's registry with its
+    credentials and CA) or a bare URL. RegistrationError when the registry does not answer or refuses
+    the schema (incompatible with the subject's latest version under its compatibility level, or invalid).
     """
     subject = value_subject(topic)
+    client = registry if isinstance(registry, RegistryClient) else RegistryClient(registry)
     try:
-        with RegistryClient(registry_url) as client:
-            schema_id = client.register(subject, json.dumps(schema))
+        schema_id = client.register(subject, json.dumps(schema))
     except RegistryUnavailableError:
         raise RegistrationError(
-            f"--format avro registers the values' schema in the schema registry at {registry_url}, which does not answer",
+            f"--format avro registers the values' schema in the schema registry at {client.url}, which does not answer",
             hint="start it with `streamwise registry start` (or pass --registry URL, or produce --format json)",
         ) from None
     except RegistryError as exc:
         raise RegistrationError(
-            f"the schema registry at {registry_url} refused schema {schema.get('name')!r} for subject {subject} "
+            f"the schema registry at {client.url} refused schema {schema.get('name')!r} for subject {subject} "
             f"(error {exc.code}): {exc.message}",
-            hint="make the schema compatible (see `streamwise schema check`), or produce to another --topic",
+            hint=exc.hint
+            or "make the schema compatible (see `streamwise schema check`), or produce to another --topic",
         ) from None
+    finally:
+        if client is not registry:
+            client.close()
     return frame(schema_id, b"")

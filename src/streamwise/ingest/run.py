@@ -28,6 +28,7 @@ from streamwise.ingest.producer import DeliveryStats, EventProducer
 from streamwise.ingest.scenario import EventBatch
 from streamwise.ingest.truth import GroundTruthWriter
 from streamwise.platform.topics import create_topic, partition_count
+from streamwise.schemas.client import RegistryClient
 
 TICK_S = 0.05
 CHUNK = 16_384  # events per encode/produce step: large enough to amortise the per-call costs
@@ -113,12 +114,12 @@ def produce(
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
     chunk: int = CHUNK,
-    registry: str | None = None,
+    registry: RegistryClient | str | None = None,
 ) -> ProduceReport:
     """Send ``source``'s events as ``pace`` makes them due, until ``count`` events, ``duration_s``
     seconds, the end of a replayed file, or a stop (Ctrl-C, SIGTERM, ``stop.set()``).
 
-    With ``registry`` (a schema registry URL) and Avro, the source's schema is registered under
+    With ``registry`` (a schema registry client, or its URL) and Avro, the source's schema is registered under
     ``<topic>-value`` before the first record and every value is framed in the Confluent wire format
     (magic byte 0, schema id, body), as ``streamwise produce --format avro`` does; without it, Avro
     values are bare bodies. The producer is flushed in every case; DeliveryError is raised if any

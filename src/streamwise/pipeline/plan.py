@@ -35,6 +35,7 @@ from streamwise.pipeline.settle import Settlement
 from streamwise.pipeline.spec import PipelineSpec, interval_ms
 from streamwise.platform.dead_letters import dlq_topic
 from streamwise.platform.topics import create_topic, partition_count
+from streamwise.schemas.client import RegistryClient
 from streamwise.sinks import DeltaSink, SinkWriter, sink_writer, warehouse_path
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ class Pipeline:
         if src.format != "avro":
             return None
 
-        return SubjectSchemas.from_registry(self.settings.registry.url, src.subject or f"{src.topic}-value")
+        with RegistryClient.from_settings(self.settings.registry) as client:
+            return SubjectSchemas.from_registry(client, src.subject or f"{src.topic}-value")
 
     def parsed(
         self, spark: SparkSession, schemas: SubjectSchemas | None = None, *, batch: BatchRange | None = None

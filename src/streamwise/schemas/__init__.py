@@ -1,7 +1,11 @@
 """Schemas: a Confluent-compatible registry, Avro compatibility rules and the wire format.
 
 - :func:`start_registry` / :func:`stop_registry` run the registry (``streamwise registry start``);
-  :func:`create_app` and :class:`SchemaStore` are its REST API and state.
+  :func:`create_app` and :class:`SchemaStore` are its REST API and state. Hardened by default (JSON
+  bodies only, a size limit, a Host allow-list, no cross-site writes); with ``RegistrySettings``'
+  TLS files it serves HTTPS, with ``users_dir`` writes need basic auth (:func:`password_file`).
+- :class:`RegistryClient` (``RegistryClient.from_settings``) calls it with the credentials and CA of
+  ``RegistrySettings.client_config``, which confluent-kafka's ``SchemaRegistryClient`` takes as is.
 - :func:`check_compatibility` and :func:`incompatibilities` apply Avro's reader/writer rules.
 - :class:`AvroSerializer` / :class:`AvroDeserializer` frame records as magic byte + id + body.
 
@@ -10,6 +14,7 @@ Owns the registry and the wire format; decoding records in Spark is the pipeline
 config; ``ingest`` and everything above it import schemas.
 """
 
+from streamwise.schemas.access import password_file
 from streamwise.schemas.app import create_app
 from streamwise.schemas.avro import AvroSchema, parse_avro
 from streamwise.schemas.client import CheckResult, RegistryClient
@@ -60,6 +65,7 @@ __all__ = [
     "frame",
     "incompatibilities",
     "parse_avro",
+    "password_file",
     "registry_status",
     "start_registry",
     "stop_registry",

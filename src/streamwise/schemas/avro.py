@@ -14,6 +14,7 @@ import fastavro
 from fastavro.schema import SchemaParseException, UnknownType
 
 from streamwise.schemas.exceptions import InvalidSchemaError
+from streamwise.schemas.limits import check_nesting, load_schema_json
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
@@ -42,7 +43,7 @@ class AvroSchema:
 def parse_avro(text: str | dict[str, Any] | list[Any]) -> AvroSchema:
     """Parse and check an Avro schema (JSON text or the decoded JSON); raise InvalidSchemaError."""
     try:
-        raw = json.loads(text) if isinstance(text, str) else text
+        raw = load_schema_json(text) if isinstance(text, str) else text
     except json.JSONDecodeError as exc:
         # A bare primitive name (string) is a valid schema although not JSON: accept it as Avro does.
         if isinstance(text, str) and text.strip() in PRIMITIVES:
@@ -51,10 +52,15 @@ def parse_avro(text: str | dict[str, Any] | list[Any]) -> AvroSchema:
             raise InvalidSchemaError(
                 f"Invalid schema: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             ) from None
+    check_nesting(raw)
     try:
         parsed = fastavro.parse_schema(raw, named_schemas={})
-    except (SchemaParseException, UnknownType, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except UnknownType as exc:
+        raise InvalidSchemaError(f"Invalid schema: unknown type {exc.name!r}") from None
+    except (SchemaParseException, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InvalidSchemaError(f"Invalid schema: {exc}") from None
+    except RecursionError:
+        raise InvalidSchemaError("Invalid schema: nested too deeply") from None
     names = dict(parsed.get("__named_schemas", {})) if isinstance(parsed, dict) else {}
     if isinstance(raw, dict) and set(raw) <= {"type"} and raw.get("type") in PRIMITIVES:
         raw = raw["type"]  # {"type": "string"} and "string" are one schema

@@ -25,6 +25,7 @@ from typing import Any
 
 from streamwise.schemas.compat import Incompatibility
 from streamwise.schemas.exceptions import InvalidSchemaError
+from streamwise.schemas.limits import check_nesting, load_schema_json
 
 TYPES = frozenset({"null", "boolean", "object", "array", "number", "integer", "string"})
 _UPPER = ("maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties")
@@ -75,38 +76,63 @@ class JsonSchema:
 def parse_json_schema(text: str | dict[str, Any] | bool) -> JsonSchema:
     """Parse and check a JSON Schema; InvalidSchemaError says what is wrong."""
     try:
-        raw = json.loads(text) if isinstance(text, str) else text
+        raw = load_schema_json(text) if isinstance(text, str) else text
     except json.JSONDecodeError as exc:
         raise InvalidSchemaError(
             f"Invalid schema: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
+    check_nesting(raw)
     schema = JsonSchema(json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False), raw)
     _validate(schema, raw, "#")
     return schema
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _validate(schema: JsonSchema, node: Any, where: str) -> None:
+    """Check the keywords the compatibility rules read have the types JSON Schema gives them, so a
+    comparison never meets ``"type": 5`` or ``"properties": []``; recurse into every sub-schema."""
     if isinstance(node, bool):
         return
     if not isinstance(node, dict):
-        raise InvalidSchemaError(f"Invalid schema: {where} must be an object or a boolean, not {json.dumps(node)}")
+        raise InvalidSchemaError(f"Invalid schema: {where} must be an object or a boolean, not {json.dumps(node)[:80]}")
     types = node.get("type", [])
     for name in types if isinstance(types, list) else [types]:
-        if name not in TYPES:
-            raise InvalidSchemaError(f"Invalid schema: {where}/type {name!r} is not one of {', '.join(sorted(TYPES))}")
-    if not isinstance(node.get("required", []), list):
+        if not isinstance(name, str) or name not in TYPES:
+            raise InvalidSchemaError(
+                f"Invalid schema: {where}/type {repr(name)[:40]} is not one of {', '.join(sorted(TYPES))}"
+            )
+    required = node.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
         raise InvalidSchemaError(f"Invalid schema: {where}/required must be a list of property names")
+    if "enum" in node and not isinstance(node["enum"], list):
+        raise InvalidSchemaError(f"Invalid schema: {where}/enum must be a list")
+    for key in (*_UPPER, *_LOWER):
+        if key in node and not _is_number(node[key]):
+            raise InvalidSchemaError(f"Invalid schema: {where}/{key} must be a number")
+    if "$ref" in node and not isinstance(node["$ref"], str):
+        raise InvalidSchemaError(f"Invalid schema: {where}/$ref must be a string")
+    for key in ("properties", "definitions", "$defs"):
+        subs = node.get(key, {})
+        if not isinstance(subs, dict):
+            raise InvalidSchemaError(f"Invalid schema: {where}/{key} must be an object of schemas")
+        for name, sub in subs.items():
+            _validate(schema, sub, f"{where}/{key}/{name}")
+    for key in ("items", "additionalProperties"):
+        if key in node and not isinstance(node[key], dict | bool | list if key == "items" else dict | bool):
+            raise InvalidSchemaError(f"Invalid schema: {where}/{key} must be a schema")
+        if isinstance(node.get(key), dict | bool):
+            _validate(schema, node[key], f"{where}/{key}")
     try:
-        schema.resolve(node)
-    except (KeyError, TypeError):
+        target = schema.resolve(node)
+    except (KeyError, TypeError, IndexError):
         raise InvalidSchemaError(
             f"Invalid schema: {where}/$ref {node['$ref']!r} points nowhere in this schema"
         ) from None
-    for name, sub in (node.get("properties") or {}).items():
-        _validate(schema, sub, f"{where}/properties/{name}")
-    for key in ("items", "additionalProperties"):
-        if isinstance(node.get(key), dict | bool):
-            _validate(schema, node[key], f"{where}/{key}")
+    if not isinstance(target, dict | bool):
+        raise InvalidSchemaError(f"Invalid schema: {where}/$ref {node['$ref']!r} points at something not a schema")
 
 
 class JsonKind(StrEnum):
@@ -147,7 +173,7 @@ class JsonIncompatibility(Incompatibility):
 
 def json_incompatibilities(reader: JsonSchema, writer: JsonSchema) -> list[JsonIncompatibility]:
     """Every place where a document valid under ``writer`` may be invalid under ``reader``."""
-    return _check(reader, writer, reader.raw, writer.raw, "", None)
+    return _check(reader, writer, reader.raw, writer.raw, "", None, frozenset())
 
 
 def _types(node: dict[str, Any]) -> set[str] | None:
@@ -162,10 +188,19 @@ def _issue(kind: JsonKind, loc: str, path: str | None, reader: str = "", writer:
     return JsonIncompatibility(kind, loc or "#", where, path.split(".")[0] if path else None, reader, writer)
 
 
-def _check(rs: JsonSchema, ws: JsonSchema, r: Any, w: Any, loc: str, path: str | None) -> list[JsonIncompatibility]:
+# The pairs of (reader, writer) nodes being compared on the current path: a recursive $ref meets the
+# same pair again, which is then taken as compatible (whatever differs is reported where it differs),
+# so a comparison of recursive schemas ends.
+_Seen = frozenset[tuple[int, int]]
+
+
+def _check(
+    rs: JsonSchema, ws: JsonSchema, r: Any, w: Any, loc: str, path: str | None, seen: _Seen
+) -> list[JsonIncompatibility]:
     r, w = rs.resolve(r), ws.resolve(w)
-    if r is True or r == {} or w is False:
+    if r is True or r == {} or w is False or (id(r), id(w)) in seen:
         return []
+    seen = seen | {(id(r), id(w))}
     if r is False or w is True:
         return [
             _issue(JsonKind.TYPE_NARROWED, loc, path, "nothing" if r is False else "some documents", "any document")
@@ -182,9 +217,9 @@ def _check(rs: JsonSchema, ws: JsonSchema, r: Any, w: Any, loc: str, path: str |
         if lost:
             issues.append(_issue(JsonKind.ENUM_NARROWED, f"{loc}/enum", path, "", json.dumps(lost)))
     issues += _ranges(r, w, loc, path)
-    issues += _object(rs, ws, r, w, loc, path)
+    issues += _object(rs, ws, r, w, loc, path, seen)
     if isinstance(r.get("items"), dict | bool):
-        issues += _check(rs, ws, r["items"], w.get("items", True), f"{loc}/items", f"{path or ''}[]")
+        issues += _check(rs, ws, r["items"], w.get("items", True), f"{loc}/items", f"{path or ''}[]", seen)
     for key in sorted((set(r) | set(w)) - _HANDLED):
         if r.get(key) != w.get(key):
             issues.append(_issue(JsonKind.SCHEMA_CHANGED, f"{loc}/{key}", path, key))
@@ -202,7 +237,7 @@ def _ranges(r: dict[str, Any], w: dict[str, Any], loc: str, path: str | None) ->
 
 
 def _object(
-    rs: JsonSchema, ws: JsonSchema, r: dict[str, Any], w: dict[str, Any], loc: str, path: str | None
+    rs: JsonSchema, ws: JsonSchema, r: dict[str, Any], w: dict[str, Any], loc: str, path: str | None, seen: _Seen
 ) -> list[JsonIncompatibility]:
     r_props, w_props = r.get("properties") or {}, w.get("properties") or {}
     if not r_props and not w_props and "required" not in r and "additionalProperties" not in r:
@@ -214,14 +249,14 @@ def _object(
         issues.append(_issue(JsonKind.ADDITIONAL_PROPERTIES_NARROWED, f"{loc}/additionalProperties", path))
     for name, w_sub in w_props.items():
         if name in r_props:
-            issues += _check(rs, ws, r_props[name], w_sub, f"{loc}/properties/{name}", sub(name))
+            issues += _check(rs, ws, r_props[name], w_sub, f"{loc}/properties/{name}", sub(name), seen)
         elif r_extra is False:
             issues.append(_issue(JsonKind.PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL, f"{loc}/properties", sub(name)))
         elif isinstance(r_extra, dict):
-            issues += _check(rs, ws, r_extra, w_sub, f"{loc}/additionalProperties", sub(name))
+            issues += _check(rs, ws, r_extra, w_sub, f"{loc}/additionalProperties", sub(name), seen)
     for name, r_sub in r_props.items():
         widened = name not in w_props and w_extra is not False
-        if widened and _check(rs, ws, r_sub, w_extra, f"{loc}/properties/{name}", sub(name)):
+        if widened and _check(rs, ws, r_sub, w_extra, f"{loc}/properties/{name}", sub(name), seen):
             issues.append(_issue(JsonKind.PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL, f"{loc}/properties/{name}", sub(name)))
     for name in r.get("required", []):
         if name not in w.get("required", []):

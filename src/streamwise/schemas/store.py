@@ -11,6 +11,7 @@ then removes.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -20,14 +21,20 @@ from streamwise.schemas.compat import Compatibility, CompatibilityResult, Issue
 from streamwise.schemas.exceptions import InvalidSchemaError, RegistryError
 from streamwise.schemas.formats import SCHEMA_TYPES, ParsedSchema, check_compatibility, parse_schema
 
+logger = logging.getLogger(__name__)
+
 MAX_VERSION = 2**31 - 1
 DEFAULT_COMPATIBILITY = Compatibility.BACKWARD
+
+
+# One record of the log: its offset (for messages), key and value (None: a tombstone).
+LogRecord = tuple[int, bytes | None, bytes | None]
 
 
 class SchemaLog(Protocol):
     """Where the store writes its changes and reads them back at start."""
 
-    def replay(self) -> Iterable[tuple[bytes, bytes | None]]: ...
+    def replay(self) -> Iterable[LogRecord]: ...
 
     def append(self, key: bytes, value: bytes | None) -> None: ...
 
@@ -38,8 +45,8 @@ class MemoryLog:
     def __init__(self) -> None:
         self.records: list[tuple[bytes, bytes | None]] = []
 
-    def replay(self) -> Iterator[tuple[bytes, bytes | None]]:
-        return iter(list(self.records))
+    def replay(self) -> Iterator[LogRecord]:
+        return ((offset, key, value) for offset, (key, value) in enumerate(list(self.records)))
 
     def append(self, key: bytes, value: bytes | None) -> None:
         self.records.append((key, value))
@@ -100,9 +107,12 @@ def parse_version(version: str | int) -> int | None:
 
 
 def parse_level(level: Any) -> Compatibility:
-    """A compatibility level in any case; else 42203 as Confluent answers."""
+    """A compatibility level in any case; else 42203 as Confluent answers (a missing level too: it is
+    never read as NONE)."""
     try:
-        return Compatibility(str(level).upper())
+        if not isinstance(level, str):
+            raise ValueError(level)
+        return Compatibility(level.strip().upper())
     except ValueError:
         raise RegistryError(
             42203,
@@ -122,8 +132,13 @@ class SchemaStore:
         self._ids: dict[tuple[str, str], int] = {}  # (schema type, canonical text) -> id
         self._texts: dict[int, tuple[str, str]] = {}  # id -> (schema type, canonical text)
         self._max_id = 0
-        for key, value in log.replay():
-            self._apply(key, value)
+        for offset, key, value in log.replay():
+            try:
+                self._apply(key, value)
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+                # One bad record (another tool's, a hand-written one) must not keep the registry down:
+                # the others still hold every subject they held.
+                logger.warning("schemas log: skipped the record at offset %d: %s", offset, _why(exc))
 
     # --- the log -------------------------------------------------------------------------------
 
@@ -137,39 +152,46 @@ class SchemaStore:
             raise RegistryError(50001, f"Error while writing to the schemas log: {exc}") from None
         self._apply(key, raw)
 
-    def _apply(self, key_bytes: bytes, value_bytes: bytes | None) -> None:
-        try:
-            key = json.loads(key_bytes)
-            value = json.loads(value_bytes) if value_bytes is not None else None
-        except (TypeError, ValueError):
-            return  # not ours (e.g. a record written by another tool): skip it, as Confluent does
+    def _apply(self, key_bytes: bytes | None, value_bytes: bytes | None) -> None:
+        """Apply one record; ValueError (or a lookup error) for one this store did not write."""
+        if key_bytes is None:
+            raise ValueError("it has no key")
+        key = json.loads(key_bytes)
+        value = json.loads(value_bytes) if value_bytes is not None else None
+        if not isinstance(key, dict) or not (value is None or isinstance(value, dict)):
+            raise ValueError("its key and value must be JSON objects")
         if key.get("keytype") == "SCHEMA":
-            self._apply_schema(key["subject"], int(key["version"]), value)
+            subject, version = key["subject"], key["version"]
+            if not isinstance(subject, str) or type(version) is not int or not 1 <= version <= MAX_VERSION:
+                raise ValueError(f"its key names no subject and version: {key_bytes[:200]!r}")
+            self._apply_schema(subject, version, value)
         elif key.get("keytype") == "CONFIG":
             subject = key.get("subject")
+            if subject is not None and not isinstance(subject, str):
+                raise ValueError(f"its key names no subject: {key_bytes[:200]!r}")
             if value is None:
                 self._configs.pop(subject, None)
             else:
                 self._configs[subject] = Compatibility(value["compatibilityLevel"])
+        elif key.get("keytype") not in ("NOOP", "MODE", "DELETE_SUBJECT", "CLEAR_SUBJECT", "CONTEXT"):
+            # Confluent's other key types carry nothing this store keeps; anything else is not a registry's.
+            raise ValueError(f"unknown keytype {str(key.get('keytype'))[:50]!r}")
 
     def _apply_schema(self, subject: str, version: int, value: dict[str, Any] | None) -> None:
-        versions = self._subjects.setdefault(subject, {})
         if value is None:
+            versions = self._subjects.get(subject, {})
             gone = versions.pop(version, None)
             if not versions:
-                del self._subjects[subject]
+                self._subjects.pop(subject, None)
             if gone is not None and not any(v.id == gone.id for vs in self._subjects.values() for v in vs.values()):
                 self._texts.pop(gone.id, None)
                 self._ids.pop((gone.schema_type, gone.schema), None)
             return
-        entry = RegisteredSchema(
-            subject,
-            version,
-            int(value["id"]),
-            value["schema"],
-            value.get("schemaType") or "AVRO",
-            bool(value.get("deleted", False)),
-        )
+        schema_id, text, schema_type = value["id"], value["schema"], value.get("schemaType") or "AVRO"
+        if type(schema_id) is not int or schema_id < 1 or not isinstance(text, str) or schema_type not in SCHEMA_TYPES:
+            raise ValueError(f"its value is not a registered schema: {json.dumps(value)[:200]}")
+        entry = RegisteredSchema(subject, version, schema_id, text, schema_type, bool(value.get("deleted", False)))
+        versions = self._subjects.setdefault(subject, {})
         versions[version] = entry
         self._texts[entry.id] = (entry.schema_type, entry.schema)
         self._ids[(entry.schema_type, entry.schema)] = entry.id
@@ -317,7 +339,7 @@ class SchemaStore:
         """Register a schema under ``subject``: the existing version when it is already there, else a
         new version (409 when incompatible under the subject's level, 42201 when invalid)."""
         if references:
-            raise RegistryError(42201, "Invalid schema: schema references are not supported by this registry")
+            self._refuse_references(subject, references)
         parsed = self._parse(schema, schema_type)
         with self._lock:
             versions = self._subjects.get(subject, {})
@@ -386,6 +408,29 @@ class SchemaStore:
                 self._put(replace(entry, deleted=True))
             return entry.version
 
+    def _refuse_references(self, subject: str, references: list[Any]) -> None:
+        """42201 for references: each says what is wrong with it (its shape, a reference to the subject
+        itself, to a version that does not exist), and well-formed ones that this registry does not
+        resolve references. Since none is ever stored, no chain of references (no cycle) can form."""
+        for i, ref in enumerate(references):
+            where = f"Invalid schema: references[{i}]"
+            if not isinstance(ref, dict):
+                raise RegistryError(42201, f"{where} must be an object with name, subject and version")
+            name, ref_subject, version = ref.get("name"), ref.get("subject"), ref.get("version")
+            if not isinstance(name, str) or not name:
+                raise RegistryError(42201, f"{where}.name must be a non-empty string")
+            if not isinstance(ref_subject, str) or not ref_subject:
+                raise RegistryError(42201, f"{where}.subject must be a non-empty string")
+            if type(version) is not int or not (version == -1 or 1 <= version <= MAX_VERSION):
+                raise RegistryError(42201, f"{where}.version must be a version number (or -1 for the latest)")
+            if ref_subject == subject:
+                raise RegistryError(42201, f"{where} refers to the subject being registered, {subject!r}")
+            with self._lock:
+                live = {n for n, v in self._subjects.get(ref_subject, {}).items() if not v.deleted}
+            if not live or (version != -1 and version not in live):
+                raise RegistryError(42201, f"{where}: subject {ref_subject!r} has no version {version}")
+        raise RegistryError(42201, "Invalid schema: schema references are not supported by this registry")
+
     @staticmethod
     def _parse(schema: str, schema_type: str) -> ParsedSchema:
         if schema_type not in SCHEMA_TYPES:
@@ -396,6 +441,8 @@ class SchemaStore:
             return parse_schema(schema, schema_type)
         except InvalidSchemaError as exc:
             raise RegistryError(42201, exc.message) from None
+        except RecursionError:
+            raise RegistryError(42201, "Invalid schema: nested too deeply") from None
 
 
 def confluent_messages(result: CompatibilityResult) -> list[str]:
@@ -413,3 +460,11 @@ def confluent_messages(result: CompatibilityResult) -> list[str]:
     if messages:
         messages.append(f"{{compatibility: '{result.level.value}'}}")
     return messages
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"it lacks the field {exc}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"it is not JSON ({exc.msg})"
+    return str(exc) or type(exc).__name__

@@ -11,6 +11,7 @@ from streamwise.config import QUIET, KafkaSettings
 from streamwise.platform.exceptions import TopicError
 from streamwise.platform.topics import create_topic, read_to_end
 from streamwise.schemas.exceptions import RegistryError, RegistryUnavailableError
+from streamwise.schemas.store import LogRecord
 
 
 class KafkaSchemaLog:
@@ -26,16 +27,15 @@ class KafkaSchemaLog:
             kafka.client_config(**QUIET, **{"acks": "all", "enable.idempotence": True, "linger.ms": 0})
         )
 
-    def replay(self) -> Iterator[tuple[bytes, bytes | None]]:
-        """Every keyed record of the topic from offset 0 to its end now, in write order."""
+    def replay(self) -> Iterator[LogRecord]:
+        """Every record of the topic from offset 0 to its end now, in write order, with its offset
+        (the store names it when it skips a record it cannot read)."""
         try:
             records = read_to_end(self.kafka, self.topic, timeout_s=self.timeout_s)
         except TopicError as exc:
             raise RegistryUnavailableError(50002, exc.message, hint=exc.hint) from None
         for msg in records:
-            key = msg.key()
-            if key is not None:
-                yield key, msg.value()
+            yield msg.offset() or 0, msg.key(), msg.value()
 
     def append(self, key: bytes, value: bytes | None) -> None:
         failures: list[str] = []

@@ -24,7 +24,8 @@ NO_DEFAULT = json.dumps(
 
 
 def client_over(store: SchemaStore) -> TestClient:
-    return TestClient(create_app(store), headers={"Content-Type": MEDIA_TYPE})
+    # The default registry's own address: it answers no other Host (TestClient's is 'testserver').
+    return TestClient(create_app(store), base_url="http://127.0.0.1:8081", headers={"Content-Type": MEDIA_TYPE})
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def check(store: SchemaStore, subject: str, body: dict[str, Any], version: str |
     return {"is_compatible": result_ok, "messages": messages} if verbose else {"is_compatible": result_ok}
 
 
-@router.post("/compatibility/subjects/{subject}/versions/{version}")
+@router.post("/compatibility/subjects/{subject:path}/versions/{version}")
 def compatibility_version(
     store: Store, subject: str, version: str, body: Body, verbose: Flag = False
 ) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def compatibility_version(
     return check(store, subject, body, version, verbose)
 
 
-@router.post("/compatibility/subjects/{subject}/versions")
+@router.post("/compatibility/subjects/{subject:path}/versions")
 def compatibility_all(store: Store, subject: str, body: Body, verbose: Flag = False) -> dict[str, Any]:
     """The body's schema checked as registering it would: against the latest version, or all of them for a transitive level."""
     return check(store, subject, body, None, verbose)

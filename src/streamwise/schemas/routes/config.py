@@ -32,19 +32,19 @@ def delete_config(store: Store) -> dict[str, Any]:
     return {"compatibilityLevel": store.delete_compatibility().value}
 
 
-@router.get("/config/{subject}")
+@router.get("/config/{subject:path}")
 def get_subject_config(store: Store, subject: str, defaultToGlobal: Flag = False) -> dict[str, Any]:
     """The subject's own level; 40408 without one, unless ``defaultToGlobal``."""
     return {"compatibilityLevel": store.compatibility(subject, default_to_global=defaultToGlobal).value}
 
 
-@router.put("/config/{subject}")
+@router.put("/config/{subject:path}")
 def put_subject_config(store: Store, subject: str, body: Body) -> dict[str, Any]:
     """Sets the subject's own level."""
     return {"compatibility": store.set_compatibility(body.get("compatibility"), subject).value}
 
 
-@router.delete("/config/{subject}")
+@router.delete("/config/{subject:path}")
 def delete_subject_config(store: Store, subject: str) -> dict[str, Any]:
     """Drops the subject's own level, so it follows the global one; answers the level that was in force."""
     return {"compatibilityLevel": store.delete_compatibility(subject).value}

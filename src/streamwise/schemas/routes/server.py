@@ -21,7 +21,7 @@ def mode() -> dict[str, Any]:
     return {"mode": "READWRITE"}  # one writable registry: no IMPORT or READONLY modes
 
 
-@router.get("/mode/{subject}")
+@router.get("/mode/{subject:path}")
 def subject_mode(subject: str) -> dict[str, Any]:
     """A subject's mode, the global one for every subject."""
     return {"mode": "READWRITE"}
