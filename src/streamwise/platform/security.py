@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -338,8 +339,12 @@ def list_users(settings: Settings) -> list[str]:
 
 
 def grant(settings: Settings, acls: Iterable[Acl]) -> None:
-    """Create every binding of ``acls`` (host ``*``); one that exists already is left as it is."""
-    bindings = [to_binding(acl) for acl in acls]
+    """Create every binding of ``acls`` (host ``*``); one that exists already is left as it is.
+
+    Returns once the broker answering lists them (the controller commits an ACL before the brokers'
+    authorizers replay it), so an ``acl list`` right after shows them."""
+    acl_list = list(acls)
+    bindings = [to_binding(acl) for acl in acl_list]
     if not bindings:
         return
     _require_profile(settings)
@@ -347,10 +352,12 @@ def grant(settings: Settings, acls: Iterable[Acl]) -> None:
         admin = _admin(settings)
         for future in admin.create_acls(bindings, request_timeout=ADMIN_TIMEOUT_S).values():
             future.result()
+    _await_acls(settings, acl_list, present=True)
 
 
 def revoke(settings: Settings, acls: Iterable[Acl]) -> None:
-    """Delete every binding of ``acls``; one that does not exist is no error."""
+    """Delete every binding of ``acls``; one that does not exist is no error. Returns once the broker
+    answering no longer lists them."""
     acl_list = list(acls)
     if not acl_list:
         return
@@ -365,6 +372,23 @@ def revoke(settings: Settings, acls: Iterable[Acl]) -> None:
         admin = _admin(settings)
         for future in admin.delete_acls(filters, request_timeout=ADMIN_TIMEOUT_S).values():
             future.result()
+    _await_acls(settings, acl_list, present=False)
+
+
+def _await_acls(settings: Settings, acls: list[Acl], *, present: bool) -> None:
+    """Wait until the brokers' view of the ACLs has (or, not ``present``, lacks) every one of ``acls``."""
+    deadline = time.monotonic() + ADMIN_TIMEOUT_S
+    while True:
+        held = set(list_acls(settings))
+        if all((acl in held) == present for acl in acls):
+            return
+        if time.monotonic() > deadline:
+            raise SecurityError(
+                f"ACLs still {'missing' if present else 'present'} {ADMIN_TIMEOUT_S:.0f}s after they were "
+                f"{'created' if present else 'deleted'}: {', '.join(map(str, acls))}",
+                hint="see the Kafka log in STATE/logs; streamwise acl list shows what Kafka holds",
+            )
+        time.sleep(0.1)
 
 
 def list_acls(settings: Settings, principal: str | None = None) -> list[Acl]:
