@@ -25,10 +25,12 @@ from streamwise.pipeline.spec import JdbcSide, JoinStep, PipelineSpec
 from streamwise.platform import jars
 from streamwise.platform.exceptions import PlatformError
 from streamwise.platform.kafka import KafkaCluster
+from streamwise.platform.ports import check_binds
 from streamwise.platform.process import SERVICES, Service
 from streamwise.platform.services import PostgresServer, RedisServer
 from streamwise.platform.topics import create_topic, end_offsets, partition_count
 from streamwise.schemas import start_registry
+from streamwise.secret_files import private_dir
 from streamwise.sinks import PostgresSink, RedisSink
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,9 @@ def up(
             f"pipeline {spec.name} reads topic {topic!r}, which no generator produces",
             hint=f"up runs pipelines over a scenario topic: {', '.join(scenarios())}",
         )
+    # Every address is checked before anything starts: a refused bind must not leave half a platform.
+    check_binds(settings, ["kafka", "registry", "dashboard", *(["postgres", "redis"] if needs_database(spec) else [])])
+    private_dir(settings.state)
     step("resolving JVM jars (Maven, first run only)")
     jars.ensure_all(settings.cache)
     step(f"starting Kafka on {settings.kafka.bootstrap_servers}")

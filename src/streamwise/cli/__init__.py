@@ -77,8 +77,14 @@ app.add_typer(security.acl_app, name="acl")
 app.add_typer(bench_app, name="bench")
 
 
+# Everything a command writes (the state folder, logs, data, checkpoints, secrets) is its user's alone;
+# the processes the platform starts inherit the mask.
+UMASK = 0o077
+
+
 def main() -> None:
     """Entry point: run the app; a StreamwiseError becomes one red line (and its hint), exit code 1."""
+    os.umask(UMASK)
     try:
         app()
     except StreamwiseError as exc:

@@ -67,9 +67,19 @@ ProfileOpt = Annotated[
 ]
 
 
-def settings(profile: Profile | Sequence[Profile] | None = None, **kafka: Any) -> Settings:
+ExposeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--expose",
+        help="Let services listen on addresses other machines reach (a --host or STREAMWISE_*_HOST that is "
+        "not loopback) without the secure profile: unprotected, with a warning [env STREAMWISE_SECURITY_EXPOSE]",
+    ),
+]
+
+
+def settings(profile: Profile | Sequence[Profile] | None = None, *, expose: bool = False, **kafka: Any) -> Settings:
     """Settings from the environment, the root options, the profiles and a command's own Kafka options
-    (which win).
+    (which win); ``expose`` is the ``--expose`` option.
 
     In the secure profile (asked for, or recorded by the state folder's Kafka storage) Kafka clients
     speak SASL_SSL as ``admin``."""
@@ -77,6 +87,8 @@ def settings(profile: Profile | Sequence[Profile] | None = None, **kafka: Any) -
     overrides: dict[str, Any] = {}
     if root_options.state_dir is not None:
         overrides["state_dir"] = root_options.state_dir
+    if expose:
+        overrides.setdefault("security", {})["expose"] = True
     if Profile.secure in profiles:
         overrides.setdefault("security", {})["enabled"] = True
     shape = {key: value for p in profiles for key, value in PROFILES[p].items()}

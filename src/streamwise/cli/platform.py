@@ -12,7 +12,15 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from streamwise.cli._common import ControllerPortOpt, PortOpt, ProfileOpt, console, kafka_nodes_table, settings
+from streamwise.cli._common import (
+    ControllerPortOpt,
+    ExposeOpt,
+    PortOpt,
+    ProfileOpt,
+    console,
+    kafka_nodes_table,
+    settings,
+)
 from streamwise.errors import StreamwiseError
 
 kafka_app = typer.Typer(
@@ -53,14 +61,19 @@ def jars() -> None:
 
 
 @kafka_app.command("start")
-def kafka_start(profile: ProfileOpt = None, port: PortOpt = None, controller_port: ControllerPortOpt = None) -> None:
+def kafka_start(
+    profile: ProfileOpt = None,
+    port: PortOpt = None,
+    controller_port: ControllerPortOpt = None,
+    expose: ExposeOpt = False,
+) -> None:
     """Start the local Kafka (formats its storage on first start) and wait until it serves.
 
     Example: streamwise kafka start --profile cluster
     """
     from streamwise.platform.kafka import KafkaCluster
 
-    cluster = KafkaCluster(settings(profile, port=port, controller_port=controller_port))
+    cluster = KafkaCluster(settings(profile, expose=expose, port=port, controller_port=controller_port))
     with console.status(f"starting Kafka on {cluster.kafka.bootstrap_servers}"):
         pids = cluster.start()
     console.print(
@@ -197,6 +210,7 @@ def up(
         bool, typer.Option(help="Keep refreshing the results until Ctrl-C; --no-watch returns after the first results")
     ] = True,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the first results before giving up")] = 300,
+    expose: ExposeOpt = False,
 ) -> None:
     """Start the local platform: Kafka, registry, dashboard, a generator and a Spark pipeline; show results.
 
@@ -205,7 +219,7 @@ def up(
     from streamwise.app import local
     from streamwise.sinks import DeltaSink, warehouse_path
 
-    cfg = settings(profile, port=port, controller_port=controller_port)
+    cfg = settings(profile, expose=expose, port=port, controller_port=controller_port)
     started = time.monotonic()
     with console.status("starting") as status:
 

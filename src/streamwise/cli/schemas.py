@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from streamwise.cli._common import console, print_status, settings
+from streamwise.cli._common import ExposeOpt, console, print_status, settings
 from streamwise.config import Settings
 from streamwise.errors import StreamwiseError
 
@@ -40,8 +40,8 @@ RegistryOpt = Annotated[
 ]
 
 
-def _settings(port: int | None = None) -> Settings:
-    cfg = settings()
+def _settings(port: int | None = None, *, expose: bool = False) -> Settings:
+    cfg = settings(expose=expose)
     if port is None:
         return cfg
     return cfg.model_copy(update={"registry": cfg.registry.model_copy(update={"port": port})})
@@ -55,14 +55,14 @@ def _client(registry: str | None) -> RegistryClient:
 
 
 @registry_app.command("start")
-def registry_start(port: RegistryPortOpt = None) -> None:
+def registry_start(port: RegistryPortOpt = None, expose: ExposeOpt = False) -> None:
     """Start the registry (Kafka must run); its state is rebuilt from the compacted topic `_schemas`.
 
     Example: streamwise registry start --port 8081
     """
     from streamwise.schemas.service import registry_service, start_registry
 
-    cfg = _settings(port)
+    cfg = _settings(port, expose=expose)
     with console.status(f"starting the schema registry on {cfg.registry.url}"):
         pid = start_registry(cfg)
     console.print(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from streamwise.cli._common import console, settings
+from streamwise.cli._common import ExposeOpt, console, settings
 
 if TYPE_CHECKING:
     from streamwise.platform.services import PostgresServer, RedisServer
@@ -32,12 +32,12 @@ RedisPortOpt = Annotated[int | None, typer.Option("--redis-port", help="Redis po
 
 
 def _servers(
-    which: list[Which] | None, postgres_port: int | None = None, redis_port: int | None = None
+    which: list[Which] | None, postgres_port: int | None = None, redis_port: int | None = None, *, expose: bool = False
 ) -> list[PostgresServer | RedisServer]:
     """The servers named (both by default), with a command's port options applied over the settings."""
     from streamwise.platform.services import PostgresServer, RedisServer
 
-    cfg = settings()
+    cfg = settings(expose=expose)
     names = [w.value for w in which] if which else ["postgres", "redis"]
     out: list[PostgresServer | RedisServer] = []
     if "postgres" in names:
@@ -64,12 +64,14 @@ def install(which: WhichArg = None) -> None:
 
 
 @services_app.command("start")
-def start(which: WhichArg = None, postgres_port: PgPortOpt = None, redis_port: RedisPortOpt = None) -> None:
+def start(
+    which: WhichArg = None, postgres_port: PgPortOpt = None, redis_port: RedisPortOpt = None, expose: ExposeOpt = False
+) -> None:
     """Start PostgreSQL and/or Redis (installing them first if missing) and wait until they answer.
 
     Example: streamwise services start postgres --postgres-port 15432
     """
-    for server in _servers(which, postgres_port, redis_port):
+    for server in _servers(which, postgres_port, redis_port, expose=expose):
         name = server.service.name
         with console.status(f"starting {name} on {server.address}"):
             pid = server.start()

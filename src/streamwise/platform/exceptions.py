@@ -13,6 +13,10 @@ class PortInUseError(PlatformError):
     """A port streamwise must listen on is already taken."""
 
 
+class ExposedBindError(PlatformError):
+    """A service would listen on an address other machines reach, and nothing protects it."""
+
+
 class JavaNotFoundError(PlatformError):
     """No usable Java runtime (17 or newer) was found."""
 

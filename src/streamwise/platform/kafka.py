@@ -46,7 +46,7 @@ from streamwise.platform import certificates, jars
 from streamwise.platform.exceptions import PlatformError, ServiceStartError
 from streamwise.platform.java import require_java
 from streamwise.platform.kafka_tools import METADATA_QUORUM, run_tool
-from streamwise.platform.ports import ensure_port_free
+from streamwise.platform.ports import check_bind, ensure_port_free
 from streamwise.platform.process import Service, ServiceStatus
 from streamwise.platform.security import (
     ADMIN,
@@ -150,8 +150,10 @@ class KafkaNode:
         return self.service.start(cmd, ready=lambda: True, timeout_s=self.kafka.start_timeout_s)
 
     def check_ports(self) -> None:
-        """Raise PortInUseError naming who holds a port this node needs."""
+        """Raise ExposedBindError for an address nothing protects, PortInUseError naming who holds a
+        port this node needs."""
         of = f" of node {self.node_id}" if self.kafka.nodes > 1 else ""
+        check_bind(self.kafka.host, f"Kafka node {self.node_id}", self.settings, setting="kafka.host")
         for port, what, option in (
             (self.address.port, f"the Kafka client listener{of}", "--port"),
             (self.address.controller_port, f"the KRaft controller{of}", "--controller-port"),

@@ -1,14 +1,91 @@
-"""Checks that a loopback port is free, and names who holds it when it is not."""
+"""Where services may listen, and checks that a loopback port is free (naming who holds it when not).
+
+Every service streamwise starts (each Kafka node, the registry, the dashboard, PostgreSQL, Redis)
+binds loopback unless the secure profile protects it or ``--expose`` says to serve it unprotected:
+:func:`check_bind` is the one rule, called by each before it starts.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import random
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
 
-from streamwise.platform.exceptions import PortInUseError
+from streamwise.config import Settings
+from streamwise.platform.exceptions import ExposedBindError, PortInUseError
+
+log = logging.getLogger(__name__)
+
+# Names that mean loopback whatever the resolver says. Any other name could resolve to a LAN address.
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", "ip6-loopback"})
+
+# Each service that binds, as (what it is, the setting naming its bind address).
+BINDS: dict[str, tuple[str, str]] = {
+    "kafka": ("Kafka", "kafka.host"),
+    "registry": ("the schema registry", "registry.host"),
+    "dashboard": ("the dashboard", "dashboard.host"),
+    "postgres": ("PostgreSQL", "postgres.host"),
+    "redis": ("Redis", "redis.host"),
+}
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches: 127.0.0.0/8, ::1 (also IPv4-mapped), localhost.
+
+    A host name other than localhost is not loopback: it may resolve to any address, now or later.
+    """
+    name = host.strip().lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(name.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def check_bind(host: str, what: str, settings: Settings, *, setting: str) -> None:
+    """Allow ``what`` to listen on ``host``, or raise ExposedBindError before anything starts.
+
+    Loopback is always allowed. Any other address (``0.0.0.0``, ``::``, a LAN address, a host name)
+    needs the secure profile (TLS and logins protect the service) or ``--expose`` (then a warning
+    says it is served unprotected). ``setting`` names the setting that chose ``host`` (``dashboard.host``).
+    """
+    if is_loopback(host):
+        return
+    if settings.security.enabled:
+        return
+    if settings.security.expose:
+        log.warning(
+            "%s listens on %s without the secure profile (--expose): no TLS and no login, "
+            "anyone who reaches that address can use it",
+            what,
+            host,
+        )
+        return
+    variable = "STREAMWISE_" + setting.upper().replace(".", "_")
+    raise ExposedBindError(
+        f"{what} would listen on {host} ({setting}, {variable}), an address other machines can reach, "
+        "while the secure profile is off",
+        hint=f"set {variable}=127.0.0.1 to keep it on this machine, pass --profile secure to protect it "
+        "(TLS and logins), or pass --expose (STREAMWISE_SECURITY_EXPOSE=true) to serve it unprotected",
+    )
+
+
+def check_binds(settings: Settings, services: Iterable[str] = tuple(BINDS)) -> None:
+    """:func:`check_bind` for each named service (keys of :data:`BINDS`) with its configured host, so a
+    platform start refuses a bad address before it starts any service."""
+    for name in services:
+        what, setting = BINDS[name]
+        section, field = setting.split(".")
+        check_bind(getattr(getattr(settings, section), field), what, settings, setting=setting)
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -1,8 +1,9 @@
 """One small supervisor for every process streamwise starts (broker, generator, pipeline, ...).
 
 A :class:`Service` starts a command in its own session (so a stop reaches its children, e.g. the
-JVM under a PySpark driver), waits until a readiness probe passes, records its pid and start time in
-``STATE/run/NAME.pid`` and logs to ``STATE/logs/NAME.log``; it stops by pid, TERM then KILL.
+JVM under a PySpark driver) with umask 077, waits until a readiness probe passes, records its pid and
+start time in ``STATE/run/NAME.pid`` and logs to ``STATE/logs/NAME.log`` (the state folder and both
+made 0700 when missing); it stops by pid, TERM then KILL.
 The start time guards against a recycled pid: a pid file whose process is gone or is another
 process is stale and ignored. A service whose command restarts itself under a supervisor
 (:mod:`streamwise.platform.supervise`) reports its restarts in its status too.
@@ -24,10 +25,15 @@ import psutil
 
 from streamwise.platform.exceptions import ServiceStartError
 from streamwise.platform.supervise import SupervisorRecord
+from streamwise.secret_files import private_dir
 
 # The services of the local platform by name, in the order `down` stops them: consumers before
 # producers before the broker. The dashboard lists their state in this order too.
 SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka", "redis", "postgres")
+
+# What every started process writes (logs, data, checkpoints) is private to its user, whatever the
+# mask of the process that starts it (the CLI sets the same; a library caller may not).
+CHILD_UMASK = 0o077
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class Service:
 
     def __init__(self, name: str, state_dir: Path) -> None:
         self.name = name
+        self.state_dir = state_dir
         self.pid_file = state_dir / "run" / f"{name}.pid"
         self.log_file = state_dir / "logs" / f"{name}.log"
         # Written by a supervisor that runs the service's command (`run --supervise`): its restarts.
@@ -89,8 +96,9 @@ class Service:
         existing = self.process()
         if existing is not None:
             return existing.pid
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
+        private_dir(self.pid_file.parent)
+        private_dir(self.log_file.parent)
         self.supervisor_file.unlink(missing_ok=True)  # an earlier start's restarts are not this one's
         with self.log_file.open("ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
@@ -103,6 +111,7 @@ class Service:
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
+                umask=CHILD_UMASK,
             )
         create_time = psutil.Process(popen.pid).create_time()
         self.pid_file.write_text(json.dumps({"pid": popen.pid, "create_time": create_time, "cmd": list(cmd)}))

@@ -28,7 +28,7 @@ import redis
 
 from streamwise.config import PostgresSettings, RedisSettings, Settings
 from streamwise.platform.exceptions import PlatformError, ServiceStartError
-from streamwise.platform.ports import ensure_port_free
+from streamwise.platform.ports import check_bind, ensure_port_free
 from streamwise.platform.process import Service, ServiceStatus
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,7 @@ class _LoopbackServer:
 
     @property
     def address(self) -> str:
+        self.settings = settings
         return f"{self.section.host}:{self.section.port}"
 
     def start(self) -> int:
@@ -182,6 +183,7 @@ class _LoopbackServer:
             what=self.title,
             option=f"--{self.name}-port (or STREAMWISE_{self.name.upper()}_PORT)",
         )
+        check_bind(self.section.host, self.title, self.settings, setting=f"{self.name}.host")
         log.info("starting %s on %s (data in %s)", self.title, self.address, self.data_dir)
         return self._launch()
 

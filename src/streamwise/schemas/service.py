@@ -22,7 +22,7 @@ import uvicorn
 from streamwise.config import RegistrySettings, Settings, settings_env
 from streamwise.errors import ConfigError
 from streamwise.platform.kafka import KafkaCluster
-from streamwise.platform.ports import ensure_port_free
+from streamwise.platform.ports import check_bind, ensure_port_free
 from streamwise.platform.process import Service, ServiceStatus
 from streamwise.schemas.app import create_app
 from streamwise.schemas.exceptions import RegistryUnavailableError
@@ -64,6 +64,7 @@ def start_registry(settings: Settings, *, timeout_s: float = 60.0) -> int:
     if running is not None:
         return running.pid
     reg = settings.registry
+    check_bind(reg.host, "the schema registry", settings, setting="registry.host")
     ensure_port_free(reg.host, reg.port, what="the schema registry", option="--port")
     _check_files(reg)
     if not KafkaCluster(settings).serving():
