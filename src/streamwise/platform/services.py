@@ -161,6 +161,7 @@ class _LoopbackServer:
     title: ClassVar[str]
 
     def __init__(self, settings: Settings, section: PostgresSettings | RedisSettings) -> None:
+        self.settings = settings
         self.section = section
         self.home = settings.state / self.name
         self.data_dir = self.home / "data"
@@ -168,7 +169,6 @@ class _LoopbackServer:
 
     @property
     def address(self) -> str:
-        self.settings = settings
         return f"{self.section.host}:{self.section.port}"
 
     def start(self) -> int:
@@ -176,6 +176,7 @@ class _LoopbackServer:
         running = self.service.process()
         if running is not None:
             return running.pid
+        check_bind(self.section.host, self.title, self.settings, setting=f"{self.name}.host")
         _ensure_installed(self.name)
         ensure_port_free(
             self.section.host,
@@ -183,7 +184,6 @@ class _LoopbackServer:
             what=self.title,
             option=f"--{self.name}-port (or STREAMWISE_{self.name.upper()}_PORT)",
         )
-        check_bind(self.section.host, self.title, self.settings, setting=f"{self.name}.host")
         log.info("starting %s on %s (data in %s)", self.title, self.address, self.data_dir)
         return self._launch()
 
