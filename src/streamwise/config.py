@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamwise.errors import ConfigError
+from streamwise.secret_files import read_secret
 
 # For short-lived admin/probe clients: connection-refused retries while a broker starts are expected,
 # and librdkafka would print each one to stderr.
@@ -291,17 +292,24 @@ class DashboardSettings(BaseSettings):
     top_n: int = Field(default=10, ge=1, description="recommendations: top items of the latest window")
     stale_after_s: float = Field(default=60.0, gt=0, description="a query silent this long is shown as stale")
     start_timeout_s: float = Field(default=30.0, gt=0)
+    tls: bool = Field(
+        default=False, description="serve HTTPS, every route behind a login token (always on in the secure profile)"
+    )
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
 class PostgresSettings(BaseSettings):
-    """The local PostgreSQL server and the database/user streamwise's sinks and enrichment use.
+    """The local PostgreSQL server and the database/role streamwise's sinks and enrichment use.
 
-    As in the official ``postgres`` container image, ``user`` is created by ``initdb`` with
-    ``password``, and ``database`` is created on first start.
+    ``user`` is a role without superuser rights: it may connect to ``database``, use and create in its
+    ``public`` schema, and owns the tables the sinks create. The server's superuser (``admin_user``)
+    is only the platform's own. Both passwords are random, made on first start in the state folder
+    (0600); ``password`` set explicitly (STREAMWISE_POSTGRES_PASSWORD, for a database of your own)
+    wins over ``password_file``. ``ssl_ca_location`` set (the secure profile) makes clients speak TLS
+    and verify the server's certificate and name (``sslmode=verify-full``).
     """
 
     model_config = SettingsConfigDict(env_prefix="STREAMWISE_POSTGRES_", extra="forbid")
@@ -310,9 +318,41 @@ class PostgresSettings(BaseSettings):
     port: int = Field(default=5432, ge=1, le=65535)
     database: str = Field(default="streamwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     user: str = Field(default="streamwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    password: SecretStr = SecretStr("streamwise")
+    admin_user: str = Field(
+        default="postgres", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the server's superuser (platform only)"
+    )
+    password: SecretStr | None = Field(default=None, description="wins over password_file (an external database)")
+    password_file: Path | None = Field(
+        default=None, description="0600 file holding user's password; default STATE_DIR/security/postgres.password"
+    )
+    ssl_ca_location: Path | None = Field(
+        default=None, description="CA of the server's certificate: clients use TLS with sslmode=verify-full"
+    )
     start_timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: int = Field(default=5, ge=1, description="per connection attempt (libpq connect_timeout)")
+
+    @model_validator(mode="after")
+    def _two_roles(self) -> PostgresSettings:
+        if self.admin_user == self.user:
+            raise ValueError(f"user and admin_user are both {self.user!r}: the sinks' role must not be the superuser")
+        return self
+
+    def secret(self) -> SecretStr:
+        """``user``'s password: ``password`` when set, else the one in ``password_file``."""
+        if self.password is not None:
+            return self.password
+        if self.password_file is None:
+            raise ConfigError(
+                "no PostgreSQL password: neither postgres.password nor postgres.password_file is set",
+                hint="set STREAMWISE_POSTGRES_PASSWORD, or STREAMWISE_POSTGRES_PASSWORD_FILE to a 0600 file",
+            )
+        return read_secret(self.password_file)
+
+    def tls(self) -> dict[str, str]:
+        """libpq's TLS keywords: verify the server's certificate and host name (none without a CA)."""
+        if self.ssl_ca_location is None:
+            return {}
+        return {"sslmode": "verify-full", "sslrootcert": str(self.ssl_ca_location)}
 
     def conninfo(self, database: str | None = None) -> dict[str, Any]:
         """Keyword arguments for ``psycopg.connect``."""
@@ -321,42 +361,67 @@ class PostgresSettings(BaseSettings):
             "port": self.port,
             "dbname": database or self.database,
             "user": self.user,
-            "password": self.password.get_secret_value(),
+            "password": self.secret().get_secret_value(),
             "connect_timeout": self.connect_timeout_s,
             "application_name": "streamwise",
+            **self.tls(),
         }
 
     @property
     def jdbc_url(self) -> str:
-        """For Spark's JDBC source (reference-data enrichment)."""
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+        """For Spark's JDBC source (reference-data enrichment); credentials go in :meth:`jdbc_properties`."""
+        url = f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+        if self.ssl_ca_location is not None:
+            url += f"?ssl=true&sslmode=verify-full&sslrootcert={self.ssl_ca_location}"
+        return url
 
     def jdbc_properties(self) -> dict[str, str]:
-        return {"user": self.user, "password": self.password.get_secret_value(), "driver": "org.postgresql.Driver"}
+        """User, password and driver for Spark's JDBC source."""
+        return {"user": self.user, "password": self.secret().get_secret_value(), "driver": "org.postgresql.Driver"}
 
 
 class RedisSettings(BaseSettings):
-    """The local Redis server (append-only file on, loopback only)."""
+    """The local Redis server (append-only file on, loopback only).
+
+    It always requires a password: ``password`` when set, else the random one made on first start in
+    ``password_file`` (0600). ``ssl_ca_location`` set (the secure profile) makes clients speak TLS and
+    verify the server's certificate and name.
+    """
 
     model_config = SettingsConfigDict(env_prefix="STREAMWISE_REDIS_", extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = Field(default=6379, ge=1, le=65535)
     db: int = Field(default=0, ge=0, le=15)
-    password: SecretStr | None = Field(default=None, description="requirepass; none on loopback by default")
+    password: SecretStr | None = Field(default=None, description="requirepass; wins over password_file")
+    password_file: Path | None = Field(
+        default=None, description="0600 file holding the password; default STATE_DIR/security/redis.password"
+    )
+    ssl_ca_location: Path | None = Field(default=None, description="CA of the server's certificate: clients use TLS")
     start_timeout_s: float = Field(default=30.0, gt=0)
     socket_timeout_s: float = Field(default=5.0, gt=0)
 
+    def secret(self) -> SecretStr | None:
+        """The password clients send: ``password``, else the one in ``password_file``, else none."""
+        if self.password is not None:
+            return self.password
+        return read_secret(self.password_file) if self.password_file is not None else None
+
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``redis.Redis``."""
+        secret = self.secret()
+        tls: dict[str, Any] = {}
+        if self.ssl_ca_location is not None:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.ssl_ca_location), "ssl_check_hostname": True}
         return {
             "host": self.host,
             "port": self.port,
             "db": self.db,
-            "password": self.password.get_secret_value() if self.password else None,
+            "password": secret.get_secret_value() if secret else None,
             "socket_timeout": self.socket_timeout_s,
             "socket_connect_timeout": self.socket_timeout_s,
             "decode_responses": True,
+            **tls,
         }
 
 
@@ -385,6 +450,28 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+
+    @model_validator(mode="after")
+    def _store_secrets(self) -> Settings:
+        """PostgreSQL's and Redis's clients read the password files the servers make in the state folder
+        on first start, and in the secure profile trust its CA, unless told otherwise."""
+        folder = self.security.folder(self.state)
+        for name, section in (("postgres", self.postgres), ("redis", self.redis)):
+            update: dict[str, Path] = {}
+            if section.password is None and section.password_file is None:
+                update["password_file"] = folder / f"{name}.password"
+            if self.security.enabled and section.ssl_ca_location is None:
+                update["ssl_ca_location"] = folder / "ca.pem"  # streamwise.platform.certificates.ca_file makes it
+            if update:
+                setattr(self, name, section.model_copy(update=update))
+        return self
+
+    @model_validator(mode="after")
+    def _dashboard_https(self) -> Settings:
+        """The secure profile's dashboard serves HTTPS: its login token and cookie never cross in clear."""
+        if self.security.enabled and not self.dashboard.tls:
+            self.dashboard = self.dashboard.model_copy(update={"tls": True})
+        return self
 
     def sections(self) -> dict[str, BaseSettings]:
         """Each section by name, in the order of :data:`SECTIONS`."""
