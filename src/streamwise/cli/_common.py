@@ -16,7 +16,7 @@ from streamwise.config import Settings, load_settings
 from streamwise.errors import ConfigError
 from streamwise.platform.kafka import ClusterStatus, recorded_nodes
 from streamwise.platform.process import ServiceStatus
-from streamwise.platform.security import ADMIN, as_principal, secure_recorded
+from streamwise.platform.security import secure_recorded, speaking
 
 console = Console()
 err_console = Console(stderr=True)
@@ -104,7 +104,9 @@ def settings(profile: Profile | Sequence[Profile] | None = None, *, expose: bool
     if not cfg.security.enabled and "STREAMWISE_SECURITY_ENABLED" not in os.environ and secure_recorded(cfg.state):
         overrides.setdefault("security", {})["enabled"] = True
         cfg = load_settings(kafka=dict(kafka), **overrides)
-    return as_principal(cfg, ADMIN)
+    # A process the platform started speaks as the principal its environment names (settings_env);
+    # the operator's own commands as admin.
+    return speaking(cfg)
 
 
 def _profiles(profile: Profile | Sequence[Profile] | None) -> list[Profile]:
