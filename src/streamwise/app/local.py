@@ -14,6 +14,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from streamwise.app.principals import (
+    DASHBOARD,
+    REGISTRY,
+    dashboard_acls,
+    pipeline_acls,
+    pipeline_principal,
+    producer_acls,
+    producer_principal,
+    provision,
+    registry_acls,
+)
 from streamwise.app.reference import seed_merchants
 from streamwise.config import DashboardSettings, Settings, settings_env
 from streamwise.dashboard import start_dashboard
@@ -101,19 +112,22 @@ def up(
     jars.ensure_all(settings.cache)
     step(f"starting Kafka on {settings.kafka.bootstrap_servers}")
     KafkaCluster(settings).start()
+    # In the secure profile each part speaks as its own principal, with only its ACLs (app.principals).
     step(f"starting the schema registry on {settings.registry.url}")
-    start_registry(settings)
+    start_registry(provision(settings, REGISTRY, registry_acls(settings)))
     step(f"starting the dashboard on {settings.dashboard.url}")
-    start_dashboard(settings, dashboard_for(spec, settings))
+    start_dashboard(provision(settings, DASHBOARD, dashboard_acls(settings)), dashboard_for(spec, settings))
     if needs_database(spec):
         step(f"starting PostgreSQL on port {settings.postgres.port} and Redis on {settings.redis.port}")
         PostgresServer(settings).start()
         RedisServer(settings).start()
         seed_merchants(settings)
     step(f"starting the {topic} generator ({rate:g} events/s)")
-    start_generator(settings, scenario=topic, topic=topic, rate=rate, partitions=partitions)
+    producer = provision(settings, producer_principal(topic), producer_acls(topic))
+    start_generator(producer, scenario=topic, topic=topic, rate=rate, partitions=partitions)
     step(f"starting the Spark pipeline {spec.name} (first start takes ~30 s)")
-    start_pipeline(settings, pipeline, PipelineLayout(spec.name, settings.state).main_checkpoint)
+    driver = provision(settings, pipeline_principal(spec.name), pipeline_acls(spec))
+    start_pipeline(driver, pipeline, PipelineLayout(spec.name, settings.state).main_checkpoint)
     return spec
 
 

@@ -6,7 +6,7 @@ super user. ``up`` makes a SCRAM user per role and grants it exactly this:
 ================  ==========================================================================
 role              may
 ================  ==========================================================================
-``producer-<t>``  write and describe topic ``t`` and its dead-letter topic ``t.dlq``
+``producer-<t>``  create, write and describe topic ``t`` and its dead-letter topic ``t.dlq``
 ``pipeline-<p>``  read its source (and stream-join) topics; write its dead-letter topics, its
                   sinks' topics and the progress topic; commit offsets to its own consumer
                   group ``p`` (the lag tools read); its transactions (``streamwise-p.*``)
@@ -59,9 +59,10 @@ def _acls(
 
 
 def producer_acls(topic: str) -> list[Acl]:
-    """A scenario generator: its topic, and the dead-letter topic its oversized records go to."""
+    """A scenario generator: its topic (created if missing, as ``produce`` does), and the dead-letter
+    topic its oversized records go to."""
     who = producer_principal(topic)
-    return _acls(who, "topic", [topic], _WRITE) + _acls(who, "topic", [dlq_topic(topic)], (*_WRITE, "create"))
+    return _acls(who, "topic", [topic, dlq_topic(topic)], (*_WRITE, "create"))
 
 
 def pipeline_acls(spec: PipelineSpec) -> list[Acl]:

@@ -173,7 +173,7 @@ def secure_recorded(state: Path) -> bool:
 def password_file(settings: Settings, principal: str) -> Path:
     """``STATE/security/users/<principal>.password``: the user's SCRAM password (0600)."""
     check_user_name(principal)
-    return certificates.security_dir(settings) / "users" / f"{principal}.password"
+    return users_dir(settings) / f"{principal}.password"
 
 
 def check_user_name(name: str) -> str:
@@ -223,13 +223,37 @@ def as_principal(settings: Settings, principal: str) -> Settings:
             "ssl_ca_location": certificates.ca_file(settings),
         }
     )
-    return settings.model_copy(update={"kafka": kafka})
+    # The same login writes to the registry (basic auth against the same password files).
+    registry = settings.registry.model_copy(update={"username": principal, "password": password})
+    return secured(settings.model_copy(update={"kafka": kafka, "registry": registry}))
+
+
+def users_dir(settings: Settings) -> Path:
+    """``STATE/security/users``: one ``<user>.password`` file (0600) per user."""
+    return private_dir(certificates.security_dir(settings) / "users")
+
+
+def secured(settings: Settings) -> Settings:
+    """``settings`` with every service's TLS files in the secure profile (the registry serves HTTPS and
+    checks writes against :func:`users_dir`); unchanged when the profile is off."""
+    if not settings.security.enabled:
+        return settings
+    tls = certificates.certificate(settings, "registry", hosts=(settings.registry.host,))
+    registry = settings.registry.model_copy(
+        update={
+            "tls_cert_file": tls.cert,
+            "tls_key_file": tls.key,
+            "ca_file": tls.ca,
+            "users_dir": users_dir(settings),
+        }
+    )
+    return settings.model_copy(update={"registry": registry})
 
 
 def speaking(settings: Settings) -> Settings:
     """``settings`` as they are when their Kafka section already names a principal (or the profile is
     off); else as ``admin``: what the platform's own tools run as."""
-    return settings if settings.kafka.secure else as_principal(settings, ADMIN)
+    return secured(settings) if settings.kafka.secure else as_principal(settings, ADMIN)
 
 
 def node_principal(node_id: int) -> str:
