@@ -217,6 +217,7 @@ def up(
     Example: streamwise up --pipeline iot_anomalies --rate 5000 --profile cluster
     """
     from streamwise.app import local
+    from streamwise.dashboard.auth import token_file
     from streamwise.sinks import DeltaSink, warehouse_path
 
     cfg = settings(profile, expose=expose, port=port, controller_port=controller_port)
@@ -234,7 +235,8 @@ def up(
     console.print(
         f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s, running pipeline [bold]{spec.name}[/]\n"
         f"  dashboard  {cfg.dashboard.url}  (live throughput, latency, lag, windows, alerts; /metrics)\n"
-        f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic {topic}, dead letters {topic}.dlq)\n"
+        + (f"             login token in {token_file(cfg)}\n" if cfg.dashboard.tls else "")
+        + f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic {topic}, dead letters {topic}.dlq)\n"
         f"  registry   {cfg.registry.url}  (Confluent-compatible schema registry)\n"
         + "".join(f"  Delta      {t}\n" for t in tables)
         + f"  Spark UI   {ui}\n"

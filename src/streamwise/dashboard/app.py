@@ -1,4 +1,6 @@
-"""The dashboard's web app: the page, Prometheus ``/metrics``, a JSON snapshot and server-sent events."""
+"""The dashboard's web app: the page, Prometheus ``/metrics``, a JSON snapshot and server-sent events.
+
+With ``tls`` on (the secure profile) every route is behind the login token (:mod:`.auth`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from streamwise.config import Settings
+from streamwise.dashboard.auth import TokenAuth, dashboard_token
 from streamwise.dashboard.exceptions import DashboardError
 from streamwise.dashboard.settings import DashboardSettings, dashboard_settings
 from streamwise.dashboard.snapshot import Snapshot, Snapshots, Sources
@@ -41,7 +44,9 @@ def sse_frame(event: str, data: str, event_id: int) -> str:
 def create_app(
     settings: Settings, dashboard: DashboardSettings | None = None, *, sources: Sources | None = None
 ) -> FastAPI:
-    """The app for these settings; ``sources`` defaults to the live platform (Kafka, state folder, Delta)."""
+    """The app for these settings; ``sources`` defaults to the live platform (Kafka, state folder, Delta).
+
+    When the dashboard serves HTTPS (``tls``, on in the secure profile), every route needs its token."""
     dash = dashboard or dashboard_settings(settings)
     snapshots = Snapshots(sources or Sources.live(settings, dash), dash, settings.kafka.bootstrap_servers)
     html = page_html()
@@ -55,6 +60,8 @@ def create_app(
         title="streamwise dashboard", summary="Throughput, latency, lag, results and alerts, live.", lifespan=lifespan
     )
     app.state.snapshots = snapshots
+    if dash.tls:
+        app.add_middleware(TokenAuth, token=dashboard_token(settings))
 
     @app.get("/", response_class=HTMLResponse, summary="The live dashboard page")
     def index() -> HTMLResponse:
