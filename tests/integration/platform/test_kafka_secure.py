@@ -1,7 +1,8 @@
 """The secure profile's Kafka: TLS on every listener, SCRAM-SHA-512 logins, ACLs that deny by default.
 
-One secure node of its own (scratch state folder and ports) serves the module. Each user a test makes
-is its own, named after the test, so tests never see each other's grants.
+One secure node of its own (scratch state folder and ports) serves the module, and a secure cluster
+of three the one test that asks for it. Each user a test makes is its own, named after the test, so
+tests never see each other's grants.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from confluent_kafka.admin import AdminClient
 from streamwise.config import Settings
 from streamwise.platform.exceptions import PlatformError
 from streamwise.platform.kafka import KafkaCluster
-from streamwise.platform.ports import free_ports
+from streamwise.platform.kafka_tools import consumer_group_lag
+from streamwise.platform.ports import free_port_block, free_ports
 from streamwise.platform.security import (
     ADMIN,
     Acl,
@@ -36,7 +38,7 @@ from streamwise.platform.security import (
     remove_user,
     revoke,
 )
-from streamwise.platform.topics import create_topic
+from streamwise.platform.topics import create_topic, describe_topic
 
 SAFETY_S = 60  # a bound for waits on the broker (ACLs reach its authorizer through the metadata log)
 
@@ -111,7 +113,8 @@ def produce_one(settings: Settings, topic: str) -> KafkaError | None:
 
 
 def consume_one(settings: Settings, topic: str, group: str) -> KafkaError | bytes:
-    """Subscribe with a fresh consumer in ``group``; the first record's value, or the first error."""
+    """Subscribe with a fresh consumer in ``group``; the first record's value (its offset committed),
+    or the first error."""
     consumer = Consumer(
         settings.kafka.client_config(
             log_level=0, **{"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
@@ -125,7 +128,10 @@ def consume_one(settings: Settings, topic: str, group: str) -> KafkaError | byte
             if msg is None:
                 continue
             error = msg.error()
-            return error if error is not None else msg.value()
+            if error is not None:
+                return error
+            consumer.commit(message=msg, asynchronous=False)  # the group's offset, for the lag tool
+            return msg.value()
         raise AssertionError(f"neither a record nor an error from {topic} in {SAFETY_S}s")
     finally:
         consumer.close()
@@ -169,7 +175,7 @@ def test_a_wrong_password_is_refused(secure_kafka: KafkaCluster, secure_settings
         assert errors[0].code() == KafkaError._AUTHENTICATION, errors
         assert "Authentication failed during authentication due to invalid credentials" in errors[0].str()
         assert "SCRAM-SHA-512" in errors[0].str()
-    assert AdminClient(good.kafka.client_config(log_level=0)).list_topics(timeout=SAFETY_S).orig_broker_id == 1
+    assert list(AdminClient(good.kafka.client_config(log_level=0)).list_topics(timeout=SAFETY_S).brokers) == [1]
     remove_user(secure_settings, user)
 
 
@@ -178,7 +184,8 @@ def test_without_an_acl_produce_and_consume_are_refused_until_granted(
 ) -> None:
     """Setup: a topic made by admin; a user who may use its own consumer group but, at first, not the topic.
     Invariant: produce and consume fail with TOPIC_AUTHORIZATION_FAILED; after grant (write, read,
-    describe) the record goes through and comes back; after revoke both fail again with the same error."""
+    describe) the record goes through and comes back, and Kafka's consumer-groups tool (run as admin)
+    sees its commit; after revoke both fail again with the same error."""
     topic, user = new_name("acl-topic"), new_name("acl-user")
     create_topic(admin.kafka, topic, partitions=1)
     add_user(secure_settings, user)
@@ -194,6 +201,8 @@ def test_without_an_acl_produce_and_consume_are_refused_until_granted(
     assert set(on_topic) <= set(list_acls(secure_settings, user))
     wait_for(lambda: produce_one(me, topic) is None, "the granted write to take effect")
     assert consume_one(me, topic, group) == b"v"
+    # Kafka's own consumer-groups tool, as admin through its 0600 --command-config, sees the commit.
+    assert consumer_group_lag(secure_settings, group) == {(topic, 0): 0}
 
     revoke(secure_settings, on_topic)
     assert list_acls(secure_settings, user) == [Acl(user, "group", group, "read")]
@@ -324,3 +333,52 @@ def test_the_storage_keeps_the_profile_it_was_formatted_for(
     with pytest.raises(PlatformError, match="formatted for the secure profile") as refused:
         KafkaCluster(plain).start()
     assert refused.value.hint == "start it with --profile secure, or delete it (streamwise down --purge)"
+
+
+@pytest.fixture(scope="module")
+def secure_cluster(tmp_path_factory: pytest.TempPathFactory, streamwise_settings: Settings) -> Iterator[KafkaCluster]:
+    """Three secure nodes (the cluster and secure profiles together) on a state folder and a block of
+    six ports of their own; every node stopped by pid afterwards."""
+    first = free_port_block(6)
+    settings = streamwise_settings.model_copy(
+        update={
+            "state_dir": tmp_path_factory.mktemp("streamwise-secure-cluster"),
+            "security": streamwise_settings.security.model_copy(update={"enabled": True}),
+            "kafka": streamwise_settings.kafka.model_copy(
+                update={"port": first, "controller_port": first + 1, "nodes": 3, "heap": "384m"}
+            ),
+        }
+    )
+    cluster = KafkaCluster(settings)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def test_a_secure_cluster_replicates_and_rejoins_over_tls(secure_cluster: KafkaCluster) -> None:
+    """Setup: three secure nodes; a topic with three replicas written (acks=all) by a user granted
+    only that topic; then a node that does not lead the quorum is killed and restarted.
+    Invariant: every node registered (each proved itself to the controllers with its certificate and
+    replicates as admin over SASL_SSL), a quorum leader is named over mutual TLS, every replica is in
+    sync; the restarted node logs in again and is back in every ISR with nothing under-replicated."""
+    settings = secure_cluster.settings
+    admin = as_principal(settings, ADMIN)
+    status = secure_cluster.status()
+    assert [(n.node_id, n.registered) for n in status.nodes] == [(1, True), (2, True), (3, True)]
+    assert status.serving and status.controller_leader in (1, 2, 3)
+
+    topic, user = new_name("replicated"), new_name("writer")
+    create_topic(admin.kafka, topic, partitions=3)
+    add_user(settings, user)
+    grant(settings, [Acl(user, "topic", topic, "write"), Acl(user, "topic", topic, "describe")])
+    writer = as_principal(settings, user)
+    wait_for(lambda: produce_one(writer, topic) is None, "the granted write to be acknowledged by the cluster")
+    info = describe_topic(admin.kafka, topic)
+    assert info.replication == 3 and all(sorted(p.isr) == [1, 2, 3] for p in info.partitions)
+
+    victim = next(n for n in (1, 2, 3) if n != status.controller_leader)
+    assert secure_cluster.kill(victim)
+    assert produce_one(writer, topic) is None  # two in-sync replicas of three still take acks=all
+    secure_cluster.restart(victim)
+    assert secure_cluster.lagging(victim) == []
+    wait_for(lambda: secure_cluster.under_replicated() == [], "every partition to be fully replicated again")
