@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from enum import StrEnum
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from streamwise.config import Settings, load_settings
 from streamwise.errors import ConfigError
+from streamwise.platform.exceptions import SecurityError
 from streamwise.platform.kafka import ClusterStatus, recorded_nodes
 from streamwise.platform.process import ServiceStatus
 from streamwise.platform.security import secure_recorded, speaking
@@ -106,7 +108,13 @@ def settings(profile: Profile | Sequence[Profile] | None = None, *, expose: bool
         cfg = load_settings(kafka=dict(kafka), **overrides)
     # A process the platform started speaks as the principal its environment names (settings_env);
     # the operator's own commands as admin.
-    return speaking(cfg)
+    try:
+        return speaking(cfg)
+    except SecurityError as exc:
+        # A lost admin password must not block what needs no Kafka login (down --purge, its own fix);
+        # whatever does need one fails on it again, with this message.
+        logging.getLogger(__name__).warning("%s (%s)", exc.message, exc.hint)
+        return cfg
 
 
 def _profiles(profile: Profile | Sequence[Profile] | None) -> list[Profile]:

@@ -9,14 +9,17 @@ from streamwise.platform.exceptions import (
     MavenError,
     PlatformError,
     PortInUseError,
+    SecurityError,
     ServiceStartError,
     TopicError,
 )
 from streamwise.platform.kafka import ClusterStatus, KafkaCluster, KafkaNode, NodeStatus
 from streamwise.platform.process import Service, ServiceStatus
+from streamwise.platform.security import Acl
 from streamwise.platform.topics import TopicInfo, create_topic, describe_topic, list_topics
 
 __all__ = [
+    "Acl",
     "ClusterStatus",
     "JavaNotFoundError",
     "KafkaCluster",
@@ -25,6 +28,7 @@ __all__ = [
     "NodeStatus",
     "PlatformError",
     "PortInUseError",
+    "SecurityError",
     "Service",
     "ServiceStartError",
     "ServiceStatus",

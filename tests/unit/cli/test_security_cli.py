@@ -66,3 +66,16 @@ def test_acl_options_name_one_resource() -> None:
     for resources in ((None, None, None, False), ("t", "g", None, False)):
         with pytest.raises(StreamwiseError, match="name exactly one resource"):
             _acls("p", *resources, [Op.read], False)
+
+
+def test_a_lost_admin_password_does_not_block_commands_without_kafka(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Setup: a state folder formatted secure whose admin password file is gone.
+    Invariant: settings still load (so down --purge can clean up), in the secure profile, with a
+    warning naming the missing file; Kafka clients get no credentials to speak with."""
+    (state / "kafka").mkdir()
+    (state / "kafka" / "topology.json").write_text(json.dumps({"cluster_id": "x", "nodes": 1, "secure": True}))
+    cfg = settings()
+    assert (cfg.security.enabled, cfg.kafka.security_protocol) == (True, "PLAINTEXT")
+    assert "the Kafka admin password file" in caplog.text and "is missing" in caplog.text
