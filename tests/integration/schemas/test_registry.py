@@ -137,11 +137,11 @@ def test_restart_keeps_ids(registry_settings: Settings, registry: str, topic_nam
     assert configs["cleanup.policy"] == "compact"
 
 
-def test_confluent_clients(registry: str, topic_name: str) -> None:
+def test_confluent_clients(registry_settings: Settings, registry: str, topic_name: str) -> None:
     """Setup: confluent-kafka's SchemaRegistryClient, AvroSerializer and AvroDeserializer against the
     registry, next to streamwise's own serde. Invariant: registration, lookups, levels and the
     compatibility test work; bytes from either serializer decode with either deserializer."""
-    sr = SchemaRegistryClient({"url": registry})
+    sr = SchemaRegistryClient(registry_settings.registry.client_config())
     subject = f"{topic_name}-value"
     ctx = SerializationContext(topic_name, MessageField.VALUE)
     v1_id = sr.register_schema(subject, Schema(V1, "AVRO"))
@@ -219,7 +219,7 @@ def test_spark_reads_v1_and_v2_as_one_evolved_table(
     the produced records, v1 rows with v2's defaults; no dead letters; parse_json's column layout."""
     create_topic(registry_settings.kafka, topic_name, partitions=2)
     subject = f"{topic_name}-value"
-    sr = SchemaRegistryClient({"url": registry})
+    sr = SchemaRegistryClient(registry_settings.registry.client_config())
     ctx = SerializationContext(topic_name, MessageField.VALUE)
     v1 = ConfluentSerializer(sr, V1)
     values, expected = [], []
