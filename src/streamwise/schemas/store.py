@@ -190,6 +190,12 @@ class SchemaStore:
         schema_id, text, schema_type = value["id"], value["schema"], value.get("schemaType") or "AVRO"
         if type(schema_id) is not int or schema_id < 1 or not isinstance(text, str) or schema_type not in SCHEMA_TYPES:
             raise ValueError(f"its value is not a registered schema: {json.dumps(value)[:200]}")
+        try:
+            # Checked here too: a schema this store could not parse would fail every later
+            # compatibility check of its subject.
+            parse_schema(text, schema_type)
+        except InvalidSchemaError as exc:
+            raise ValueError(f"its schema is not valid {schema_type}: {exc.message}") from None
         entry = RegisteredSchema(subject, version, schema_id, text, schema_type, bool(value.get("deleted", False)))
         versions = self._subjects.setdefault(subject, {})
         versions[version] = entry

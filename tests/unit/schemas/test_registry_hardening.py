@@ -381,8 +381,9 @@ def _key(**key: Any) -> bytes:
 def test_malformed_log_records_are_skipped(caplog: pytest.LogCaptureFixture) -> None:
     """Setup: a log of good records with malformed ones between them: not JSON, a list, an unknown
     keytype, a schema record without an id, a version that is a string, no key, a config with an
-    unknown level, a value that is not an object. Invariant: the store starts, serves exactly the good
-    records, and logs one WARNING per bad record naming its offset; Confluent's NOOP keys pass silently."""
+    unknown level, a value that is not an object, a schema that does not parse. Invariant: the store
+    starts, serves exactly the good records, and logs one WARNING per bad record naming its offset;
+    Confluent's NOOP keys pass silently."""
     log = MemoryLog()
     good = {"subject": "a", "version": 1, "id": 1, "schema": '"string"', "deleted": False}
     log.records = [
@@ -398,6 +399,7 @@ def test_malformed_log_records_are_skipped(caplog: pytest.LogCaptureFixture) -> 
         (_key(keytype="NOOP", magic=0), None),  # 9
         (_key(keytype="CONFIG", subject=None), b'{"compatibilityLevel": "FULL"}'),  # 10
         (_key(keytype="SCHEMA", subject="c", version=1), json.dumps({**good, "subject": "c", "id": 2, "schema": '"int"'}).encode()),  # 11
+        (_key(keytype="SCHEMA", subject="e", version=1), json.dumps({**good, "subject": "e", "id": 9, "schema": '{"type": "nope"}'}).encode()),  # 12
     ]  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="streamwise.schemas.store"):
         store = SchemaStore(log)
@@ -406,7 +408,7 @@ def test_malformed_log_records_are_skipped(caplog: pytest.LogCaptureFixture) -> 
     assert store.compatibility() == "FULL"
     assert store.compatibility("a", default_to_global=True) == "FULL"
     skipped = sorted(int(r.getMessage().split("offset ")[1].split(":")[0]) for r in caplog.records)
-    assert skipped == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert skipped == [1, 2, 3, 4, 5, 6, 7, 8, 12]
     assert all(r.levelno == logging.WARNING for r in caplog.records)
     assert store.register("d", '"long"').id == 3  # ids go on after the highest good one
 
