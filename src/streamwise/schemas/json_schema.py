@@ -125,6 +125,8 @@ def _validate(schema: JsonSchema, node: Any, where: str) -> None:
             raise InvalidSchemaError(f"Invalid schema: {where}/{key} must be a schema")
         if isinstance(node.get(key), dict | bool):
             _validate(schema, node[key], f"{where}/{key}")
+    for i, sub in enumerate(node["items"] if isinstance(node.get("items"), list) else []):
+        _validate(schema, sub, f"{where}/items/{i}")
     try:
         target = schema.resolve(node)
     except (KeyError, TypeError, IndexError):
@@ -218,8 +220,13 @@ def _check(
             issues.append(_issue(JsonKind.ENUM_NARROWED, f"{loc}/enum", path, "", json.dumps(lost)))
     issues += _ranges(r, w, loc, path)
     issues += _object(rs, ws, r, w, loc, path, seen)
-    if isinstance(r.get("items"), dict | bool):
-        issues += _check(rs, ws, r["items"], w.get("items", True), f"{loc}/items", f"{path or ''}[]", seen)
+    r_items, w_items = r.get("items", True), w.get("items", True)
+    if isinstance(r_items, list) or isinstance(w_items, list):
+        # Tuple validation (a list of item schemas) is compared as text, like the keywords not handled.
+        if r_items != w_items:
+            issues.append(_issue(JsonKind.SCHEMA_CHANGED, f"{loc}/items", path, "items"))
+    elif "items" in r:
+        issues += _check(rs, ws, r_items, w_items, f"{loc}/items", f"{path or ''}[]", seen)
     for key in sorted((set(r) | set(w)) - _HANDLED):
         if r.get(key) != w.get(key):
             issues.append(_issue(JsonKind.SCHEMA_CHANGED, f"{loc}/{key}", path, key))

@@ -334,8 +334,11 @@ class SchemaStore:
                 if entry.schema_type != schema_type:
                     message = f"the new schema is {schema_type} but version {entry.version} is {entry.schema_type}"
                     return CompatibilityResult(level, [Issue(entry.version, "backward", None, message)])
-        pairs = [(e.version, parse_schema(e.schema, e.schema_type)) for e in earlier]
-        return check_compatibility(schema_type, parsed, pairs, level)
+        try:
+            pairs = [(e.version, parse_schema(e.schema, e.schema_type)) for e in earlier]
+            return check_compatibility(schema_type, parsed, pairs, level)
+        except InvalidSchemaError as exc:  # parsing accepted both, so this is a limit a comparison met
+            raise RegistryError(42201, exc.message) from None
 
     # --- writes --------------------------------------------------------------------------------
 

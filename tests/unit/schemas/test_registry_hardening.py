@@ -371,6 +371,23 @@ def test_recursive_json_schemas_evolve() -> None:
     assert "TYPE_NARROWED" in refused.value.message
 
 
+def test_tuple_items_are_compared_as_text() -> None:
+    """Setup: an array schema with one item schema, then one with a list of item schemas (tuple
+    validation) under BACKWARD. Invariant: the change is refused with 409 naming SCHEMA_CHANGED at
+    items, not a server error; the same list again is accepted."""
+    store = SchemaStore(MemoryLog())
+    store.register("arr", json.dumps({"type": "array", "items": {"type": "integer"}}), "JSON")
+    tuple_items = json.dumps({"type": "array", "items": [{"type": "string"}]})
+    with pytest.raises(RegistryError) as refused:
+        store.register("arr", tuple_items, "JSON")
+    assert refused.value.code == 409
+    assert "SCHEMA_CHANGED" in refused.value.message and "/items" in refused.value.message
+    store.set_compatibility("NONE", "arr")
+    assert store.register("arr", tuple_items, "JSON").version == 2
+    store.set_compatibility("BACKWARD", "arr")
+    assert store.register("arr", tuple_items, "JSON").version == 2
+
+
 # --- the schemas log ----------------------------------------------------------------------------
 
 
