@@ -111,8 +111,10 @@ class TokenAuth:
         return cookie is not None and _equal(cookie, self.session)
 
     async def _login(self, method: str, receive: Receive) -> Response:
-        if method != "POST":
+        if method in ("GET", "HEAD"):
             return HTMLResponse(login_page())
+        if method != "POST":
+            return Response(status_code=405, headers={"Allow": "GET, HEAD, POST"})
         body = await _read_body(receive, MAX_LOGIN_BODY)
         given = parse_qs(body.decode(errors="replace")).get("token", [""])[0] if body is not None else ""
         if not _equal(given.strip(), self.token.get_secret_value()):

@@ -5,6 +5,7 @@ Redis servers). May import only config and errors: every other package builds on
 """
 
 from streamwise.platform.exceptions import (
+    ExposedBindError,
     JavaNotFoundError,
     MavenError,
     PlatformError,
@@ -14,6 +15,7 @@ from streamwise.platform.exceptions import (
     TopicError,
 )
 from streamwise.platform.kafka import ClusterStatus, KafkaCluster, KafkaNode, NodeStatus
+from streamwise.platform.ports import check_bind, check_binds, is_loopback
 from streamwise.platform.process import Service, ServiceStatus
 from streamwise.platform.security import Acl
 from streamwise.platform.topics import TopicInfo, create_topic, describe_topic, list_topics
@@ -21,6 +23,7 @@ from streamwise.platform.topics import TopicInfo, create_topic, describe_topic, 
 __all__ = [
     "Acl",
     "ClusterStatus",
+    "ExposedBindError",
     "JavaNotFoundError",
     "KafkaCluster",
     "KafkaNode",
@@ -34,7 +37,10 @@ __all__ = [
     "ServiceStatus",
     "TopicError",
     "TopicInfo",
+    "check_bind",
+    "check_binds",
     "create_topic",
     "describe_topic",
+    "is_loopback",
     "list_topics",
 ]

@@ -228,3 +228,11 @@ def test_without_the_secure_profile_there_is_no_login(tmp_path: Path) -> None:
         ),
     )
     assert not token_file(cfg).exists()
+
+
+def test_the_login_path_takes_only_get_and_post(server: BackgroundServer, client: httpx.Client) -> None:
+    """Setup: PUT and DELETE on /login. Invariant: 405 naming the methods it takes, and no cookie."""
+    for method in ("PUT", "DELETE"):
+        resp = client.request(method, server.url + "/login")
+        assert (resp.status_code, resp.headers["allow"]) == (405, "GET, HEAD, POST")
+        assert "set-cookie" not in resp.headers
