@@ -7,10 +7,12 @@ sink that is down.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import string
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,6 +24,11 @@ _TABLE = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$"
 _TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
 
 Column = Annotated[str, Field(pattern=_COLUMN)]
+
+# Keys under this prefix are streamwise's own in Redis (the Redis sink's batch markers,
+# ``streamwise:sink:<writer id>:batch``): a sink's key template may not address them, or a row could
+# move a marker and make the sink skip (or write twice) a batch.
+RESERVED_KEY_PREFIX = "streamwise:"
 
 
 def store_retry() -> RetryPolicy:
@@ -121,6 +128,11 @@ class RedisSink(_DeadLetterSink):
         bad = [n for n in key_columns(value) if not re.match(_COLUMN, n)]
         if bad:
             raise ValueError(f"{value!r}: {bad} are not plain column names")
+        if literal_prefix(value).startswith(RESERVED_KEY_PREFIX):
+            raise ValueError(
+                f"key template {value!r} addresses streamwise's own keys: the prefix "
+                f"{RESERVED_KEY_PREFIX!r} is reserved for the sinks' batch markers; pick another prefix"
+            )
         return value
 
     @model_validator(mode="after")
@@ -161,7 +173,13 @@ class KafkaAlertsSink(_TopicSink):
 
 
 class WebhookSink(_DeadLetterSink):
-    """HTTP POST of each row (or each batch) as JSON; rejected after retries: to ``<name>.dlq``."""
+    """HTTP POST of each row (or each batch) as JSON; rejected after retries: to ``<name>.dlq``.
+
+    The URL and the headers are secrets as far as streamwise tells: logs, errors and dead letters
+    show the URL as :func:`redact_url` makes it, never a header's value. A target on a private,
+    loopback, link-local or unspecified address is refused (checked on every connection, after DNS)
+    unless ``allow_private`` is set or its host is in ``allowed_hosts``.
+    """
 
     type: Literal["webhook"]
     url: AnyHttpUrl
@@ -169,6 +187,13 @@ class WebhookSink(_DeadLetterSink):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    allow_private: bool = Field(
+        default=False, description="allow private, loopback, link-local and unspecified target addresses"
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host names, addresses or networks (10.0.0.0/8) allowed although private",
+    )
 
     @field_validator("headers")
     @classmethod
@@ -177,6 +202,105 @@ class WebhookSink(_DeadLetterSink):
         if taken:
             raise ValueError(f"{sorted(taken)} are set by streamwise")
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not entry or any(c.isspace() for c in entry):
+                raise ValueError(f"allowed_hosts entry {entry!r} is not a host name, an address or a network")
+        return value
+
+    @model_validator(mode="after")
+    def _literal_target(self) -> WebhookSink:
+        # An address written in the URL can be refused now; a name is checked when it is resolved.
+        host = (self.url.host or "").strip("[]").lower()
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        kind = address_kind(address) if address is not None else None
+        if kind is not None and not self.allows(host, address):
+            raise ValueError(refused_target_message(self, host, host, kind))
+        return self
+
+    def allows(self, host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+        """True when the sink's config allows ``host`` (resolved to ``address``) though it is private."""
+        if self.allow_private or host.lower() in {h.lower().strip("[]") for h in self.allowed_hosts}:
+            return True
+        if address is None:
+            return False
+        for entry in self.allowed_hosts:
+            try:
+                if address in ipaddress.ip_network(entry.strip("[]"), strict=False):
+                    return True
+            except ValueError:
+                continue  # a host name, matched above
+        return False
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL as logs, errors and dead letters show it (:func:`redact_url`)."""
+        return redact_url(str(self.url))
+
+    def secrets(self) -> list[str]:
+        """What of the URL and headers must never be shown: user info, query values, long path parts
+        (tokens such as Slack's), and the values of headers named like credentials. Longest first."""
+        url = urlsplit(str(self.url))
+        found = [url.username or "", url.password or "", url.query, url.path if url.path not in ("", "/") else ""]
+        found += [value for _, value in parse_qsl(url.query, keep_blank_values=True)]
+        found += [part for part in url.path.split("/") if len(part) >= 8]
+        for name, value in self.headers.items():
+            if SENSITIVE_NAME.search(name):
+                found += [value, *value.split()]  # 'Bearer abc': the token alone, too
+        return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+# Names of headers (and query parameters) whose values are credentials.
+SENSITIVE_NAME = re.compile(r"auth|token|key|secret|passw|signature|session|cookie|credential", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with only what does not authenticate: scheme, host and port. User info becomes
+    ``***@``, and a path or query becomes ``/***`` (``https://hooks.example.com/***``)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None:
+        netloc += f":{port}"
+    if parts.username or parts.password:
+        netloc = f"***@{netloc}"
+    tail = "/***" if parts.path not in ("", "/") or parts.query or parts.fragment else parts.path
+    return f"{parts.scheme}://{netloc}{tail}"
+
+
+def address_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What makes ``address`` a refused webhook target ("loopback", "link-local", ...), or None."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("private", address.is_private),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),
+    )
+    return next((kind for kind, hit in checks if hit), None)
+
+
+def refused_target_message(sink: WebhookSink, host: str, address: str, kind: str) -> str:
+    """Why a webhook target is refused (the URL redacted)."""
+    article = "an" if kind[0] in "aeiou" else "a"
+    return (
+        f"webhook {sink.redacted_url}: {host} resolves to {address}, {article} {kind} address; "
+        "private, loopback, link-local and unspecified targets are refused unless the sink sets "
+        "allow_private: true or lists the host in allowed_hosts"
+    )
 
 
 Sink = Annotated[
@@ -212,7 +336,7 @@ def sink_location(sink: Sink) -> str:
     if isinstance(sink, KafkaSink | KafkaAlertsSink):
         return sink.topic
     if isinstance(sink, WebhookSink):
-        return str(sink.url)
+        return sink.redacted_url
     return ""
 
 
@@ -220,6 +344,16 @@ def warehouse_path(spec_path: str, state: Path) -> Path:
     """A Delta table's path: absolute as given, else under ``STATE/warehouse``."""
     path = Path(spec_path)
     return path if path.is_absolute() else state / "warehouse" / path
+
+
+def literal_prefix(template: str) -> str:
+    """The fixed text a key template starts with, before its first column: 'user:{user_id}' -> 'user:'."""
+    try:
+        for literal, name, _, _ in string.Formatter().parse(template):
+            return literal if name is not None else template
+    except ValueError:
+        return template
+    return template
 
 
 def key_columns(template: str) -> list[str]:

@@ -24,7 +24,7 @@ from redis.typing import EncodableT, FieldT
 
 from streamwise.config import KafkaSettings, RedisSettings
 from streamwise.sinks._batch import Batch, RowSinkWriter, as_text, chunked, recency
-from streamwise.sinks.config import RedisSink, key_columns
+from streamwise.sinks.config import RESERVED_KEY_PREFIX, RedisSink, key_columns
 from streamwise.sinks.dead_letters import KAFKA_ERRORS, DeadLetterTopic
 from streamwise.sinks.exceptions import SinkDataError
 
@@ -32,8 +32,8 @@ CHUNK_ROWS = 5_000  # rows whose keys' types are looked up in one round trip
 
 
 def marker_key(query: str) -> str:
-    """The key holding the last batch id this query committed to Redis."""
-    return f"streamwise:sink:{query}:batch"
+    """The key holding the last batch id this query committed to Redis (under the reserved prefix)."""
+    return f"{RESERVED_KEY_PREFIX}sink:{query}:batch"
 
 
 @dataclass
@@ -208,6 +208,9 @@ def row_error(sink: RedisSink, row: dict[str, Any]) -> str | None:
     for column in key_columns(sink.key):
         if row.get(column) is None:
             return f"{where}: key column {column} is null"
+    if key_columns(sink.key) and render_key(sink.key, row).startswith(RESERVED_KEY_PREFIX):
+        # A template starting with a column ('{page}') renders to whatever the data says.
+        return f"{where}: the key renders under {RESERVED_KEY_PREFIX!r}, reserved for streamwise's own markers"
     if sink.structure != "sorted_set":
         return None
     assert sink.member is not None and sink.score is not None

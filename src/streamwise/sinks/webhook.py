@@ -14,20 +14,23 @@ is never posted again. In row mode the rows stream from Spark; batch mode posts 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+import httpcore
 import httpx
 
 from streamwise.config import KafkaSettings
 from streamwise.sinks._batch import Batch, RowSinkWriter, to_json
 from streamwise.sinks._retry import RetryPolicy, call_with_retries
-from streamwise.sinks.config import WebhookSink
+from streamwise.sinks.config import WebhookSink, address_kind, refused_target_message
 from streamwise.sinks.dead_letters import KAFKA_ERRORS, DeadLetterTopic
-from streamwise.sinks.exceptions import SinkUnavailableError
+from streamwise.sinks.exceptions import SinkDataError, SinkUnavailableError
 from streamwise.sinks.kafka import Record
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,102 @@ LEDGER_RETRY = RetryPolicy()
 
 class RetriableStatus(Exception):
     """The receiver answered with a status worth retrying."""
+
+
+class TargetRefusedError(SinkDataError):
+    """A webhook's host resolved to an address its sink's config does not allow (private, loopback,
+    link-local, unspecified): the batch fails, as retrying cannot help."""
+
+
+class Redactor:
+    """Takes a webhook's secrets (URL parts, credential headers) out of any text before it is logged,
+    raised or dead-lettered."""
+
+    def __init__(self, sink: WebhookSink) -> None:
+        self.url = str(sink.url)
+        self.redacted = sink.redacted_url
+        self.secrets = sink.secrets()
+
+    def __call__(self, text: str) -> str:
+        text = text.replace(self.url, self.redacted)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class GuardedBackend(httpcore.SyncBackend):
+    """httpcore's network backend, resolving each host itself before connecting: every address the
+    name resolves to must be allowed by the sink (:func:`check_target`), and the connection goes to
+    the address checked, so a DNS answer that changes between check and connect (rebinding) cannot
+    slip a private address in. TLS still verifies the URL's host name (httpcore passes it as SNI)."""
+
+    def __init__(self, sink: WebhookSink) -> None:
+        self.sink = sink
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        address = check_target(self.sink, host, port)
+        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+
+def check_target(sink: WebhookSink, host: str, port: int) -> str:
+    """Resolve ``host`` and return the address to connect to; TargetRefusedError when any address it
+    resolves to is private, loopback, link-local or unspecified and the sink does not allow it."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise httpx.ConnectError(f"cannot resolve the webhook's host: {exc}") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%")[0])
+        kind = address_kind(address)
+        if kind is not None and not sink.allows(host, address):
+            raise TargetRefusedError(
+                refused_target_message(sink, host, text, kind),
+                hint="if the receiver is yours on purpose, set allow_private: true on the sink or add its "
+                "host to allowed_hosts",
+            )
+    return addresses[0]
+
+
+def guarded_client(sink: WebhookSink) -> httpx.Client:
+    """An httpx client for ``sink``: its headers and timeout, every connection through
+    :class:`GuardedBackend`, and no proxy from the environment (a proxy would connect for us,
+    past the address check)."""
+    transport = httpx.HTTPTransport()
+    pool = transport._pool  # httpx does not take a network backend; its pool does, set here
+    assert hasattr(pool, "_network_backend"), "httpcore's ConnectionPool changed: no _network_backend"
+    pool._network_backend = GuardedBackend(sink)
+    return httpx.Client(timeout=sink.timeout_s, headers=sink.headers, transport=transport, trust_env=False)
+
+
+class _HttpxUrlFilter(logging.Filter):
+    """httpx logs each request's full URL at INFO: the webhooks' secrets are taken out of it."""
+
+    redactors: ClassVar[dict[str, Redactor]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.redactors and isinstance(record.args, tuple):
+            record.args = tuple(self._scrub(arg) for arg in record.args)
+        return True
+
+    def _scrub(self, arg: object) -> object:
+        if not isinstance(arg, httpx.URL | str):
+            return arg
+        text = str(arg)
+        for redact in self.redactors.values():
+            text = redact(text)
+        return text
+
+
+_HTTPX_FILTER = _HttpxUrlFilter()
+logging.getLogger("httpx").addFilter(_HTTPX_FILTER)
 
 
 @dataclass(frozen=True)
@@ -80,8 +179,10 @@ class WebhookWriter(RowSinkWriter):
         super().__init__(query, sink.retry)
         self.sink = sink
         self.kafka = kafka
-        self.dead_letters = DeadLetterTopic(kafka, query, sink.dead_letter_topic(query), f"webhook {sink.url}")
-        self.client = httpx.Client(timeout=sink.timeout_s, headers=sink.headers)
+        self.redact = Redactor(sink)
+        _HttpxUrlFilter.redactors[str(sink.url)] = self.redact
+        self.dead_letters = DeadLetterTopic(kafka, query, sink.dead_letter_topic(query), f"webhook {sink.redacted_url}")
+        self.client = guarded_client(sink)
 
     def write(self, batch: Batch) -> bool:
         if batch.batch_id < self._kafka(self.dead_letters.next_batch):
@@ -92,7 +193,7 @@ class WebhookWriter(RowSinkWriter):
             if reason is not None:
                 log.warning(
                     "webhook %s: batch %d request %s dead-lettered: %s",
-                    self.sink.url,
+                    self.sink.redacted_url,
                     batch.batch_id,
                     delivery.key,
                     reason,
@@ -140,21 +241,34 @@ class WebhookWriter(RowSinkWriter):
             response = self.client.post(url, content=body, headers=headers)
             if response.is_success:
                 return None
-            reason = f"HTTP {response.status_code} from {url}: {response.text.strip()[:300]}"
+            # The receiver's answer may echo the request (its URL, a header): scrubbed like the rest.
+            reason = self.redact(
+                f"HTTP {response.status_code} from {self.sink.redacted_url}: {response.text.strip()[:300]}"
+            )
             if response.status_code in RETRY_STATUSES:
                 raise RetriableStatus(reason)
             return reason  # the receiver says this request is wrong: retrying cannot help
 
-        what = f"webhook {url} (query {self.query!r}, batch {batch_id})"
+        what = f"webhook {self.sink.redacted_url} (query {self.query!r}, batch {batch_id})"
         try:
             return call_with_retries(
                 once,
                 self.retry,
                 retriable=(httpx.TransportError, RetriableStatus),
                 what=what,
-                on_retry=lambda n, exc, d: self._retrying(what, n, exc, d),
+                on_retry=lambda n, exc, d: self._retrying(what, n, _scrubbed(exc, self.redact), d),
             )
         except SinkUnavailableError as exc:
             if isinstance(exc.__cause__, RetriableStatus):
                 return f"{exc.__cause__} (after {self.retry.attempts} attempts)"
-            raise  # unreachable receiver: fail the batch; nothing is marked, the replay posts again
+            # unreachable receiver: fail the batch; nothing is marked, the replay posts again
+            raise SinkUnavailableError(self.redact(exc.message), hint=exc.hint) from None
+
+
+class WebhookRetryError(Exception):
+    """A retried error's type and text once its secrets are taken out (what the retry log and the
+    sink's status show)."""
+
+
+def _scrubbed(exc: BaseException, redact: Redactor) -> WebhookRetryError:
+    return WebhookRetryError(redact(f"{type(exc).__name__}: {exc}"))

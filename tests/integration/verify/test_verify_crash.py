@@ -122,7 +122,12 @@ def test_sigkill_mid_batch_then_restart_once_loses_and_duplicates_nothing(
                 },
                 "sinks": [
                     {"type": "delta", "path": f"{name}/events"},
-                    {"type": "webhook", "url": f"http://127.0.0.1:{receiver.server_port}/hook", "mode": "batch"},
+                    {
+                        "type": "webhook",
+                        "url": f"http://127.0.0.1:{receiver.server_port}/hook",
+                        "mode": "batch",
+                        "allow_private": True,
+                    },
                     {"type": "postgres", "table": name, "key": ["event_id"], "order_by": "event_time"},
                     {"type": "redis", "structure": "hash", "key": f"{name}:{{event_id}}"},
                     {"type": "kafka_alerts", "topic": f"{name}_alerts", "key": "user_id"},

@@ -125,7 +125,12 @@ def test_every_row_sink_names_its_dead_letter_topic_alike() -> None:
     assert PostgresSink(type="postgres", table="t", key=["id"], name="t_rows").dead_letter_topic(writer) == (
         "t_rows.dlq"
     )
-    assert WebhookSink(type="webhook", url="http://127.0.0.1:1/h", name="hook").dead_letter_topic(writer) == "hook.dlq"
+    assert (
+        WebhookSink(type="webhook", url="http://127.0.0.1:1/h", name="hook", allow_private=True).dead_letter_topic(
+            writer
+        )
+        == "hook.dlq"
+    )
 
 
 def test_a_key_of_another_type_is_a_dead_letter_unless_the_set_is_replaced() -> None:

@@ -32,7 +32,7 @@ def test_the_type_field_picks_the_sink_and_nested_retry_is_validated() -> None:
     assert isinstance(pg, PostgresSink) and pg.retry == RetryPolicy(attempts=3, initial_backoff_s=1)
     assert isinstance(SINK.validate_python({"type": "redis", "key": "u:{user_id}"}), RedisSink)
     assert isinstance(SINK.validate_python({"type": "kafka_alerts", "topic": "alerts"}), KafkaAlertsSink)
-    hook = SINK.validate_python({"type": "webhook", "url": "http://127.0.0.1:9000/hook"})
+    hook = SINK.validate_python({"type": "webhook", "url": "http://127.0.0.1:9000/hook", "allow_private": True})
     assert (
         isinstance(hook, WebhookSink) and hook.dead_letter_topic("clicks.0.webhook@5f3c9a1e") == "clicks.0.webhook.dlq"
     )
@@ -71,8 +71,19 @@ def test_the_type_field_picks_the_sink_and_nested_retry_is_validated() -> None:
         ),
         ({"type": "kafka_alerts", "topic": "alerts/now"}, "String should match pattern"),
         ({"type": "webhook", "url": "ftp://127.0.0.1/x"}, "URL scheme should be 'http' or 'https'"),
-        ({"type": "webhook", "url": "http://127.0.0.1/x", "headers": {"Idempotency-Key": "1"}}, "set by streamwise"),
-        ({"type": "webhook", "url": "http://127.0.0.1/x", "mode": "stream"}, "Input should be 'row' or 'batch'"),
+        (
+            {
+                "type": "webhook",
+                "url": "http://127.0.0.1/x",
+                "headers": {"Idempotency-Key": "1"},
+                "allow_private": True,
+            },
+            "set by streamwise",
+        ),
+        (
+            {"type": "webhook", "url": "http://127.0.0.1/x", "mode": "stream", "allow_private": True},
+            "Input should be 'row' or 'batch'",
+        ),
     ],
 )
 def test_invalid_sink_configs_are_refused_with_the_rule(config: dict, message: str) -> None:
