@@ -3,12 +3,16 @@ history in Delta, or with reference rows in a database (re-read every micro-batc
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from streamwise.config import Settings
+from streamwise.config import PostgresSettings, Settings
 from streamwise.pipeline import decode
+from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.spec import DeltaSide, JdbcSide, JoinStep, StreamSide
 from streamwise.sinks import warehouse_path
 
@@ -32,16 +36,52 @@ def other_side(df: DataFrame, step: JoinStep, settings: Settings) -> DataFrame:
     raise TypeError(f"unknown join side {right!r}")
 
 
-def jdbc_options(side: JdbcSide, settings: Settings) -> dict[str, str]:
-    """Spark JDBC options; the URL and credentials default to the platform's PostgreSQL."""
+def jdbc_options(side: JdbcSide, settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Spark JDBC options: the platform's PostgreSQL as the sinks' role by default; any other URL
+    only with the spec's own ``user`` and the password in its ``password_env`` variable."""
     postgres = settings.postgres
+    if side.url is None or is_platform_postgres(side.url, postgres):
+        return {"url": postgres.jdbc_url, "dbtable": side.table, **postgres.jdbc_properties()}
+    env = os.environ if environ is None else environ
+    where = f"jdbc join on {side.table!r} to {redact_jdbc_url(side.url)}"
+    if side.user is None or side.password_env is None:
+        raise PipelineError(
+            f"{where}: the join names no credentials of its own, and the platform's are only for its own PostgreSQL",
+            hint="set user and password_env (the environment variable holding the password) on the join's right side",
+        )
+    password = env.get(side.password_env)
+    if not password:
+        raise PipelineError(
+            f"{where}: environment variable {side.password_env} (its password_env) is not set",
+            hint=f"export {side.password_env} with the password of {side.user!r} before starting the pipeline",
+        )
     return {
-        "url": side.url or postgres.jdbc_url,
+        "url": side.url,
         "dbtable": side.table,
         "driver": "org.postgresql.Driver",
-        "user": side.user or postgres.user,
-        "password": side.password or postgres.password.get_secret_value(),
+        "user": side.user,
+        "password": password,
     }
+
+
+_JDBC_URL = re.compile(r"^jdbc:postgresql://(?P<host>\[[^\]]+\]|[^:/?]*)(?::(?P<port>\d+))?/(?P<db>[^?;]*)")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def is_platform_postgres(url: str, postgres: PostgresSettings) -> bool:
+    """True when the JDBC ``url`` names the platform's own database (host, port and database;
+    ``localhost`` and ``127.0.0.1`` are one host)."""
+    match = _JDBC_URL.match(url)
+    if match is None:
+        return False
+    host = match["host"].lower() or "localhost"
+    same_host = host == postgres.host.lower() or (host in _LOOPBACK and postgres.host.lower() in _LOOPBACK)
+    return same_host and int(match["port"] or 5432) == postgres.port and match["db"] == postgres.database
+
+
+def redact_jdbc_url(url: str) -> str:
+    """``url`` without its parameters (a JDBC URL may carry ``password=`` in them)."""
+    return re.split(r"[?;]", url, maxsplit=1)[0]
 
 
 def join(df: DataFrame, step: JoinStep, settings: Settings) -> DataFrame:

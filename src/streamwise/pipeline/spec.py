@@ -235,15 +235,34 @@ class DeltaSide(_Model):
 
 class JdbcSide(_Model):
     """A reference table in a database, re-read every micro-batch, so a changed row is picked up
-    without a restart. The default URL is the platform's PostgreSQL."""
+    without a restart. The default URL is the platform's PostgreSQL, read as the sinks' role.
+
+    Another database never receives the platform's credentials: it is read as ``user`` with the
+    password in the environment variable ``password_env`` (a spec is a file people share, so it
+    never holds the password itself).
+    """
 
     kind: Literal["jdbc"]
     table: str = Field(description="table name or a '(SELECT ...) AS t' subquery")
     url: str | None = Field(
         default=None, description="jdbc:postgresql://host:port/db; default: streamwise's PostgreSQL"
     )
-    user: str | None = None
-    password: str | None = None
+    user: str | None = Field(default=None, description="login for a database other than the platform's")
+    password_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the environment variable holding user's password (for a database other than the platform's)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_password(cls, data: object) -> object:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "a jdbc join takes no inline password (a spec is shared and logged): put it in an "
+                "environment variable and name it in password_env"
+            )
+        return data
 
 
 class JoinStep(_Model):

@@ -733,6 +733,24 @@ def _conf_port(field: str, port: int) -> None:
 # --- both ----------------------------------------------------------------------------------------
 
 
+def store_clients(settings: Settings) -> Settings:
+    """``settings`` whose PostgreSQL and Redis clients speak verified TLS with the project's CA when the
+    secure profile is on (made here if missing); unchanged when it is off or they already do.
+
+    :func:`streamwise.config.load_settings` with ``security.enabled`` does this by itself; call it for
+    settings whose profile was switched on afterwards (``model_copy``), before starting clients.
+    """
+    if not settings.security.enabled:
+        return settings
+    ca = ca_file(settings)
+    update = {
+        name: section.model_copy(update={"ssl_ca_location": ca})
+        for name, section in (("postgres", settings.postgres), ("redis", settings.redis))
+        if section.ssl_ca_location is None
+    }
+    return settings.model_copy(update=update) if update else settings
+
+
 def servers(settings: Settings) -> tuple[PostgresServer, RedisServer]:
     """The two servers for these settings, in start order."""
     return PostgresServer(settings), RedisServer(settings)

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from streamwise.config import PostgresSettings, RedisSettings, load_settings
 from streamwise.errors import ConfigError
 from streamwise.platform.certificates import TlsFiles
-from streamwise.platform.services import pg_hba, redis_config
+from streamwise.platform.services import pg_hba, redis_config, store_clients
 from streamwise.secret_files import write_secret
 
 
@@ -130,3 +130,16 @@ def test_redis_config_refuses_a_port_out_of_range(tmp_path: Path) -> None:
     rs = RedisSettings().model_copy(update={"port": 70000})
     with pytest.raises(ConfigError, match=r"^redis.port 70000 is not a TCP port \(1-65535\)"):
         redis_config(rs, tmp_path)
+
+
+def test_store_clients_turns_tls_on_for_settings_switched_to_the_secure_profile(tmp_path: Path) -> None:
+    """Setup: settings loaded with the profile off, then switched on with model_copy (validators do not
+    run again). Invariant: store_clients points both stores' clients at the project's CA (made on the
+    way); with the profile off it returns the settings unchanged."""
+    plain = load_settings(state_dir=tmp_path)
+    assert store_clients(plain) is plain
+    switched = plain.model_copy(update={"security": plain.security.model_copy(update={"enabled": True})})
+    secure = store_clients(switched)
+    ca = tmp_path / "security" / "ca.pem"
+    assert ca.is_file() and (secure.postgres.ssl_ca_location, secure.redis.ssl_ca_location) == (ca, ca)
+    assert secure.postgres.tls() == {"sslmode": "verify-full", "sslrootcert": str(ca)}
