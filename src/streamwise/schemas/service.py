@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import ssl
 import sys
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -32,6 +33,7 @@ from streamwise.schemas.topic_log import KafkaSchemaLog
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "registry"
+KAFKA_WAIT_S = 15.0  # for partitions to be served once the brokers answer
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def start_registry(settings: Settings, *, timeout_s: float = 60.0) -> int:
     check_bind(reg.host, "the schema registry", settings, setting="registry.host")
     ensure_port_free(reg.host, reg.port, what="the schema registry", option="--port")
     _check_files(reg)
-    if not KafkaCluster(settings).serving():
+    if not _kafka_serves(KafkaCluster(settings)):
         raise RegistryUnavailableError(
             50001,
             f"Kafka on {settings.kafka.bootstrap_servers} does not answer; the registry keeps its state there",
@@ -80,6 +82,18 @@ def start_registry(settings: Settings, *, timeout_s: float = 60.0) -> int:
         timeout_s=timeout_s,
         env=settings_env(settings),
     )
+
+
+def _kafka_serves(cluster: KafkaCluster, wait_s: float = KAFKA_WAIT_S) -> bool:
+    """Whether Kafka serves every partition; when its brokers answer but some partition is not served
+    yet (a leader still loading after a restart, a busy machine), wait up to ``wait_s`` for it. No
+    broker answering fails at once."""
+    deadline = time.monotonic() + wait_s
+    while not cluster.serving():
+        if not cluster.registered() or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def stop_registry(settings: Settings) -> bool:
