@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from registry_server import Registry
 
-from streamwise.config import RegistrySettings
+from streamwise.config import RegistrySettings, load_settings, settings_env
 from streamwise.schemas import MemoryLog, RegistryClient, RegistryError, SchemaStore, create_app
 from streamwise.schemas.limits import MAX_NESTING
 
@@ -109,6 +109,17 @@ def test_allowed_hosts_extend_the_list() -> None:
         assert answer(c.get("/subjects", headers={"Host": "registry.internal:9999"})) == (421, 421)
     with client(RegistrySettings(allowed_hosts=["*"])) as c:
         assert c.get("/subjects", headers={"Host": "anything:1"}).status_code == 200
+
+
+def test_allowed_hosts_reach_the_registry_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setup: settings with two allowed hosts turned into the environment the registry's child process
+    is started with. Invariant: the child's settings hold the same list, and so the same hosts."""
+    parent = load_settings(registry={"allowed_hosts": ["registry.internal", "proxy.internal:443"]})
+    for name, value in settings_env(parent).items():
+        monkeypatch.setenv(name, value)
+    child = load_settings()
+    assert child.registry.allowed_hosts == ["registry.internal", "proxy.internal:443"]
+    assert child.registry.hosts() == parent.registry.hosts()
 
 
 @pytest.mark.parametrize(
