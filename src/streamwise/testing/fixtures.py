@@ -14,6 +14,8 @@ folder).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +37,19 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def streamwise_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of the test platform: scratch state folder, free ports, a small local Spark."""
+def streamwise_settings() -> Iterator[Settings]:
+    """Settings of the test platform: scratch state folder, free ports, a small local Spark.
+
+    The state folder is not under pytest's own temporary folder: pytest takes group and other bits
+    off ``/tmp/pytest-of-<user>`` whenever a session starts, and when we are root the postgres OS
+    user must pass through every ancestor of its data folder (initdb fails midway when another
+    session starts then). Removed when the session ends, after the servers in it have stopped.
+    """
     port, controller, registry, dashboard, postgres, redis = free_ports(6)
     cache = Path(os.environ.get("STREAMWISE_CACHE_DIR", Path.cwd() / ".streamwise" / "cache"))
-    return load_settings(
-        state_dir=tmp_path_factory.mktemp("streamwise-state"),
+    state = Path(tempfile.mkdtemp(prefix="streamwise-state-"))
+    yield load_settings(
+        state_dir=state,
         cache_dir=cache,
         kafka={"port": port, "controller_port": controller, "heap": "512m", "default_partitions": 2},
         spark={"master": "local[2]", "shuffle_partitions": 2, "ui": False, "driver_memory": "1g"},
@@ -49,6 +58,7 @@ def streamwise_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         postgres={"port": postgres},
         redis={"port": redis},
     )
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
