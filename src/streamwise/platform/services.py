@@ -395,9 +395,6 @@ class PostgresServer(_LoopbackServer):
                     raise
                 self._migrate_legacy(exc)
                 conn = self.admin_connect(autocommit=True)
-                transfer = True
-            else:
-                transfer = False
             with conn:
                 self._app_role(conn)
                 if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.pg.database,)).fetchone():
@@ -405,7 +402,7 @@ class PostgresServer(_LoopbackServer):
                 # Nothing but the platform's superuser connects to the maintenance databases.
                 conn.execute("REVOKE CONNECT ON DATABASE postgres FROM PUBLIC")
             with self.admin_connect(self.pg.database, autocommit=True) as conn:
-                self._grant(conn, transfer)
+                self._grant(conn)
         except psycopg.OperationalError as exc:
             raise ServiceStartError(f"PostgreSQL on {self.address}: {str(exc).strip()}") from None
 
@@ -421,35 +418,39 @@ class PostgresServer(_LoopbackServer):
             ).format(user, sql.Literal(verifier))
         )
 
-    def _grant(self, conn: psycopg.Connection, transfer: bool) -> None:
+    def _grant(self, conn: psycopg.Connection) -> None:
         """What the sinks and joins need in ``database``: connect, temporary tables (the PostgreSQL
-        sink stages each chunk in one), use and create in ``public``. Nobody else may connect."""
+        sink stages each chunk in one), use and create in ``public``. Nobody else may connect.
+
+        Tables and schemas there owned by the superuser go to the sinks' role, as it would own them
+        had it created them: a migrated folder's (made by the old superuser, now ``admin_user``), on
+        every start, so a migration cut short is finished by the next one. The platform itself never
+        creates anything there as the superuser.
+        """
         db, user = sql.Identifier(self.pg.database), sql.Identifier(self.pg.user)
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
         conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, user))
         conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(user))
-        if transfer:
-            # A migrated folder's tables belong to the old superuser (now admin_user): the sinks'
-            # role takes them over, as it would own them had it created them.
-            conn.execute(
-                sql.SQL(
-                    """DO $$DECLARE r record; BEGIN
-                    FOR r IN SELECT n.nspname, c.relname FROM pg_class c
-                        JOIN pg_namespace n ON n.oid = c.relnamespace
-                        WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
-                          AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-                          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                          AND n.nspname NOT LIKE 'pg\\_%'
-                    LOOP EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', r.nspname, r.relname, {user});
-                    END LOOP;
-                    FOR r IN SELECT nspname FROM pg_namespace
-                        WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
-                          AND nspname NOT IN ('pg_catalog', 'information_schema', 'public')
-                          AND nspname NOT LIKE 'pg\\_%'
-                    LOOP EXECUTE format('ALTER SCHEMA %I OWNER TO %I', r.nspname, {user});
-                    END LOOP; END$$"""
-                ).format(user=sql.Literal(self.pg.user))
-            )
+        conn.execute(
+            sql.SQL(
+                """DO $$DECLARE r record; BEGIN
+                FOR r IN SELECT n.nspname, c.relname, CASE c.relkind WHEN 'v' THEN 'VIEW'
+                        WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END AS kind
+                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                      AND c.relkind IN ('r', 'p', 'v', 'm')
+                      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                      AND n.nspname NOT LIKE 'pg\\_%'
+                LOOP EXECUTE format('ALTER %s %I.%I OWNER TO %I', r.kind, r.nspname, r.relname, {user});
+                END LOOP;
+                FOR r IN SELECT nspname FROM pg_namespace
+                    WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                      AND nspname NOT IN ('pg_catalog', 'information_schema', 'public')
+                      AND nspname NOT LIKE 'pg\\_%'
+                LOOP EXECUTE format('ALTER SCHEMA %I OWNER TO %I', r.nspname, {user});
+                END LOOP; END$$"""
+            ).format(user=sql.Literal(self.pg.user))
+        )
 
     def _migrate_legacy(self, refused: psycopg.OperationalError) -> None:
         """Move a data folder made before random passwords to this layout, through the old login.
@@ -642,8 +643,12 @@ class RedisServer(_LoopbackServer):
             return False
 
     def client(self) -> redis.Redis:
-        """A client of this server as the settings describe it."""
-        return redis.Redis(**{**self.rs.client_kwargs(), "socket_connect_timeout": 2})
+        """A client of this server as the settings describe it; over verified TLS in the secure
+        profile whatever they say (the server itself knows where its CA is)."""
+        kwargs = {**self.rs.client_kwargs(), "socket_connect_timeout": 2}
+        if self.tls and not kwargs.get("ssl"):
+            kwargs |= {"ssl": True, "ssl_ca_certs": str(ca_file(self.settings)), "ssl_check_hostname": True}
+        return redis.Redis(**kwargs)
 
 
 @functools.cache

@@ -52,22 +52,22 @@ def scratch_settings(folder: Path, *, secure: bool = False) -> Settings:
 
 
 @pytest.fixture
-def secure_settings(scratch_dir: Path) -> Settings:
+def store_settings(scratch_dir: Path) -> Settings:
     """Settings of the secure profile in a scratch state folder."""
     return scratch_settings(scratch_dir, secure=True)
 
 
 @pytest.fixture
-def secure_postgres(secure_settings: Settings) -> Iterator[PostgresServer]:
-    server = PostgresServer(secure_settings)
+def secure_postgres(store_settings: Settings) -> Iterator[PostgresServer]:
+    server = PostgresServer(store_settings)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def secure_redis(secure_settings: Settings) -> Iterator[RedisServer]:
-    server = RedisServer(secure_settings)
+def secure_redis(store_settings: Settings) -> Iterator[RedisServer]:
+    server = RedisServer(store_settings)
     server.start()
     yield server
     server.stop()
@@ -227,14 +227,14 @@ def make_legacy_data_dir(server: PostgresServer) -> None:
 
 
 def test_secure_postgres_refuses_plaintext_and_verifies_with_the_projects_ca(
-    secure_postgres: PostgresServer, secure_settings: Settings
+    secure_postgres: PostgresServer, store_settings: Settings
 ) -> None:
     """Setup: PostgreSQL started in the secure profile.
     Invariant: the settings' clients speak TLS (pg_stat_ssl says so) with sslmode=verify-full; a client
     with sslmode=disable is refused by pg_hba ('no pg_hba.conf entry ... no encryption'); openssl
     s_client -starttls postgres verifies the server's certificate against the project's CA; the key
     PostgreSQL reads is owned by its user with mode 0600; the JDBC URL asks for verify-full."""
-    pg = secure_settings.postgres
+    pg = store_settings.postgres
     assert pg.ssl_ca_location is not None and pg.tls() == {
         "sslmode": "verify-full",
         "sslrootcert": str(pg.ssl_ca_location),
@@ -276,13 +276,13 @@ def test_secure_postgres_refuses_plaintext_and_verifies_with_the_projects_ca(
 
 
 def test_secure_redis_speaks_only_tls_and_wants_its_password(
-    secure_redis: RedisServer, secure_settings: Settings
+    secure_redis: RedisServer, store_settings: Settings
 ) -> None:
     """Setup: Redis started in the secure profile.
     Invariant: over TLS (verified with the project's CA) a client without the password gets NOAUTH;
     a plaintext client gets no answer (the connection is closed); the settings' client (TLS, password)
     is answered."""
-    rs = secure_settings.redis
+    rs = store_settings.redis
     assert rs.ssl_ca_location is not None
     context = ssl.create_default_context(cafile=str(rs.ssl_ca_location))
     with (
