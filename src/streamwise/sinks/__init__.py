@@ -6,7 +6,9 @@ interface, :class:`SinkWriter`: a ``(DataFrame, batch_id)`` function the pipelin
 crash writes nothing twice. A sink that is down is retried with bounded backoff; then the batch
 fails, and Spark replays it from the checkpoint when the query restarts. A single row a sink cannot
 take (PostgreSQL, Redis, webhooks) goes with its reason to the sink's dead-letter topic ``<name>.dlq``,
-exactly once, and the rest of the batch is written (:mod:`streamwise.sinks.dead_letters`).
+exactly once, and the rest of the batch is written (:mod:`streamwise.sinks.dead_letters`). A webhook's
+URL and credential headers never show in logs, errors or dead letters, and its targets on private
+addresses are refused unless allowed; a Redis key template may not address streamwise's own keys.
 
 Owns the sink configs and writers. May import platform and config; the pipeline, verify and
 testing import it.

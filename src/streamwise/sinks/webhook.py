@@ -9,6 +9,10 @@ every replay, so a receiver that honours it sees each notification once even if 
 half way. Dead letters and the batch marker commit in one Kafka transaction (see
 :mod:`streamwise.sinks.dead_letters`, which the PostgreSQL and Redis sinks share), so a finished batch
 is never posted again. In row mode the rows stream from Spark; batch mode posts them in one request.
+
+The URL and the credential headers are secrets: what streamwise logs, raises or dead-letters shows the
+URL redacted (:class:`Redactor`). Every connection resolves the host itself and refuses private,
+loopback, link-local and unspecified addresses unless the sink allows them (:class:`GuardedBackend`).
 """
 
 from __future__ import annotations
