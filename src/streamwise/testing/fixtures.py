@@ -76,6 +76,29 @@ def cluster_settings(tmp_path_factory: pytest.TempPathFactory, streamwise_settin
     )
 
 
+@pytest.fixture(scope="session")
+def secure_settings(tmp_path_factory: pytest.TempPathFactory, streamwise_settings: Settings) -> Settings:
+    """The test platform's settings in the secure profile (TLS, SCRAM, ACLs), on a state folder and
+    Kafka ports of their own. As ``admin`` once :func:`secure_kafka` runs (``as_principal``)."""
+    port, controller = free_ports(2)
+    return streamwise_settings.model_copy(
+        update={
+            "state_dir": tmp_path_factory.mktemp("streamwise-secure"),
+            "security": streamwise_settings.security.model_copy(update={"enabled": True}),
+            "kafka": streamwise_settings.kafka.model_copy(
+                update={"port": port, "controller_port": controller, "heap": "384m", "default_partitions": 1}
+            ),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(secure_settings: Settings) -> Iterator[KafkaCluster]:
+    """A secure single-node Kafka (SASL_SSL + SCRAM-SHA-512, mutual-TLS controller, deny-by-default
+    ACLs), started once when a test asks for it; stopped by pid afterwards."""
+    yield from _running(KafkaCluster(secure_settings))
+
+
 class _Server(Protocol):
     def start(self) -> object: ...
     def stop(self) -> bool: ...
