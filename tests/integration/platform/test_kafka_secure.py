@@ -1,7 +1,7 @@
 """The secure profile's Kafka: TLS on every listener, SCRAM-SHA-512 logins, ACLs that deny by default.
 
-One secure node of its own (scratch state folder and ports) serves the module, and a secure cluster
-of three the one test that asks for it. Each user a test makes is its own, named after the test, so
+One secure node of its own (the session fixture ``secure_kafka``: scratch state folder and ports) serves
+the module, and a secure cluster of three the one test that asks for it. Each user a test makes is its own, named after the test, so
 tests never see each other's grants.
 """
 
@@ -25,7 +25,7 @@ from streamwise.config import Settings
 from streamwise.platform.exceptions import PlatformError
 from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.kafka_tools import consumer_group_lag
-from streamwise.platform.ports import free_port_block, free_ports
+from streamwise.platform.ports import free_port_block
 from streamwise.platform.security import (
     ADMIN,
     Acl,
@@ -48,30 +48,6 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"still waiting for {what} after {SAFETY_S}s"
         time.sleep(0.3)
-
-
-@pytest.fixture(scope="module")
-def secure_settings(tmp_path_factory: pytest.TempPathFactory, streamwise_settings: Settings) -> Settings:
-    """The test platform's settings in the secure profile, on a state folder and ports of their own."""
-    port, controller = free_ports(2)
-    return streamwise_settings.model_copy(
-        update={
-            "state_dir": tmp_path_factory.mktemp("streamwise-secure"),
-            "security": streamwise_settings.security.model_copy(update={"enabled": True}),
-            "kafka": streamwise_settings.kafka.model_copy(
-                update={"port": port, "controller_port": controller, "heap": "384m", "default_partitions": 1}
-            ),
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def secure_kafka(secure_settings: Settings) -> Iterator[KafkaCluster]:
-    """A secure single-node Kafka, started once for the module; stopped by pid afterwards."""
-    cluster = KafkaCluster(secure_settings)
-    cluster.start()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture
