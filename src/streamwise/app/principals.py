@@ -14,6 +14,7 @@ role              may
                   ``p.*`` (its sinks' own dead-letter topics)
 ``registry``      the registry's compacted topic ``_schemas`` (create, read, write)
 ``dashboard``     read the progress and alerts topics; describe every topic (lag, listing)
+every role        describe the groups streamwise's offset look-ups name (never joined)
 ================  ==========================================================================
 
 A pipeline's names carry no dot (``[a-z][a-z0-9_]*``), so the prefixes ``p.`` and
@@ -58,11 +59,20 @@ def _acls(
     return [Acl(principal, resource, name, op, pattern) for name in dict.fromkeys(names) for op in ops]
 
 
+def _lookups(principal: str) -> list[Acl]:
+    """Describe on the groups streamwise's own offset look-ups and readers name (never joined nor
+    committed to: they assign partitions), so librdkafka's coordinator look-up for them is not
+    denied and logged at every call."""
+    return _acls(principal, "group", ["streamwise-offsets"], ("describe",)) + _acls(
+        principal, "group", ["streamwise-reader-"], ("describe",), "prefixed"
+    )
+
+
 def producer_acls(topic: str) -> list[Acl]:
     """A scenario generator: its topic (created if missing, as ``produce`` does), and the dead-letter
     topic its oversized records go to."""
     who = producer_principal(topic)
-    return _acls(who, "topic", [topic, dlq_topic(topic)], (*_WRITE, "create"))
+    return _acls(who, "topic", [topic, dlq_topic(topic)], (*_WRITE, "create")) + _lookups(who)
 
 
 def pipeline_acls(spec: PipelineSpec) -> list[Acl]:
@@ -83,18 +93,21 @@ def pipeline_acls(spec: PipelineSpec) -> list[Acl]:
         + _acls(who, "group", [name], ("read", "describe"))
         + _acls(who, "group", [f"streamwise.sink.{name}."], ("read", "describe"), "prefixed")
         + _acls(who, "transactional_id", [f"streamwise-{name}."], ("write", "describe"), "prefixed")
+        + _lookups(who)
     )
 
 
 def registry_acls(settings: Settings) -> list[Acl]:
     """The registry: its own topic, nothing else."""
-    return _acls(REGISTRY, "topic", [settings.registry.topic], (*_OWN, "describe_configs"))
+    return _acls(REGISTRY, "topic", [settings.registry.topic], (*_OWN, "describe_configs")) + _lookups(REGISTRY)
 
 
 def dashboard_acls(settings: Settings) -> list[Acl]:
     """The dashboard: the progress and alerts topics, and the names and ends of all topics."""
     reads = _acls(DASHBOARD, "topic", [PROGRESS_TOPIC, settings.dashboard.alerts_topic], _READ)
-    return reads + _acls(DASHBOARD, "topic", ["*"], ("describe",))  # "*": Kafka's wildcard, any topic
+    everything = _acls(DASHBOARD, "topic", ["*"], ("describe",))  # "*": Kafka's wildcard, any topic
+    own_group = _acls(DASHBOARD, "group", ["streamwise-dashboard"], ("describe",))
+    return reads + everything + own_group + _lookups(DASHBOARD)
 
 
 def provision(settings: Settings, principal: str, acls: list[Acl]) -> Settings:

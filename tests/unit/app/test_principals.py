@@ -8,6 +8,12 @@ from streamwise.pipeline import load_pipeline, resolve
 from streamwise.platform.security import Acl
 
 
+LOOKUPS = {
+    ("group", "streamwise-offsets", "literal", "describe"),
+    ("group", "streamwise-reader-", "prefixed", "describe"),
+}
+
+
 def rules(acls: list[Acl]) -> set[tuple[str, str, str, str]]:
     return {(a.resource, a.name, a.pattern, a.operation) for a in acls}
 
@@ -27,6 +33,7 @@ def test_the_clickstream_pipeline_gets_its_topics_group_and_transactions_only() 
         | {("group", "clickstream", "literal", op) for op in ("read", "describe")}
         | {("group", "streamwise.sink.clickstream.", "prefixed", op) for op in ("read", "describe")}
         | {("transactional_id", "streamwise-clickstream.", "prefixed", op) for op in ("write", "describe")}
+        | LOOKUPS
     )
     assert rules(acls) == expected
 
@@ -35,18 +42,23 @@ def test_a_producer_writes_its_topic_and_its_dead_letters_and_reads_nothing() ->
     """Invariant: create/write/describe on the topic and on its dead-letter topic; no read anywhere."""
     acls = producer_acls("payments")
     assert {a.principal for a in acls} == {"producer-payments"}
-    assert rules(acls) == {
-        ("topic", topic, "literal", op)
-        for topic in ("payments", "payments.dlq")
-        for op in ("create", "write", "describe")
-    }
+    assert (
+        rules(acls)
+        == {
+            ("topic", topic, "literal", op)
+            for topic in ("payments", "payments.dlq")
+            for op in ("create", "write", "describe")
+        }
+        | LOOKUPS
+    )
 
 
 def test_the_registry_and_dashboard_get_their_own_topics() -> None:
     """Invariant: the registry touches only ``_schemas``; the dashboard reads only progress and alerts
     and may describe (never read) the other topics."""
     settings = load_settings()
-    assert {(a.resource, a.name) for a in registry_acls(settings)} == {("topic", "_schemas")}
+    assert {(a.resource, a.name) for a in registry_acls(settings) if a.resource == "topic"} == {("topic", "_schemas")}
+    assert {r for r in rules(registry_acls(settings)) if r[0] == "group"} == LOOKUPS
     dash = rules(dashboard_acls(settings))
     assert {r for r in dash if r[3] == "read"} == {
         ("topic", "_streamwise_progress", "literal", "read"),
