@@ -7,7 +7,6 @@ from streamwise.config import load_settings
 from streamwise.pipeline import load_pipeline, resolve
 from streamwise.platform.security import Acl
 
-
 LOOKUPS = {
     ("group", "streamwise-offsets", "literal", "describe"),
     ("group", "streamwise-reader-", "prefixed", "describe"),
