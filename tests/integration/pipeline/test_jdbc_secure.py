@@ -1,6 +1,6 @@
-"""Spark's JDBC source reading the platform's PostgreSQL in the secure profile: over TLS, verifying the
-server's certificate and name against the project's CA (pgjdbc's sslmode=verify-full), as the sinks'
-role."""
+"""Spark's JDBC source and whose credentials it gets: the platform's PostgreSQL in the secure profile,
+read over TLS verifying the server's certificate and name against the project's CA (pgjdbc's
+sslmode=verify-full) as the sinks' role; another database refused without credentials of its own."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from streamwise.config import Settings, load_settings
-from streamwise.pipeline.joins import jdbc_options
-from streamwise.pipeline.spec import JdbcSide
+from streamwise.pipeline.exceptions import PipelineError
+from streamwise.pipeline.joins import jdbc_options, join
+from streamwise.pipeline.spec import JdbcSide, JoinStep
 from streamwise.platform.ports import free_port
 from streamwise.platform.services import PostgresServer
 
@@ -49,3 +50,23 @@ def test_spark_reads_the_secure_postgres_over_verified_tls(spark, secure_pg: Set
     assert "sslmode=verify-full" in options["url"] and options["user"] == "streamwise"
     rows = spark.read.format("jdbc").options(**options).load().orderBy("merchant_id").collect()
     assert [tuple(r) for r in rows] == [("m1", "low"), ("m2", "high")]
+
+
+def test_a_join_to_another_database_without_credentials_is_refused_before_spark_connects(
+    spark, streamwise_settings: Settings
+) -> None:
+    """Setup: a stream of payments joined over JDBC to a table on another server, the spec naming no
+    user or password_env. Invariant: building the join raises PipelineError with the exact message,
+    before Spark opens any connection (the other server's address does not even resolve)."""
+    payments = spark.createDataFrame([("p1", "m1")], "payment_id STRING, merchant_id STRING")
+    step = JoinStep(
+        type="join",
+        right=JdbcSide(kind="jdbc", table="merchants", url="jdbc:postgresql://crm.invalid:5432/crm"),
+        condition="l.merchant_id = r.merchant_id",
+    )
+    with pytest.raises(PipelineError) as caught:
+        join(payments, step, streamwise_settings)
+    assert caught.value.message == (
+        "jdbc join on 'merchants' to jdbc:postgresql://crm.invalid:5432/crm: the join names no credentials of "
+        "its own, and the platform's are only for its own PostgreSQL"
+    )
