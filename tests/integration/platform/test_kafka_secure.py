@@ -11,15 +11,14 @@ import re
 import socket
 import stat
 import struct
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
+from tls_probe import s_client
 
 from streamwise.config import Settings
 from streamwise.platform.exceptions import PlatformError
@@ -221,19 +220,6 @@ def test_a_principal_cannot_join_another_pipelines_group(admin: Settings, secure
         remove_user(secure_settings, user)
 
 
-def s_client(port: int, ca: Path, *extra: str) -> str:
-    """``openssl s_client`` against a local port: its whole output (handshake, certificate, alerts)."""
-    result = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(ca), "-verify_return_error", *extra],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=SAFETY_S,
-        check=False,
-    )
-    return result.stdout + result.stderr
-
-
 def test_every_listener_speaks_tls(secure_kafka: KafkaCluster, secure_settings: Settings) -> None:
     """Setup: openssl s_client trusting only the project's CA, on the client and the controller listener;
     then a Kafka ApiVersions request in plaintext to the controller listener.
@@ -245,12 +231,12 @@ def test_every_listener_speaks_tls(secure_kafka: KafkaCluster, secure_settings: 
     address = secure_settings.kafka.addresses()[0]
 
     for port in (address.port, address.controller_port):
-        out = s_client(port, ca)
-        assert "Verify return code: 0 (ok)" in out, out
-        assert re.search(r"subject=.*CN ?= ?kafka-1\b", out), out
+        handshake = s_client(port, ca)
+        assert handshake.verified, handshake.output
+        assert re.search(r"subject=.*CN ?= ?kafka-1\b", handshake.output), handshake.output
     # TLS 1.3 refuses a missing client certificate after the handshake: -ign_eof reads on until the
     # server closes, so the alert is seen.
-    uncertified = s_client(address.controller_port, ca, "-ign_eof")
+    uncertified = s_client(address.controller_port, ca, "-ign_eof").output
     assert re.search(r"alert (bad certificate|certificate required)", uncertified), uncertified
 
     handshakes = broker_log(secure_kafka).count("listenerType=CONTROLLER, nodeId=1] Failed authentication")

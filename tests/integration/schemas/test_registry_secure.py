@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pydantic import SecretStr
+from tls_probe import s_client
 
 from streamwise.config import Settings
 from streamwise.platform.certificates import certificate
@@ -169,23 +169,8 @@ def test_tls_verifies_with_the_project_ca(secure_registry: SecureRegistry) -> No
     """Setup: openssl s_client against the registry's port with the project's CA file. Invariant: the
     chain verifies (Verify return code: 0); plain HTTP to the same port gets no HTTP answer."""
     port = secure_registry.settings.registry.port
-    result = subprocess.run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            f"127.0.0.1:{port}",
-            "-CAfile",
-            str(secure_registry.ca),
-            "-verify_return_error",
-        ],
-        input=b"",
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode()[-500:]
-    assert b"Verify return code: 0 (ok)" in result.stdout
+    handshake = s_client(port, secure_registry.ca)
+    assert handshake.verified, handshake.output[-500:]
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(f"http://127.0.0.1:{port}/subjects", timeout=10)
 
