@@ -6,7 +6,8 @@ super user. ``up`` makes a SCRAM user per role and grants it exactly this:
 ================  ==========================================================================
 role              may
 ================  ==========================================================================
-``producer-<t>``  create, write and describe topic ``t`` and its dead-letter topic ``t.dlq``
+``producer-<t>``  create, write and describe topic ``t`` and its dead-letter topic ``t.dlq``;
+                  read ``t``'s configs (its size limit)
 ``pipeline-<p>``  read its source (and stream-join) topics; write its dead-letter topics, its
                   sinks' topics and the progress topic; commit offsets to its own consumer
                   group ``p`` (the lag tools read); its transactions (``streamwise-p.*``)
@@ -72,7 +73,13 @@ def producer_acls(topic: str) -> list[Acl]:
     """A scenario generator: its topic (created if missing, as ``produce`` does), and the dead-letter
     topic its oversized records go to."""
     who = producer_principal(topic)
-    return _acls(who, "topic", [topic, dlq_topic(topic)], (*_WRITE, "create")) + _lookups(who)
+    # describe_configs: the producer reads the topic's max.message.bytes to send oversized records to
+    # the dead-letter topic instead of failing them.
+    return (
+        _acls(who, "topic", [topic, dlq_topic(topic)], (*_WRITE, "create"))
+        + _acls(who, "topic", [topic], ("describe_configs",))
+        + _lookups(who)
+    )
 
 
 def pipeline_acls(spec: PipelineSpec) -> list[Acl]:

@@ -38,18 +38,14 @@ def test_the_clickstream_pipeline_gets_its_topics_group_and_transactions_only() 
 
 
 def test_a_producer_writes_its_topic_and_its_dead_letters_and_reads_nothing() -> None:
-    """Invariant: create/write/describe on the topic and on its dead-letter topic; no read anywhere."""
+    """Invariant: create/write/describe on the topic and on its dead-letter topic, the topic's configs
+    (its size limit); no read anywhere."""
     acls = producer_acls("payments")
     assert {a.principal for a in acls} == {"producer-payments"}
-    assert (
-        rules(acls)
-        == {
-            ("topic", topic, "literal", op)
-            for topic in ("payments", "payments.dlq")
-            for op in ("create", "write", "describe")
-        }
-        | LOOKUPS
-    )
+    topics = {
+        ("topic", t, "literal", op) for t in ("payments", "payments.dlq") for op in ("create", "write", "describe")
+    }
+    assert rules(acls) == topics | {("topic", "payments", "literal", "describe_configs")} | LOOKUPS
 
 
 def test_the_registry_and_dashboard_get_their_own_topics() -> None:
