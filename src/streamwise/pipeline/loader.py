@@ -86,7 +86,13 @@ def _message(err: ErrorDetails) -> str:
     if err["type"] == "extra_forbidden":
         return "is not a known field here (check its spelling)"
     msg = err["msg"].removeprefix("Value error, ")
+    if _SECRET_FIELDS & {str(p) for p in err["loc"]}:
+        return msg  # a webhook's URL or header may hold a token: never echoed
     return f"{msg} (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict | list) else msg
+
+
+# Fields whose values a refusal does not repeat (a webhook URL's query or path, a header's value).
+_SECRET_FIELDS = {"url", "headers"}
 
 
 def _dotted(loc: list[Any]) -> str:
