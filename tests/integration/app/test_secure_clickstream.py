@@ -8,7 +8,8 @@ import time
 import pandas as pd
 import pytest
 from clickstream_model import PHASE_1, PHASE_2, clickstream_on, delta_windows, expected_windows, produce
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from streamwise.app.principals import pipeline_acls, pipeline_principal, producer_acls, producer_principal, provision
 from streamwise.config import Settings
@@ -34,8 +35,10 @@ def test_clickstream_runs_in_the_secure_profile_with_the_default_results(
     as its own principal (pipeline ACLs only), once per phase, on the shared Spark session.
     Invariant: the Delta rows equal the pandas model exactly, which is what the default profile's
     test asserts for the same input (tests/integration/pipeline/test_clickstream_pipeline.py); the
-    malformed record is in the dead-letter topic, written by the pipeline's own transactions; and
-    the producer's principal cannot read the topic it writes (TOPIC_AUTHORIZATION_FAILED)."""
+    malformed record is in the dead-letter topic, written by the pipeline's own transactions; the
+    producer's principal cannot read the topic it writes (TOPIC_AUTHORIZATION_FAILED); the pipeline
+    commits to its own consumer group, and another pipeline's principal cannot
+    (GROUP_AUTHORIZATION_FAILED)."""
     spec = clickstream_on(topic_name)
     producer = provision(admin, producer_principal(topic_name), producer_acls(topic_name))
     driver = provision(admin, pipeline_principal(spec.name), pipeline_acls(spec))
@@ -59,6 +62,25 @@ def test_clickstream_runs_in_the_secure_profile_with_the_default_results(
     letters = read_to_end(admin.kafka, pipeline.dlq_topic)
     assert [msg.value() for msg in letters] == [b"{not json"]
     assert fetch_error(producer, topic_name) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    # The pipeline's consumer group (where its processed offsets go for lag tools) is its own: it may
+    # commit there, and another pipeline's principal may not.
+    other = clickstream_on(f"{topic_name}_other")
+    intruder = provision(admin, pipeline_principal(other.name), pipeline_acls(other))
+    assert commit_error(driver, spec.name, topic_name) is None
+    assert commit_error(intruder, spec.name, topic_name) == KafkaError.GROUP_AUTHORIZATION_FAILED
+
+
+def commit_error(settings: Settings, group: str, topic: str) -> int | None:
+    """The error code of committing offset 1 of ``topic``[0] to ``group`` as ``settings``' principal
+    (through the admin API: a consumer denied its coordinator only reports that it waits for one)."""
+    admin = AdminClient(settings.kafka.client_config(log_level=0))
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 1)])
+    try:
+        admin.alter_consumer_group_offsets([request], request_timeout=SAFETY_S)[group].result()
+        return None
+    except KafkaException as exc:
+        return int(exc.args[0].code())
 
 
 def fetch_error(settings: Settings, topic: str) -> int | None:
