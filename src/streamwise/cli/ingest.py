@@ -63,6 +63,12 @@ def produce(
     ] = None,
     out_of_order: Annotated[float, typer.Option(help="Fraction of events whose send order is shuffled")] = 0.0,
     duplicates: Annotated[float, typer.Option(help="Fraction of events sent twice")] = 0.0,
+    hot_key_share: Annotated[
+        float | None,
+        typer.Option(
+            help="clickstream: this share of the events by one user, u0 (a hot key), e.g. 0.5", show_default=False
+        ),
+    ] = None,
     spike: Annotated[
         list[str] | None,
         typer.Option(
@@ -93,6 +99,7 @@ def produce(
     Examples:
       streamwise produce clickstream --rate 5000 --duration 60
       streamwise produce payments --count 100000 --format avro --duplicates 0.01 --spike 10x@30s
+      streamwise produce clickstream --hot-key-share 0.5 --partitions 4
       streamwise produce --from-file trips.csv --event-time pickup_time --key vendor_id --speedup 60
     """
     from streamwise.ingest.options import ProduceOptions, plan
@@ -116,6 +123,7 @@ def produce(
         max_lateness_s=max_lateness,
         out_of_order=out_of_order,
         duplicates=duplicates,
+        hot_key_share=hot_key_share,
         spikes=tuple(spike or ()),
         event_time=event_time,
         key=key,

@@ -4,7 +4,9 @@ Page popularity follows a Zipf law. Views come from a pool of concurrently activ
 view ends its session with probability ``1 / mean_session_views`` (so session lengths are geometric
 with that mean) and the slot is taken over at once by a new session of a random user. Keyed by
 ``user_id``: users are drawn uniformly, so keys spread evenly over partitions while one user's
-views stay in order on one partition. The JSON form keeps the fields the clickstream pipeline
+views stay in order on one partition. With ``hot_key_share`` that share of the views comes from one
+user, ``u0`` (a crawler, a load test, a bot): one hot key, so one partition of the topic and one
+group of any aggregation by user receive that share of the load. The JSON form keeps the fields the clickstream pipeline
 reads (``user_id``, ``page``, ``event_time`` in epoch ms).
 """
 
@@ -31,6 +33,11 @@ class ClickstreamShape:
     zipf_exponent: float = 1.2
     active_sessions: int = 5_000
     mean_session_views: float = 8.0
+    hot_key_share: float = 0.0  # share of the views by user u0 (0: none); its views belong to session s-1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.hot_key_share <= 1.0:
+            raise ValueError(f"hot_key_share is a share of the events, from 0 to 1 (got {self.hot_key_share:g})")
 
 
 @register
@@ -55,6 +62,9 @@ class Clickstream(GeneratorBase[ClickstreamShape]):
     def batch(self, n: int, now_ms: int) -> EventBatch:
         """``n`` page views that happened up to ``now_ms``."""
         session, user = self._sessions(n)
+        if self.shape.hot_key_share > 0:
+            hot = self.rng.random(n) < self.shape.hot_key_share
+            user[hot], session[hot] = 0, -1
         page = self._pages_by_rank.sample(self.rng, n)
         ids = self.event_ids(n)
         columns = {

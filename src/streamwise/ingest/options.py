@@ -15,7 +15,7 @@ from streamwise.ingest.encoding import Format
 from streamwise.ingest.exceptions import IngestOptionError
 from streamwise.ingest.replay import FileReplay, parse_speedup
 from streamwise.ingest.run import Pace, Source
-from streamwise.ingest.scenario import create, names
+from streamwise.ingest.scenario import create, names, scenario_class
 
 DEFAULT_RATE = 1000.0
 # Scenarios send a few late events by default, so that watermarks have work; replays send the file as is.
@@ -41,6 +41,7 @@ class ProduceOptions:
     max_lateness_s: float | None = None
     out_of_order: float = 0.0
     duplicates: float = 0.0
+    hot_key_share: float | None = None  # a scenario with one hot key (clickstream): its share of the events
     spikes: tuple[str, ...] = ()
     event_time: str | None = None
     key: str | None = None
@@ -85,13 +86,26 @@ def plan(options: ProduceOptions) -> ProducePlan:
                     f"{option} applies to --from-file only; a scenario has its own event time and key"
                 )
         assert o.scenario is not None
-        source = create(o.scenario, seed=o.seed)
+        source = _scenario(o)
         pace = RateProfile(DEFAULT_RATE if o.rate is None else o.rate, tuple(Spike.parse(s) for s in o.spikes))
         label = o.scenario
         late_fraction = DEFAULT_LATE_FRACTION if o.late_fraction is None else o.late_fraction
     disorder = Disorder(late_fraction, max_lateness_ms, o.out_of_order, o.duplicates, seed=o.seed)
     topic = o.topic or _TOPIC.sub("_", o.from_file.stem if o.from_file is not None else label)
     return ProducePlan(source, pace, disorder, topic, fmt, label)
+
+
+def _scenario(o: ProduceOptions) -> Source:
+    """The scenario's generator, with its hot key when one is asked for and the scenario has one."""
+    assert o.scenario is not None
+    if o.hot_key_share is None:
+        return create(o.scenario, seed=o.seed)
+    shape = getattr(scenario_class(o.scenario), "shape_type", None)
+    if shape is None or "hot_key_share" not in getattr(shape, "__dataclass_fields__", {}):
+        raise IngestOptionError(f"--hot-key-share applies to the clickstream scenario, not {o.scenario}")
+    if not 0.0 <= o.hot_key_share <= 1.0:
+        raise IngestOptionError(f"--hot-key-share is a share of the events, from 0 to 1 (got {o.hot_key_share:g})")
+    return create(o.scenario, seed=o.seed, hot_key_share=o.hot_key_share)
 
 
 def _replay(o: ProduceOptions) -> tuple[FileReplay, Pace, str]:
@@ -103,6 +117,8 @@ def _replay(o: ProduceOptions) -> tuple[FileReplay, Pace, str]:
         )
     if o.spikes:
         raise IngestOptionError("--spike does not apply to --from-file: the file's event times set the pace")
+    if o.hot_key_share is not None:
+        raise IngestOptionError("--hot-key-share applies to a scenario: a replayed file's keys are its own")
     if o.event_time is None and (o.late_fraction or o.max_lateness_s is not None):
         raise IngestOptionError(
             "--late-fraction and --max-lateness need --event-time COLUMN with --from-file",

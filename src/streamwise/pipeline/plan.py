@@ -93,6 +93,8 @@ class Pipeline:
         bound = self.max_offsets_per_trigger
         if bound is not None:
             reader = reader.option("maxOffsetsPerTrigger", str(bound))
+        if src.min_partitions is not None and self.spec.mode != "realtime":
+            reader = reader.option("minPartitions", str(src.min_partitions))
         return reader.load()
 
     @property

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.sinks.config import Sink
@@ -77,6 +77,13 @@ class KafkaSource(_Model):
         description="records read per micro-batch at most, across partitions (Spark's maxOffsetsPerTrigger; "
         "run --once too), so a backlog drains in bounded batches; 'unbounded' reads everything there is "
         "in one batch. Not applied in mode: realtime, where Spark refuses it",
+    )
+    min_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        description="Spark tasks that read each micro-batch at least (Spark's minPartitions): a Kafka partition "
+        "holding more than its share of the batch (a hot key) is split by offsets over several tasks; "
+        "default one task per Kafka partition. Not applied in mode: realtime",
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -164,12 +171,43 @@ class WindowStep(_Model):
     slide: Interval | None = Field(default=None, description="sliding windows: how often one starts")
     gap: Interval | None = Field(default=None, description="session windows: inactivity that closes one")
     by: list[str] = Field(default_factory=list, description="grouping columns besides the window")
+    salt: int | None = Field(
+        default=None,
+        ge=2,
+        le=1024,
+        description="aggregate in two stages for hot keys: first by (window, by, one of `salt` buckets), "
+        "then by (window, by); same rows as without. Tumbling and sliding windows, aggregates "
+        "count, sum, min, max, avg of one expression",
+    )
     aggregates: dict[str, str] = Field(min_length=1, description="output column -> aggregate, e.g. views: count(*)")
 
     @field_validator("duration", "slide", "gap")
     @classmethod
     def _intervals(cls, value: str | None) -> str | None:
         return None if value is None else _interval(value)
+
+    @field_validator("salt")
+    @classmethod
+    def _salt_fits_kind(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("kind") == "session":
+            raise ValueError(
+                "salt splits a key's rows into buckets aggregated apart, and a session window's extent "
+                "depends on all of the key's rows: salt applies to tumbling and sliding windows only"
+            )
+        return value
+
+    @field_validator("aggregates")
+    @classmethod
+    def _aggregates_split(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        if info.data.get("salt") is None:
+            return value
+        for name, expr in value.items():
+            if split_aggregate(expr) is None:
+                raise ValueError(
+                    f"{name}: {expr!r} cannot be aggregated in two stages; with salt each aggregate is one of "
+                    f"{', '.join(f'{f}(expr)' for f in SALTABLE)} (count(*) too), without DISTINCT or FILTER"
+                )
+        return value
 
     @model_validator(mode="after")
     def _fits_kind(self) -> WindowStep:
@@ -184,6 +222,52 @@ class WindowStep(_Model):
         value: str | None = getattr(self, name)
         if value is None:
             raise PipelineError(f"a {self.kind} window has no {name}")
+        return value
+
+
+# Aggregates that salting computes in two stages: each merges its partial results exactly.
+SALTABLE = ("count", "sum", "min", "max", "avg", "mean")
+
+
+def split_aggregate(expr: str) -> tuple[str, str] | None:
+    """``(function, argument)`` of an aggregate salting can split (``sum(amount * 2)`` ->
+    ``('sum', 'amount * 2')``), None for anything else (two aggregates, DISTINCT, FILTER, a call
+    wrapped in another expression). The argument is taken as written; Spark checks it when the plan
+    is built."""
+    match = re.fullmatch(r"\s*([A-Za-z_]+)\s*\((.*)\)\s*", expr, flags=re.DOTALL)
+    if match is None or match.group(1).lower() not in SALTABLE:
+        return None
+    argument = match.group(2).strip()
+    depth = 0
+    for char in argument:  # the call's closing parenthesis must be the last one: 'sum(a) + sum(b)' is refused
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return None
+    if depth != 0 or not argument or re.match(r"(?i)distinct\b", argument):
+        return None
+    if argument == "*" and match.group(1).lower() != "count":
+        return None
+    return match.group(1).lower(), argument
+
+
+class RepartitionStep(_Model):
+    """Spread rows over ``partitions`` Spark tasks for the steps after it: round-robin, or by the
+    hash of ``by`` (rows of one key together), with ``salt`` a hot key's rows over up to ``salt``
+    tasks. A stateful step after it shuffles by its own keys again: for a skewed aggregation use the
+    window step's ``salt``, for a skewed Kafka partition the source's ``min_partitions``."""
+
+    type: Literal["repartition"]
+    partitions: int = Field(ge=1, le=100_000, description="Spark tasks after this step")
+    by: list[str] = Field(default_factory=list, description="hash these columns; default round-robin")
+    salt: int | None = Field(default=None, ge=2, le=1024, description="buckets each value of `by` is split into")
+
+    @field_validator("salt")
+    @classmethod
+    def _salt_needs_by(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("by"):
+            raise ValueError(
+                "salt splits the rows of each value of `by`; without by, rows are spread round-robin already"
+            )
         return value
 
 
@@ -316,10 +400,23 @@ Step = Annotated[
     | AnomalyStep
     | JoinStep
     | ScoreStep
-    | TopNStep,
+    | TopNStep
+    | RepartitionStep,
     Field(discriminator="type"),
 ]
-STEP_TYPES = ("filter", "select", "with_columns", "sql", "window", "deduplicate", "anomaly", "join", "score", "top_n")
+STEP_TYPES = (
+    "filter",
+    "select",
+    "with_columns",
+    "sql",
+    "window",
+    "deduplicate",
+    "anomaly",
+    "join",
+    "score",
+    "top_n",
+    "repartition",
+)
 BATCH_STEPS = (TopNStep,)  # need all rows of a micro-batch at once: applied in foreachBatch
 
 
@@ -371,6 +468,16 @@ class PipelineSpec(_Model):
             raise ValueError(
                 f"mode: realtime writes one Kafka sink (kafka or kafka_alerts); this pipeline has "
                 f"{', '.join(sink.type for sink in self.sinks)}: use mode: microbatch"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _salt_appends(self) -> PipelineSpec:
+        salted = [i for i, step in enumerate(self.steps) if isinstance(step, WindowStep) and step.salt is not None]
+        if salted and self.output_mode != "append":
+            raise ValueError(
+                f"steps[{salted[0]}].salt chains two streaming aggregations, which Spark runs in output_mode "
+                f"append only (this pipeline has {self.output_mode}): remove salt or use append"
             )
         return self
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from streamwise.pipeline.anomaly import detect_anomalies
+from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.joins import join
 from streamwise.pipeline.ml import score
 from streamwise.pipeline.spec import (
@@ -16,6 +17,7 @@ from streamwise.pipeline.spec import (
     DeduplicateStep,
     FilterStep,
     JoinStep,
+    RepartitionStep,
     ScoreStep,
     SelectStep,
     SqlStep,
@@ -24,10 +26,12 @@ from streamwise.pipeline.spec import (
     WindowStep,
     WithColumnsStep,
     model_path,
+    split_aggregate,
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
+    from pyspark.sql.types import StructType
 
     from streamwise.config import Settings
 
@@ -65,12 +69,63 @@ def window_aggregate(df: DataFrame, step: WindowStep) -> DataFrame:
         window = F.window("event_time", step.interval("duration"))
     grouped = df.groupBy(window.alias("window"), *step.by)
     aggregated = grouped.agg(*[F.expr(expr).alias(name) for name, expr in step.aggregates.items()])
+    if step.salt is not None:
+        aggregated = salted_aggregate(df, window, step, aggregated.schema)
     return aggregated.select(
         F.col("window.start").alias("window_start"),
         F.col("window.end").alias("window_end"),
         *step.by,
         *step.aggregates,
     )
+
+
+SALT_COLUMN = "_streamwise_salt"
+
+
+def salt_column(df: DataFrame, buckets: int) -> Column:
+    """A bucket 0..buckets-1 for each row, the same whenever the row is read again (a replayed batch
+    fills the same state): the hash of its Kafka partition and offset, which spreads even one key's
+    rows evenly; the hash of every column when a step dropped those."""
+    coordinates = ["kafka_partition", "kafka_offset"]
+    hashed = coordinates if set(coordinates) <= set(df.columns) else df.columns
+    return F.pmod(F.xxhash64(*[F.col(f"`{name}`") for name in hashed]), F.lit(buckets))
+
+
+def salted_aggregate(df: DataFrame, window: Column, step: WindowStep, schema: StructType) -> DataFrame:
+    """The window's aggregates in two stages (two chained streaming aggregations, append mode): each
+    is computed per (window, by, salt bucket), where a hot key's rows are spread over ``salt`` groups
+    and so over several shuffle tasks, then those partial results merged per (window, by): counts
+    and sums summed, minima and maxima taken again, averages as the sum of sums over the sum of
+    counts. Each result is cast to the type the one-stage aggregate has, so the rows are the same."""
+    partial: list[Column] = []
+    final: dict[str, Column] = {}
+    for index, (name, expr) in enumerate(step.aggregates.items()):
+        split = split_aggregate(expr)
+        if split is None:  # the spec's validator refuses these when salt is set
+            raise PipelineError(f"window aggregate {name}: {expr!r} cannot be aggregated in two stages")
+        function, argument = split
+        part = f"_streamwise_part{index}"
+        if function in ("avg", "mean"):
+            partial += [F.expr(f"sum({argument})").alias(f"{part}_sum"), F.expr(f"count({argument})").alias(part)]
+            merged = F.sum(f"{part}_sum") / F.nullif(F.sum(part), F.lit(0))
+        else:
+            partial.append(F.expr(f"{function}({argument})").alias(part))
+            merged = getattr(F, "sum" if function == "count" else function)(part)
+        final[name] = merged.cast(schema[name].dataType).alias(name)
+    buckets = df.groupBy(window.alias("window"), *step.by, salt_column(df, step.salt or 1).alias(SALT_COLUMN))
+    # The second aggregation groups on the first one's window column, which carries its event time:
+    # Spark then closes a window in both once the watermark passes its end.
+    return buckets.agg(*partial).groupBy("window", *step.by).agg(*final.values())
+
+
+def repartition(df: DataFrame, step: RepartitionStep) -> DataFrame:
+    """Rows spread over ``partitions`` tasks: round-robin, by ``by``, or by ``by`` and a salt bucket."""
+    if not step.by:
+        return df.repartition(step.partitions)
+    if step.salt is None:
+        return df.repartition(step.partitions, *step.by)
+    salted = df.withColumn(SALT_COLUMN, salt_column(df, step.salt))
+    return salted.repartition(step.partitions, *step.by, SALT_COLUMN).drop(SALT_COLUMN)
 
 
 def deduplicate(df: DataFrame, step: DeduplicateStep) -> DataFrame:
@@ -103,6 +158,7 @@ STEPS: dict[type, Callable[[DataFrame, Any], DataFrame]] = {
     DeduplicateStep: deduplicate,
     AnomalyStep: anomaly,
     TopNStep: top_n,
+    RepartitionStep: repartition,
 }
 
 
