@@ -197,6 +197,95 @@ def topics_describe(name: str) -> None:
         console.print(f"  {key}={value}")
 
 
+@topics_app.command("plan")
+def topics_plan(
+    rate: Annotated[float, typer.Option(min=0.001, help="Offered events per second the topic must carry")],
+    topic: Annotated[
+        str | None, typer.Option(help="An existing topic to compare with (and how to grow it)", show_default=False)
+    ] = None,
+    record_bytes: Annotated[int, typer.Option(min=1, max=1_000_000, help="Mean record value size")] = 100,
+    headroom: Annotated[float, typer.Option(min=1.0, help="Capacity over the offered rate, for spikes")] = 2.0,
+    parallelism: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Spark tasks reading at once  [default: the cores of a local master; on a cluster, the executors' cores in total]",
+            show_default=False,
+        ),
+    ] = None,
+    measure: Annotated[
+        bool, typer.Option("--measure", help="Measure again instead of using the cached result")
+    ] = False,
+    seconds: Annotated[float, typer.Option(min=0.5, max=60, help="How long the measurement produces")] = 3.0,
+) -> None:
+    """Suggest a partition count for an offered rate, from one partition's throughput measured here.
+
+    The first call produces to a one-partition topic for a few seconds with streamwise's producer
+    settings and reads it back; the result is cached in the state folder (per machine, brokers and
+    record size), so later calls are instant. Suggests enough partitions for rate × headroom, at
+    least Spark's parallelism (one task per partition), in a multiple of it.
+
+    Example: streamwise topics plan --rate 50000 --topic clickstream
+    """
+    from streamwise.ingest.producer import PRODUCER_DEFAULTS
+    from streamwise.platform import partitions as plans
+    from streamwise.platform.topics import partition_count
+
+    cfg = settings()
+    throughput = None if measure else plans.cached_throughput(cfg.state, cfg.kafka, record_bytes)
+    if throughput is None:
+        with console.status(f"measuring one partition on {cfg.kafka.bootstrap_servers} for {seconds:g} s"):
+            throughput = plans.measure_partition_throughput(
+                cfg.kafka, dict(PRODUCER_DEFAULTS), record_bytes=record_bytes, seconds=seconds
+            )
+        plans.save_throughput(cfg.state, throughput)
+        source = f"measured now ({throughput.records:,} records)"
+    else:
+        source = f"cached from {throughput.measured_at}; --measure to measure again"
+    known = parallelism or plans.spark_parallelism(cfg.spark.master)
+    plan = plans.plan_partitions(rate, throughput, parallelism=known or 1, headroom=headroom)
+    table = Table(
+        "one partition",
+        "MB/s",
+        "events/s",
+        title=f"throughput of one partition on {throughput.bootstrap_servers}",
+        caption=f"{throughput.record_bytes}-byte records · {throughput.machine}, {throughput.cpus} CPUs · {source}\n"
+        "consume: one Python (librdkafka) consumer, a floor for Spark's Java one",
+    )
+    table.add_row("produce", f"{throughput.produce_mb_per_s:,.1f}", f"{throughput.produce_events_per_s:,.0f}")
+    table.add_row("consume", f"{throughput.consume_mb_per_s:,.1f}", f"{throughput.consume_events_per_s:,.0f}")
+    console.print(table)
+    console.print(f"[green]✓[/] suggested partitions: [bold]{plan.suggested}[/]")
+    for reason in plan.reasons:
+        console.print(f"  · {reason}")
+    if known is None:
+        console.print(
+            f"  · master {cfg.spark.master} is a cluster: pass --parallelism (the executors' cores in total) "
+            "to have the count cover and divide evenly among them"
+        )
+    if topic is not None:
+        _topic_advice(topic, partition_count(cfg.kafka, topic), plan.suggested, cfg.kafka.bootstrap_servers)
+
+
+def _topic_advice(topic: str, current: int, suggested: int, bootstrap: str) -> None:
+    """What to do with an existing (or missing) topic against the suggestion."""
+    if current == 0:
+        console.print(f"  {topic} does not exist: streamwise topics create {topic} --partitions {suggested}")
+    elif current >= suggested:
+        console.print(f"  {topic} has {current} partitions: enough")
+    else:
+        console.print(
+            f"[yellow]![/] {topic} has {current} partitions, fewer than {suggested}. Grow it with Kafka's tool "
+            f"(partitions can only be added):\n"
+            f"    kafka-topics.sh --bootstrap-server {bootstrap} --alter --topic {topic} --partitions {suggested}\n"
+            f"  or create a new topic (streamwise topics create {topic}_v2 --partitions {suggested}) and move "
+            "producers and pipelines to it.\n"
+            "  Keyed records: a key's partition is hash(key) mod the count, so after growing, a key's new records "
+            "may go to another partition than its old ones, and its order holds only within each partition. "
+            "A running Spark query picks up the new partitions and reads them from their start."
+        )
+
+
 def up(
     pipeline: Annotated[
         str, typer.Option(help="Example pipeline (or .yaml) to run; its topic's generator feeds it")

@@ -99,6 +99,25 @@ def create_topic(
     return True
 
 
+def delete_topic(kafka: KafkaSettings, name: str) -> bool:
+    """Delete ``name`` and wait until the brokers no longer list it; False if it did not exist.
+    Raises TopicError otherwise."""
+    admin = _admin(kafka)  # must outlive the future, as in create_topic
+    future = admin.delete_topics([name], operation_timeout=_TIMEOUT_S, request_timeout=_TIMEOUT_S)[name]
+    try:
+        future.result()
+    except KafkaException as exc:
+        err = exc.args[0]
+        if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return False
+        raise TopicError(f"cannot delete topic {name} on {kafka.bootstrap_servers}: {err.str()}") from None
+    # Deletion is acknowledged by the controller before the brokers' metadata drops the topic.
+    deadline = time.monotonic() + _TIMEOUT_S
+    while name in admin.list_topics(timeout=_TIMEOUT_S).topics and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return True
+
+
 def _await_leaders(admin: AdminClient, name: str, partitions: int) -> None:
     """Wait until the new topic's partitions all have a leader in the broker's metadata: creation is
     acknowledged by the controller before brokers know the topic, and clients that ask too soon get
