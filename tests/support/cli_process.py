@@ -8,11 +8,13 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from streamwise.config import Settings, settings_env
+from streamwise.platform.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -33,6 +35,36 @@ def child_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
         "NO_COLOR": "1",
         **extra,
     }
+
+
+@dataclass(frozen=True)
+class ScratchPlatform:
+    """The environment of an ``up`` on free ports with its own state folder, and the ports it uses."""
+
+    env: dict[str, str]
+    kafka_port: int
+    registry_port: int
+    dashboard_port: int
+
+
+def scratch_platform(state: Path) -> ScratchPlatform:
+    """What ``up`` needs to run beside anything else on this machine: free ports, a small broker heap,
+    ``local[2]`` without the Spark UI, the project's jar cache, and ``state`` as its state folder."""
+    kafka_port, controller_port, registry_port, dashboard_port = free_ports(4)
+    env = child_env(
+        **{
+            "STREAMWISE_STATE_DIR": str(state),
+            "STREAMWISE_CACHE_DIR": str(REPO / ".streamwise" / "cache"),
+            "STREAMWISE_KAFKA_PORT": str(kafka_port),
+            "STREAMWISE_KAFKA_CONTROLLER_PORT": str(controller_port),
+            "STREAMWISE_REGISTRY_PORT": str(registry_port),
+            "STREAMWISE_DASHBOARD_PORT": str(dashboard_port),
+            "STREAMWISE_KAFKA_HEAP": "512m",
+            "STREAMWISE_SPARK_UI": "false",
+            "STREAMWISE_SPARK_MASTER": "local[2]",
+        }
+    )
+    return ScratchPlatform(env, kafka_port, registry_port, dashboard_port)
 
 
 def run_streamwise(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

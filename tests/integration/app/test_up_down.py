@@ -10,9 +10,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from cli_process import REPO, child_env, streamwise_command
-
-from streamwise.platform.ports import free_ports
+from cli_process import scratch_platform, streamwise_command
 
 
 def _processes_mentioning(text: str) -> list[psutil.Process]:
@@ -43,20 +41,8 @@ def test_up_shows_windows_and_down_stops_everything(tmp_path: Path) -> None:
     dashboard, generator and pipeline by pid, no process that belongs to this state folder is left,
     and the watching `up` ends by itself (exit 0) saying the pipeline is no longer running."""
     state = tmp_path / "state"
-    kafka_port, controller_port, registry_port, dashboard_port = free_ports(4)
-    env = child_env(
-        **{
-            "STREAMWISE_STATE_DIR": str(state),
-            "STREAMWISE_CACHE_DIR": str(REPO / ".streamwise" / "cache"),
-            "STREAMWISE_KAFKA_PORT": str(kafka_port),
-            "STREAMWISE_KAFKA_CONTROLLER_PORT": str(controller_port),
-            "STREAMWISE_REGISTRY_PORT": str(registry_port),
-            "STREAMWISE_DASHBOARD_PORT": str(dashboard_port),
-            "STREAMWISE_KAFKA_HEAP": "512m",
-            "STREAMWISE_SPARK_UI": "false",
-            "STREAMWISE_SPARK_MASTER": "local[2]",
-        }
-    )
+    platform = scratch_platform(state)
+    env, dashboard_port = platform.env, platform.dashboard_port
     cmd = streamwise_command()
     try:
         up = subprocess.run(

@@ -10,10 +10,8 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from cli_process import REPO, child_env, streamwise_command
+from cli_process import scratch_platform, streamwise_command
 from tls_probe import s_client
-
-from streamwise.platform.ports import free_ports
 
 ROLES = ("registry", "dashboard", "producer-clickstream", "pipeline-clickstream")
 
@@ -36,20 +34,9 @@ def test_up_in_the_secure_profile(tmp_path: Path) -> None:
     user with its own ACLs; every secret file is 0600 and no secret appears in any log or in what
     `up` printed; `down` stops everything."""
     state = tmp_path / "state"
-    kafka_port, controller_port, registry_port, dashboard_port = free_ports(4)
-    env = child_env(
-        **{
-            "STREAMWISE_STATE_DIR": str(state),
-            "STREAMWISE_CACHE_DIR": str(REPO / ".streamwise" / "cache"),
-            "STREAMWISE_KAFKA_PORT": str(kafka_port),
-            "STREAMWISE_KAFKA_CONTROLLER_PORT": str(controller_port),
-            "STREAMWISE_REGISTRY_PORT": str(registry_port),
-            "STREAMWISE_DASHBOARD_PORT": str(dashboard_port),
-            "STREAMWISE_KAFKA_HEAP": "512m",
-            "STREAMWISE_SPARK_UI": "false",
-            "STREAMWISE_SPARK_MASTER": "local[2]",
-        }
-    )
+    platform = scratch_platform(state)
+    env = platform.env
+    kafka_port, registry_port, dashboard_port = platform.kafka_port, platform.registry_port, platform.dashboard_port
     cmd = streamwise_command()
     security = state / "security"
     try:
