@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import pytest
+from dashboard_sources import no_sources
 
 from streamwise.config import Settings, load_settings
-from streamwise.dashboard import AlertFeed, BackgroundServer, Sources, create_app
+from streamwise.dashboard import BackgroundServer, create_app
 from streamwise.dashboard.auth import COOKIE, dashboard_tls, dashboard_token
 from streamwise.platform.ports import free_ports
 
@@ -39,14 +39,7 @@ def secure(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def server(secure: Settings) -> Iterator[BackgroundServer]:
-    sources = Sources(
-        kafka_serving=lambda: False,
-        progress=dict,
-        alerts=lambda: AlertFeed(topic="alerts", exists=False, items=[]),
-        results=pd.DataFrame,
-        services=list,
-        results_table=secure.state / "no-table",
-    )
+    sources = no_sources(secure.state)
     dash = secure.dashboard
     app = create_app(secure, dash, sources=sources)
     with BackgroundServer(app, dash.host, dash.port, tls=dashboard_tls(secure, dash)) as srv:

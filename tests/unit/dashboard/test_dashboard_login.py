@@ -14,12 +14,12 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
+from dashboard_sources import no_sources
 from pydantic import SecretStr
 
 from streamwise.config import Settings, load_settings
-from streamwise.dashboard import AlertFeed, BackgroundServer, Sources, create_app
+from streamwise.dashboard import BackgroundServer, create_app
 from streamwise.dashboard.auth import COOKIE, dashboard_tls, dashboard_token, session_value, token_file
 from streamwise.dashboard.server import answers
 from streamwise.platform.certificates import TlsFiles
@@ -50,14 +50,7 @@ def tls(settings: Settings) -> TlsFiles:
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, tls: TlsFiles) -> Iterator[BackgroundServer]:
-    sources = Sources(
-        kafka_serving=lambda: False,
-        progress=dict,
-        alerts=lambda: AlertFeed(topic="alerts", exists=False, items=[]),
-        results=pd.DataFrame,
-        services=list,
-        results_table=settings.state / "no-table",
-    )
+    sources = no_sources(settings.state)
     app = create_app(settings, settings.dashboard, sources=sources)
     with BackgroundServer(app, port=free_ports(1)[0], tls=tls) as srv:
         yield srv
@@ -218,14 +211,7 @@ def test_without_the_secure_profile_there_is_no_login(tmp_path: Path) -> None:
     create_app(
         cfg,
         cfg.dashboard,
-        sources=Sources(
-            kafka_serving=lambda: False,
-            progress=dict,
-            alerts=lambda: AlertFeed(topic="alerts", exists=False, items=[]),
-            results=pd.DataFrame,
-            services=list,
-            results_table=tmp_path / "no-table",
-        ),
+        sources=no_sources(tmp_path),
     )
     assert not token_file(cfg).exists()
 
