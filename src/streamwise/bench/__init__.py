@@ -4,6 +4,7 @@
 - ``delta``: many small micro-batches into a Delta sink, with and without compaction: files and read times.
 - ``overhead``: the clickstream pipeline against the same query hand-written in PySpark and Spark's own
   Kafka read of the topic, in one run: wall seconds, events/s and ratios.
+- ``hotkey``: one hot key's load per Kafka partition and per Spark task, plain, salted and split.
 - ``peer``, ``process``, ``latency``, ``scaling``: the same pipeline beside a peer engine, events/s of
   ``run --once``, end-to-end latency per offered rate, and events/s by cores and partitions.
 
@@ -26,7 +27,7 @@ from streamwise.bench.registry import (
 
 # The built-in benchmarks register themselves on import; importing them here, after the registry,
 # makes every one available wherever the package is used.
-from streamwise.bench import delta, ingest, latency, overhead, peer, process, scaling  # noqa: F401  isort: skip
+from streamwise.bench import delta, hotkey, ingest, latency, overhead, peer, process, scaling  # noqa: F401  isort: skip
 
 __all__ = [
     "BenchContext",

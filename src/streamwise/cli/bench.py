@@ -160,6 +160,34 @@ def bench_scaling(
     _run("scaling", {"events": events}, bootstrap=bootstrap, output=output)
 
 
+@bench_app.command("hotkey")
+def bench_hotkey(
+    output: OutputOpt = None,
+    bootstrap: BootstrapOpt = None,
+    events: Annotated[
+        int, typer.Option(min=1000, help="Clickstream events produced once, read by every case")
+    ] = 400_000,
+    hot_key_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the events by user u0")] = 0.5,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the topic, keyed by user")] = 4,
+    salt: Annotated[int, typer.Option(min=2, help="The salted case's salt buckets")] = 8,
+    min_partitions: Annotated[int, typer.Option(min=1, help="The split case's min_partitions")] = 8,
+) -> None:
+    """One hot key through a windowed pipeline on local[2]: rows per Kafka partition, and per Spark
+    task (max/median, from Spark's REST API) of the Kafka-reading and the aggregation stage, for the
+    plain pipeline, the window salted, and the source split (min_partitions).
+
+    Example: streamwise bench hotkey --events 400000 --hot-key-share 0.5 --output bench-results
+    """
+    options = {
+        "events": events,
+        "hot_key_share": hot_key_share,
+        "partitions": partitions,
+        "salt": salt,
+        "min_partitions": min_partitions,
+    }
+    _run("hotkey", options, bootstrap=bootstrap, output=output)
+
+
 @bench_app.command("report")
 def bench_report(
     folder: Annotated[
