@@ -15,7 +15,9 @@ from streamwise.ingest.producer import EventProducer
 from streamwise.ingest.scenario import create
 from streamwise.pipeline import await_queries, parse_pipeline
 from streamwise.pipeline.plan import Pipeline
+from streamwise.pipeline.spec import RepartitionStep
 from streamwise.platform.topics import create_topic
+from streamwise.testing import run_batch
 
 T0 = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
 EVENTS = 12_000
@@ -139,3 +141,40 @@ def test_salted_window_and_split_partitions_give_the_plain_rows(
         assert spark.read.format("delta").load(str(pipeline.sink_path(pipeline.spec.sinks[0]))).schema == plain_types
     hot = expected[expected.user_id == "u0"].views.sum()
     assert 0.45 < hot / expected.views.sum() < 0.55
+
+
+def test_repartitioned_and_salted_batch_gives_the_pandas_rows(spark, topic_name: str) -> None:
+    """Setup: 3,000 of the skewed views run as one batch (no broker: ``run_batch``) through a
+    ``repartition`` step (3 tasks, by user_id split over 4 salt buckets) and the salted window.
+    Invariant: a batch has no watermark, so every window is emitted: exactly pandas' rows over all
+    of them, with the salt column gone."""
+    batch = create("clickstream", seed=5, hot_key_share=0.5).batch(3_000, T0)
+    frame = pd.DataFrame(
+        {
+            "user_id": batch.data.column("user_id").to_pylist(),
+            "page": batch.data.column("page").to_pylist(),
+            "event_time": [T0 + 20 * i for i in range(3_000)],
+        }
+    )
+    spec = spec_for(topic_name, "batch", salt=4)
+    spec = spec.model_copy(
+        update={
+            "steps": [
+                RepartitionStep(type="repartition", partitions=3, by=["user_id"], salt=4),
+                *spec.steps,
+            ]
+        }
+    )
+    out = run_batch(spark, spec, frame.to_dict("records")).rows
+    assert list(out.columns) == ["window_start", "window_end", "user_id", *AGGREGATES]
+    out["window_start"] = pd.to_datetime(out["window_start"], utc=True).astype("int64") // 1_000_000
+    got = out[["window_start", "user_id", *AGGREGATES]].sort_values(["window_start", "user_id"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, _all_windows(frame), check_dtype=False)
+
+
+def _all_windows(frame: pd.DataFrame) -> pd.DataFrame:
+    """pandas' rows for every window of ``frame`` (a batch closes them all): the model's, with one
+    event far enough ahead to close every window, and that event's own window left out."""
+    later = pd.DataFrame([{"user_id": "_", "page": "/page/0", "event_time": frame.event_time.max() + 3 * WINDOW_MS}])
+    rows = expected_windows(pd.concat([frame, later], ignore_index=True))
+    return rows[rows.user_id != "_"].reset_index(drop=True)
