@@ -1,7 +1,8 @@
 """The real parts streamwise runs on: the Kafka broker, Spark, the JVM jars, supervised processes.
 
-Owns processes and the JVM side (jars, the KRaft broker, topics and their partition count, Spark sessions, PostgreSQL and
-Redis servers). May import only config and errors: every other package builds on it.
+Owns processes and the JVM side (jars, the KRaft broker, topics and their partition count, Spark
+sessions, PostgreSQL and Redis servers). May import only config and errors: every other package
+builds on it.
 """
 
 from streamwise.platform.exceptions import (
