@@ -5,15 +5,21 @@ z-score against the key's baseline *before* the reading exceeds a threshold.
 Each group's rows are scored as whole pandas columns (the recurrences are run by pandas' ``ewm``),
 not row by row. A key's state expires ``state_ttl`` of event time after its last reading (an
 event-time timeout, driven by the watermark), so state stays bounded as keys come and go.
+
+The scoring runs in the executors' Python. It travels there by value: the function closes over plain
+values only, and this module's functions are pickled whole (cloudpickle), so an executor needs pandas,
+numpy and pyspark, not streamwise or its other dependencies (Kafka, PostgreSQL, Redis clients ...).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pyspark import cloudpickle
 from pyspark.sql.streaming.state import GroupStateTimeout
 
 from streamwise.pipeline.spec import AnomalyStep, interval_ms
@@ -49,8 +55,14 @@ def score(
 
 
 def detector(step: AnomalyStep, key_names: list[str]) -> Any:
-    """The ``applyInPandasWithState`` function for ``step``."""
+    """The ``applyInPandasWithState`` function for ``step``: it closes over plain values, never the
+    step itself (a streamwise class, which executors would have to import)."""
+    # detect and score are pickled whole, not as references an executor would import (idempotent).
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ttl_ms = interval_ms(step.state_ttl)
+    value, alpha, threshold, warmup = step.value, step.alpha, step.threshold, step.warmup
+    emit_all = step.emit == "all"
+    keys = list(key_names)
 
     def detect(key: tuple, frames: Iterator[pd.DataFrame], state: Any) -> Iterator[pd.DataFrame]:
         if state.hasTimedOut:
@@ -58,15 +70,15 @@ def detector(step: AnomalyStep, key_names: list[str]) -> Any:
             return
         frame = pd.concat(list(frames), ignore_index=True).sort_values("event_time", kind="stable")
         count, mean, var, last_ms = state.get if state.exists else (0, 0.0, 0.0, 0)
-        values = frame[step.value].to_numpy(dtype="float64")
-        before, std, z, mean, var = score(values, count, mean, var, step.alpha)
+        values = frame[value].to_numpy(dtype="float64")
+        before, std, z, mean, var = score(values, count, mean, var, alpha)
         position = np.arange(count, count + len(values))
-        flagged = (position >= step.warmup) & (np.abs(z) > step.threshold)
+        flagged = (position >= warmup) & (np.abs(z) > threshold)
         event_ms = frame["event_time"].astype("int64").to_numpy() // 1_000_000
         last_ms = max(int(last_ms), int(event_ms.max()))
         state.update((count + len(values), mean, var, last_ms))
         state.setTimeoutTimestamp(last_ms + ttl_ms)
-        out = pd.DataFrame({name: frame[name].to_numpy() for name in key_names})
+        out = pd.DataFrame({name: frame[name].to_numpy() for name in keys})
         out = out.assign(
             event_time=frame["event_time"].to_numpy(),
             value=values,
@@ -75,7 +87,7 @@ def detector(step: AnomalyStep, key_names: list[str]) -> Any:
             z_score=z,
             is_anomaly=flagged,
         )
-        yield out if step.emit == "all" else out[out["is_anomaly"]]
+        yield out if emit_all else out[out["is_anomaly"]]
 
     return detect
 
