@@ -67,6 +67,8 @@ def test_url_tokens_and_credential_headers_stay_out_of_logs_and_dead_letters(
     )
     batch = spark.createDataFrame([("u1", 1), ("u2", 2)], "user_id STRING, n INT")
     caplog.set_level(logging.DEBUG)
+    # The CLI quiets httpx to WARNING when imported (another test may have): this one needs its INFO lines.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     with Receiver(port, status_for=lambda _row: 422) as receiver:
         sink_writer(sink, sink_settings, query)(batch, 0)
     assert receiver.calls == 2
