@@ -34,6 +34,7 @@ from streamwise.pipeline import load_pipeline, resolve
 from streamwise.pipeline.layout import PipelineLayout
 from streamwise.pipeline.spec import JdbcSide, JoinStep, PipelineSpec
 from streamwise.platform import jars
+from streamwise.platform.cluster import SparkCluster
 from streamwise.platform.exceptions import PlatformError
 from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import check_binds
@@ -153,8 +154,10 @@ def down(settings: Settings, *, purge: bool = False) -> list[str]:
 
 
 def _stop(name: str, settings: Settings) -> bool:
-    servers = {"kafka": KafkaCluster, "postgres": PostgresServer, "redis": RedisServer}
-    if name in servers:  # each knows its own clean shutdown (PostgreSQL: fast shutdown, not TERM)
+    servers = {"kafka": KafkaCluster, "postgres": PostgresServer, "redis": RedisServer, "spark-master": SparkCluster}
+    # Each knows its own clean shutdown (PostgreSQL: fast shutdown, not TERM; a Spark cluster: every
+    # worker, then the master).
+    if name in servers:
         return servers[name](settings).stop()
     # A pipeline stops between two batches and settles the last ones before it exits: give it time.
     return Service(name, settings.state).stop(grace_s=60.0 if name == "pipeline" else 15.0)

@@ -7,6 +7,8 @@
 - ``hotkey``: one hot key's load per Kafka partition and per Spark task, plain, salted and split.
 - ``peer``, ``process``, ``latency``, ``scaling``: the same pipeline beside a peer engine, events/s of
   ``run --once``, end-to-end latency per offered rate, and events/s by cores and partitions.
+- ``cluster``: ``local[2]`` vs a 2-worker standalone cluster (events/s, tasks per executor), and a
+  worker SIGKILLed mid-run that must leave exactly the same rows.
 
 Owns the benchmarks and their report. May import every layer below it, including ``app`` (``latency``
 drives the whole local platform as a user would); only ``cli`` imports it.
@@ -27,7 +29,7 @@ from streamwise.bench.registry import (
 
 # The built-in benchmarks register themselves on import; importing them here, after the registry,
 # makes every one available wherever the package is used.
-from streamwise.bench import delta, hotkey, ingest, latency, overhead, peer, process, scaling  # noqa: F401  isort: skip
+from streamwise.bench import cluster, delta, hotkey, ingest, latency, overhead, peer, process, scaling  # noqa: F401  isort: skip
 
 __all__ = [
     "BenchContext",

@@ -19,7 +19,18 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from streamwise.cli import dashboard, ingest, monitor, pipeline, platform, schemas, security, services, verify
+from streamwise.cli import (
+    cluster,
+    dashboard,
+    ingest,
+    monitor,
+    pipeline,
+    platform,
+    schemas,
+    security,
+    services,
+    verify,
+)
 from streamwise.cli._common import err_console, root_options
 from streamwise.cli.bench import bench_app
 from streamwise.errors import StreamwiseError
@@ -72,6 +83,7 @@ app.add_typer(schemas.registry_app, name="registry")
 app.add_typer(schemas.schema_app, name="schema")
 app.add_typer(dashboard.dashboard_app, name="dashboard")
 app.add_typer(services.services_app, name="services")
+app.add_typer(cluster.cluster_app, name="cluster")
 app.add_typer(security.users_app, name="users")
 app.add_typer(security.acl_app, name="acl")
 app.add_typer(bench_app, name="bench")

@@ -37,6 +37,14 @@ def run(
             "Not restarted: a finished --once run, a wrong pipeline file or setting (exit 2), 10 failures in a row"
         ),
     ] = False,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master to run on: local[N], spark://127.0.0.1:7077 (streamwise cluster up), any cluster's "
+            "URL  [env STREAMWISE_SPARK_MASTER; default local[*]]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run pipelines until Ctrl-C (or, with --once, until they have caught up).
 
@@ -44,6 +52,7 @@ def run(
     query and the cause. A wrong pipeline file or setting exits 2 (a retry cannot help).
 
     Example: streamwise run pipelines/clickstream.yaml --once  (or: streamwise run clickstream --supervise)
+             streamwise run clickstream --master spark://127.0.0.1:7077  (after streamwise cluster up)
     """
     from streamwise.config import settings_env
     from streamwise.errors import ConfigError
@@ -55,6 +64,10 @@ def run(
 
     try:
         cfg = settings()
+        if master is not None:
+            if not master.strip():
+                raise ConfigError("--master is empty", hint="e.g. --master spark://127.0.0.1:7077 or local[2]")
+            cfg = cfg.model_copy(update={"spark": cfg.spark.model_copy(update={"master": master.strip()})})
         specs = [load_pipeline(resolve(p)) for p in pipelines]
         twice = sorted({s.name for s in specs if [t.name for t in specs].count(s.name) > 1})
         if twice:

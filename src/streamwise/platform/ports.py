@@ -51,16 +51,18 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
-def check_bind(host: str, what: str, settings: Settings, *, setting: str) -> None:
+def check_bind(host: str, what: str, settings: Settings, *, setting: str, profile_protects: bool = True) -> None:
     """Allow ``what`` to listen on ``host``, or raise ExposedBindError before anything starts.
 
     Loopback is always allowed. Any other address (``0.0.0.0``, ``::``, a LAN address, a host name)
     needs the secure profile (TLS and logins protect the service) or ``--expose`` (then a warning
     says it is served unprotected). ``setting`` names the setting that chose ``host`` (``dashboard.host``).
+    ``profile_protects=False`` is for what the secure profile does not protect (Spark's master, workers
+    and driver speak unauthenticated RPC): only ``--expose`` allows it beyond loopback.
     """
     if is_loopback(host):
         return
-    if settings.security.enabled:
+    if settings.security.enabled and profile_protects:
         return
     if settings.security.expose:
         log.warning(
@@ -71,11 +73,18 @@ def check_bind(host: str, what: str, settings: Settings, *, setting: str) -> Non
         )
         return
     variable = "STREAMWISE_" + setting.upper().replace(".", "_")
+    expose = "--expose (STREAMWISE_SECURITY_EXPOSE=true) to serve it unprotected"
+    if not profile_protects:
+        raise ExposedBindError(
+            f"{what} would listen on {host} ({setting}, {variable}), an address other machines can reach, "
+            "and nothing authenticates who connects (the secure profile does not cover Spark's RPC)",
+            hint=f"set {variable}=127.0.0.1 to keep it on this machine, or pass {expose} on a network you trust",
+        )
     raise ExposedBindError(
         f"{what} would listen on {host} ({setting}, {variable}), an address other machines can reach, "
         "while the secure profile is off",
         hint=f"set {variable}=127.0.0.1 to keep it on this machine, pass --profile secure to protect it "
-        "(TLS and logins), or pass --expose (STREAMWISE_SECURITY_EXPOSE=true) to serve it unprotected",
+        f"(TLS and logins), or pass {expose}",
     )
 
 

@@ -28,8 +28,9 @@ from streamwise.platform.supervise import SupervisorRecord
 from streamwise.secret_files import private_dir
 
 # The services of the local platform by name, in the order `down` stops them: consumers before
-# producers before the broker. The dashboard lists their state in this order too.
-SERVICES = ("dashboard", "pipeline", "generator", "registry", "kafka", "redis", "postgres")
+# producers before the broker, a Spark cluster's workers and master (spark-master stands for them)
+# after the drivers that ran on them. The dashboard lists their state in this order too.
+SERVICES = ("dashboard", "pipeline", "generator", "spark-master", "registry", "kafka", "redis", "postgres")
 
 # What every started process writes (logs, data, checkpoints) is private to its user, whatever the
 # mask of the process that starts it (the CLI sets the same; a library caller may not).

@@ -5,8 +5,9 @@ Use them in your own project's ``conftest.py``::
 
     pytest_plugins = ["streamwise.testing.fixtures"]
 
-then ask for ``streamwise_settings``, ``kafka_broker``, ``spark`` or ``topic_name`` in a test. The
-broker is stopped by its pid when the session ends. Set ``STREAMWISE_CACHE_DIR`` to share the JVM jar
+then ask for ``streamwise_settings``, ``kafka_broker``, ``spark`` or ``topic_name`` in a test (or
+``spark_cluster`` for a Spark standalone cluster of two workers). The broker is stopped by its pid
+when the session ends. Set ``STREAMWISE_CACHE_DIR`` to share the JVM jar
 cache between projects (by default the jars are resolved into ``.streamwise/cache`` of the current
 folder).
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import pytest
 
 from streamwise.config import Settings, load_settings
+from streamwise.platform.cluster import SparkCluster, on_free_ports
 from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import free_port_block, free_ports
 from streamwise.platform.services import PostgresServer, RedisServer
@@ -142,6 +144,24 @@ def spark(streamwise_settings: Settings, kafka_broker: KafkaCluster) -> Iterator
     session = spark_session(streamwise_settings, app_name="streamwise-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_cluster_settings(streamwise_settings: Settings) -> Settings:
+    """The test platform's settings with a local Spark standalone cluster of two workers on free ports
+    (files under the session's state folder), and ``spark.master`` pointing at it: a driver started
+    with these settings (``child_env``) runs on the cluster. The session's own ``spark`` stays local."""
+    return on_free_ports(streamwise_settings, workers=2)
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(spark_cluster_settings: Settings) -> Iterator[SparkCluster]:
+    """``streamwise cluster up --workers 2``: a Spark master and two workers of 1 core and 1 GiB, started
+    once when a test asks for it; every daemon stopped by pid afterwards."""
+    cluster = SparkCluster(spark_cluster_settings)
+    cluster.start(2)
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture
