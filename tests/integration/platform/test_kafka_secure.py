@@ -317,6 +317,9 @@ def secure_cluster(tmp_path_factory: pytest.TempPathFactory, streamwise_settings
     cluster.stop()
 
 
+# Three more JVMs and a node restart: kept out of the default run's 30-minute budget (run it with
+# `./dev test -m slow tests/integration/platform/test_kafka_secure.py`).
+@pytest.mark.slow
 def test_a_secure_cluster_replicates_and_rejoins_over_tls(secure_cluster: KafkaCluster) -> None:
     """Setup: three secure nodes; a topic with three replicas written (acks=all) by a user granted
     only that topic; then a node that does not lead the quorum is killed and restarted.
