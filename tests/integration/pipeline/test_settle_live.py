@@ -50,7 +50,9 @@ def test_a_running_query_settles_each_batch_as_it_goes(spark, settings: Settings
 
 
 def _ledger_pages(spark, plan: Pipeline) -> list[str] | None:
-    if not (plan.late_records_path / "_delta_log").is_dir():
+    # Delta makes _delta_log before it writes the table's first commit into it: until that commit
+    # the table does not exist (DELTA_TABLE_NOT_FOUND), so wait for the commit, not the folder.
+    if not any((plan.late_records_path / "_delta_log").glob("*.json")):
         return None
     return sorted(row.page for row in spark.read.format("delta").load(str(plan.late_records_path)).collect()) or None
 
