@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamwise.errors import ConfigError
@@ -31,16 +31,22 @@ class KafkaNodeAddress(BaseModel):
 
 
 class KafkaSettings(BaseSettings):
-    """The local KRaft cluster (one node, or three for the cluster profile) and how clients reach it.
+    """The Kafka clients speak to: the local KRaft cluster streamwise starts (one node, or three for
+    the cluster profile), or an existing one named by ``bootstrap_servers``.
 
-    Node ``i`` (from 0) has id ``node_id + i`` and listens on ``port + 2i`` for clients and on
+    Local node ``i`` (from 0) has id ``node_id + i`` and listens on ``port + 2i`` for clients and on
     ``controller_port + 2i`` for the controller quorum: 9092/9093, 9094/9095, 9096/9097 by default.
     """
 
     model_config = SettingsConfigDict(env_prefix="STREAMWISE_KAFKA_", extra="forbid")
 
+    bootstrap_servers: str | None = Field(
+        default=None,
+        description="an existing Kafka (host:port,host:port,...): clients use it, and streamwise starts no "
+        "broker of its own; unset: the local cluster below",
+    )
     host: str = "127.0.0.1"
-    port: int = Field(default=9092, ge=1, le=65535, description="client (PLAINTEXT) listener of the first node")
+    port: int = Field(default=9092, ge=1, le=65535, description="client listener of the first local node")
     controller_port: int = Field(
         default=9093, ge=1, le=65535, description="KRaft controller listener of the first node"
     )
@@ -53,14 +59,37 @@ class KafkaSettings(BaseSettings):
         "(replication 3, min.insync.replicas 2)",
     )
     heap: str = Field(default="768m", description="JVM heap (-Xmx) of each node")
-    security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
-        default="PLAINTEXT", description="SASL_SSL in the secure profile: TLS, and SCRAM-SHA-512 logins"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = Field(
+        default="PLAINTEXT",
+        description="SASL_SSL in the secure profile (TLS, and SCRAM-SHA-512 logins); SSL or SASL_PLAINTEXT "
+        "only for an existing Kafka that listens so",
     )
-    sasl_username: str | None = Field(default=None, description="the principal this process speaks as (SASL_SSL)")
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", description="how SASL logins prove the password (the secure profile: SCRAM-SHA-512)"
+    )
+    sasl_username: str | None = Field(default=None, description="the principal this process speaks as (SASL_*)")
     sasl_password: SecretStr | None = None
-    ssl_ca_location: Path | None = Field(default=None, description="PEM file of the CA that signed the brokers")
+    ssl_ca_location: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the brokers (SSL, SASL_SSL); unset: the system's trusted CAs",
+    )
     default_partitions: int = Field(default=3, ge=1)
     start_timeout_s: float = Field(default=90.0, gt=0)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _bootstrap_list(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        servers = [s.strip() for s in value.split(",")]
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or "://" in server or not port.isdigit() or not 0 < int(port) <= 65535:
+                raise ValueError(
+                    f"bootstrap server {server!r} is not host:port: give a comma-separated list such as "
+                    "kafka-1.example.com:9092,kafka-2.example.com:9092 (no scheme; the protocol is security_protocol)"
+                )
+        return ",".join(servers)
 
     @model_validator(mode="after")
     def _ports_differ(self) -> KafkaSettings:
@@ -75,7 +104,7 @@ class KafkaSettings(BaseSettings):
         return self
 
     def addresses(self) -> list[KafkaNodeAddress]:
-        """Each node's id and ports, in node order."""
+        """Each local node's id and ports, in node order."""
         return [
             KafkaNodeAddress(
                 node_id=self.node_id + i, port=self.port + 2 * i, controller_port=self.controller_port + 2 * i
@@ -84,77 +113,106 @@ class KafkaSettings(BaseSettings):
         ]
 
     @property
-    def bootstrap_servers(self) -> str:
-        """Every node's client listener: a client still finds the cluster while any one node is down."""
+    def external(self) -> bool:
+        """True for an existing Kafka (``bootstrap_servers`` set): streamwise starts and stops no broker."""
+        return self.bootstrap_servers is not None
+
+    @property
+    def bootstrap(self) -> str:
+        """What clients bootstrap from: the existing Kafka's servers, or every local node's client
+        listener (a client still finds the cluster while any one node is down)."""
+        if self.bootstrap_servers is not None:
+            return self.bootstrap_servers
         return ",".join(f"{self.host}:{a.port}" for a in self.addresses())
+
+    def first_server(self) -> tuple[str, int]:
+        """The first bootstrap server's host and port (a cheap is-it-up probe)."""
+        host, _, port = self.bootstrap.split(",")[0].rpartition(":")
+        return host.strip("[]"), int(port)
 
     @property
     def replication_factor(self) -> int:
-        """Replicas of every topic the platform creates: 3 on a cluster of three or more, else 1."""
-        return min(3, self.nodes)
+        """Replicas of every topic the platform creates: 3 on a local cluster of three or more, else 1;
+        -1 on an existing Kafka, which then applies its brokers' ``default.replication.factor``."""
+        return -1 if self.external else min(3, self.nodes)
 
     @property
     def min_insync_replicas(self) -> int:
         """Replicas that must hold a write before acks=all answers: one failure tolerated on a cluster."""
-        return max(1, self.replication_factor - 1)
+        return max(1, min(3, self.nodes) - 1)
 
     @model_validator(mode="after")
     def _credentials_complete(self) -> KafkaSettings:
-        if self.security_protocol == "SASL_SSL":
-            missing = [
-                name for name in ("sasl_username", "sasl_password", "ssl_ca_location") if getattr(self, name) is None
-            ]
+        if self.sasl:
+            missing = [name for name in ("sasl_username", "sasl_password") if getattr(self, name) is None]
             if missing:
                 raise ValueError(
-                    f"security_protocol SASL_SSL needs {', '.join(missing)}: set STREAMWISE_KAFKA_"
+                    f"security_protocol {self.security_protocol} needs {', '.join(missing)}: set STREAMWISE_KAFKA_"
                     f"{missing[0].upper()}, or let the secure profile's state folder provide them"
                 )
         return self
 
     @property
+    def sasl(self) -> bool:
+        """True when clients log in (SASL_SSL or SASL_PLAINTEXT)."""
+        return self.security_protocol.startswith("SASL_")
+
+    @property
     def secure(self) -> bool:
-        return self.security_protocol == "SASL_SSL"
+        """True when clients speak as a named principal (a SASL login)."""
+        return self.sasl
 
     def _security(self) -> dict[str, str]:
-        """Kafka client properties (the Java and librdkafka names agree) for TLS + SCRAM; none in plaintext."""
-        if not self.secure:
-            return {}
-        assert self.sasl_username is not None and self.sasl_password is not None  # checked by the validator
-        return {
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanism": "SCRAM-SHA-512",
-            "sasl.username": self.sasl_username,
-            "sasl.password": self.sasl_password.get_secret_value(),
-        }
+        """Kafka client properties (the Java and librdkafka names agree) for TLS and SASL; none in plaintext."""
+        props: dict[str, str] = {}
+        if self.security_protocol != "PLAINTEXT":
+            props["security.protocol"] = self.security_protocol
+        if self.sasl:
+            assert self.sasl_username is not None and self.sasl_password is not None  # checked by the validator
+            props |= {
+                "sasl.mechanism": self.sasl_mechanism,
+                "sasl.username": self.sasl_username,
+                "sasl.password": self.sasl_password.get_secret_value(),
+            }
+        return props
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
 
     def client_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka/confluent-kafka settings for a client of this cluster."""
         security: dict[str, Any] = self._security()
-        if security:
-            security["ssl.ca.location"] = str(self.ssl_ca_location)
-        return {"bootstrap.servers": self.bootstrap_servers, **security, **extra}
+        if self.tls:
+            # "probe": librdkafka's bundled OpenSSL looks for the system's CA bundle in the usual places.
+            security["ssl.ca.location"] = str(self.ssl_ca_location) if self.ssl_ca_location else "probe"
+        return {"bootstrap.servers": self.bootstrap, **security, **extra}
 
     def java_client_properties(self) -> dict[str, str]:
         """Properties for a Java client of this cluster (Kafka's own tools, ``--command-config``)."""
-        props = {"bootstrap.servers": self.bootstrap_servers}
+        props = {"bootstrap.servers": self.bootstrap}
         security = self._security()
-        if security:
+        if self.sasl:
             user, password = security.pop("sasl.username"), security.pop("sasl.password")
-            props |= security | {
-                "sasl.jaas.config": _scram_jaas(user, password),
-                "ssl.truststore.type": "PEM",
-                "ssl.truststore.location": str(self.ssl_ca_location),
-            }
-        return props
+            security["sasl.jaas.config"] = _jaas(self.sasl_mechanism, user, password)
+        if self.tls and self.ssl_ca_location is not None:  # else the JVM's own trust store
+            security |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ssl_ca_location)}
+        return props | security
 
     def spark_options(self) -> dict[str, str]:
         """Options for Spark's Kafka source and sink (the ``kafka.`` prefix passes them through)."""
         return {f"kafka.{key}": value for key, value in self.java_client_properties().items()}
 
 
-def _scram_jaas(user: str, password: str) -> str:
-    """A JAAS line for SCRAM; the password is URL-safe (secret_files.new_password), so no quoting is needed."""
-    return f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user}" password="{password}";'
+def _jaas(mechanism: str, user: str, password: str) -> str:
+    """The JAAS line of a SASL login; quotes and backslashes in the values are escaped, as Kafka's
+    JAAS parser (a quoted-string tokenizer) reads them back."""
+    module = "plain.PlainLoginModule" if mechanism == "PLAIN" else "scram.ScramLoginModule"
+
+    def quoted(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return f"org.apache.kafka.common.security.{module} required username={quoted(user)} password={quoted(password)};"
 
 
 class SecuritySettings(BaseSettings):
@@ -519,6 +577,16 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+
+    @model_validator(mode="after")
+    def _existing_kafka_brings_its_security(self) -> Settings:
+        if self.security.enabled and self.kafka.external:
+            raise ValueError(
+                "the secure profile secures the Kafka streamwise starts (its CA, users and ACLs), but "
+                f"kafka.bootstrap_servers names an existing one ({self.kafka.bootstrap}): leave the profile off and "
+                "give that Kafka's own security_protocol, sasl_* and ssl_ca_location"
+            )
+        return self
 
     @model_validator(mode="after")
     def _store_secrets(self) -> Settings:

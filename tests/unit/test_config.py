@@ -12,7 +12,7 @@ from streamwise.errors import ConfigError
 
 def test_defaults_point_at_a_local_broker_and_state_folder() -> None:
     cfg = load_settings()
-    assert cfg.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert cfg.kafka.bootstrap == "127.0.0.1:9092"
     assert cfg.state == Path(".streamwise").resolve()
     assert cfg.cache == (Path(".streamwise") / "cache").resolve()
     assert cfg.kafka.spark_options() == {"kafka.bootstrap.servers": "127.0.0.1:9092"}
@@ -23,7 +23,7 @@ def test_environment_overrides_each_section(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("STREAMWISE_SPARK_MASTER", "local[2]")
     monkeypatch.setenv("STREAMWISE_STATE_DIR", str(tmp_path))
     cfg = load_settings()
-    assert cfg.kafka.bootstrap_servers == "127.0.0.1:19092"
+    assert cfg.kafka.bootstrap == "127.0.0.1:19092"
     assert cfg.spark.master == "local[2]"
     assert cfg.state == tmp_path
 
@@ -48,7 +48,7 @@ def test_controller_port_must_differ_from_client_port() -> None:
 
 def test_cluster_nodes_take_every_other_port_and_must_not_overlap() -> None:
     kafka = load_settings(kafka={"nodes": 3}).kafka
-    assert kafka.bootstrap_servers == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
+    assert kafka.bootstrap == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
     assert [(a.node_id, a.port, a.controller_port) for a in kafka.addresses()] == [
         (1, 9092, 9093),
         (2, 9094, 9095),

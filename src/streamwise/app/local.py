@@ -107,12 +107,24 @@ def up(
             hint=f"up runs pipelines over a scenario topic: {', '.join(scenarios())}",
         )
     # Every address is checked before anything starts: a refused bind must not leave half a platform.
-    check_binds(settings, ["kafka", "registry", "dashboard", *(["postgres", "redis"] if needs_database(spec) else [])])
+    local_kafka = [] if settings.kafka.external else ["kafka"]
+    check_binds(
+        settings, [*local_kafka, "registry", "dashboard", *(["postgres", "redis"] if needs_database(spec) else [])]
+    )
     private_dir(settings.state)
     step("resolving JVM jars (Maven, first run only)")
     jars.ensure_all(settings.cache)
-    step(f"starting Kafka on {settings.kafka.bootstrap_servers}")
-    KafkaCluster(settings).start()
+    kafka = KafkaCluster(settings)
+    if settings.kafka.external:
+        step(f"using the existing Kafka at {settings.kafka.bootstrap}")
+        if not kafka.serving(timeout_s=15):
+            raise PlatformError(
+                f"the existing Kafka at {settings.kafka.bootstrap} does not answer (or a partition has no leader)",
+                hint="check STREAMWISE_KAFKA_BOOTSTRAP_SERVERS and its security settings: `streamwise kafka status`",
+            )
+    else:
+        step(f"starting Kafka on {settings.kafka.bootstrap}")
+        kafka.start()
     # In the secure profile each part speaks as its own principal, with only its ACLs (app.principals).
     step(f"starting the schema registry on {settings.registry.url}")
     start_registry(provision(settings, REGISTRY, registry_acls(settings)))

@@ -103,7 +103,7 @@ class DeltaBenchmark:
                 "compact_every": every,
                 "partitions": partitions,
                 "reads": reads,
-                "bootstrap.servers": context.settings.kafka.bootstrap_servers,
+                "bootstrap.servers": context.settings.kafka.bootstrap,
             },
             notes=[
                 "files read: data files of the table's current version; files on disk include those a compaction "

@@ -118,7 +118,7 @@ class IngestBenchmark:
                 "events": events,
                 "partitions": partitions,
                 "format": fmt.value,
-                "bootstrap.servers": kafka.bootstrap_servers,
+                "bootstrap.servers": kafka.bootstrap,
                 "producer": {k: v for k, v in PRODUCER_DEFAULTS.items()},
                 "perf_producer_props": producer_props(PRODUCER_DEFAULTS),
             },

@@ -168,7 +168,7 @@ class OverheadBenchmark:
                 "event_time_span_s": round(records / event_rate, 1),
                 "warmup": warmup,
                 "pipeline": f"pipelines/{PIPELINE}.yaml",
-                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "bootstrap.servers": settings.kafka.bootstrap,
                 "spark.master": settings.spark.master,
                 "spark.sql.shuffle.partitions": settings.spark.shuffle_partitions,
                 # Other work on the machine skews every figure: the 1-minute load before and after the timed runs.

@@ -92,7 +92,7 @@ class PeerBenchmark:
             views = int(total[0] or 0)
             windows = table.count()
             on_step("quixstreams: the same count, one process")
-            theirs = run_quix(python, settings.kafka.bootstrap_servers, topic, records, folder / "quix")
+            theirs = run_quix(python, settings.kafka.bootstrap, topic, records, folder / "quix")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         ours_rate, theirs_rate = records / ours.seconds, records / theirs["seconds"]

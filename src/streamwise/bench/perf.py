@@ -150,7 +150,7 @@ def run_producer_perf(
         "--throughput",
         "-1",
         "--producer-props",
-        f"bootstrap.servers={settings.kafka.bootstrap_servers}",
+        f"bootstrap.servers={settings.kafka.bootstrap}",
         *props,
     ]
     try:

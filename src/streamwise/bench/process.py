@@ -93,7 +93,7 @@ class ProcessBenchmark:
                 "partitions": partitions,
                 "event_rate": event_rate,
                 "pipeline": "pipelines/clickstream.yaml",
-                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "bootstrap.servers": settings.kafka.bootstrap,
                 "spark.master": settings.spark.master,
                 "spark.sql.shuffle.partitions": settings.spark.shuffle_partitions,
             },

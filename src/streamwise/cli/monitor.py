@@ -39,7 +39,7 @@ def status_view(cfg: Settings) -> Group:
         st = Service(name, cfg.state).status()
         state = "[green]running[/]" if st.running else "[dim]stopped[/]"
         if name == "kafka" and st.running:
-            state = f"[green]serving {cfg.kafka.bootstrap_servers}[/]" if serving else "[yellow]not serving[/]"
+            state = f"[green]serving {cfg.kafka.bootstrap}[/]" if serving else "[yellow]not serving[/]"
         sup = st.supervisor
         if sup is not None and st.running and sup.state == "backing off":
             state = "[yellow]restarting[/]"
@@ -51,9 +51,7 @@ def status_view(cfg: Settings) -> Group:
     if cfg.kafka.nodes > 1:
         parts.append(kafka_nodes_table(broker.status()))
     if not serving:
-        return Group(
-            *parts, f"[yellow]Kafka on {cfg.kafka.bootstrap_servers} is not serving: no topics or queries to show[/]"
-        )
+        return Group(*parts, f"[yellow]Kafka on {cfg.kafka.bootstrap} is not serving: no topics or queries to show[/]")
     topics = Table("topic", "partitions", "end offsets", title="topics")
     for name in list_topics(cfg.kafka):
         info = describe_topic(cfg.kafka, name)

@@ -74,10 +74,10 @@ def kafka_start(
     from streamwise.platform.kafka import KafkaCluster
 
     cluster = KafkaCluster(settings(profile, expose=expose, port=port, controller_port=controller_port))
-    with console.status(f"starting Kafka on {cluster.kafka.bootstrap_servers}"):
+    with console.status(f"starting Kafka on {cluster.kafka.bootstrap}"):
         pids = cluster.start()
     console.print(
-        f"[green]✓[/] Kafka serves on [bold]{cluster.kafka.bootstrap_servers}[/] "
+        f"[green]✓[/] Kafka serves on [bold]{cluster.kafka.bootstrap}[/] "
         f"({len(pids)} node(s), pid {', '.join(map(str, pids))}); data in {cluster.data_dir}, "
         f"logs in {cluster.nodes[0].service.log_file.parent}"
     )
@@ -140,7 +140,12 @@ def topics_create(
     partitions: Annotated[int, typer.Option("--partitions", "-p", min=1, help="Number of partitions")] = 3,
     replication: Annotated[
         int | None,
-        typer.Option("--replication", "-r", min=1, help="Replication factor (default: 3 on a cluster, else 1)"),
+        typer.Option(
+            "--replication",
+            "-r",
+            min=1,
+            help="Replication factor (default: 3 on a cluster, 1 on one node, the brokers' default on an existing Kafka)",
+        ),
     ] = None,
     retention_ms: Annotated[int | None, typer.Option(help="retention.ms (-1 keeps forever)")] = None,
     cleanup_policy: Annotated[str | None, typer.Option(help="delete, compact or compact,delete")] = None,
@@ -234,7 +239,7 @@ def topics_plan(
     cfg = settings()
     throughput = None if measure else plans.cached_throughput(cfg.state, cfg.kafka, record_bytes)
     if throughput is None:
-        with console.status(f"measuring one partition on {cfg.kafka.bootstrap_servers} for {seconds:g} s"):
+        with console.status(f"measuring one partition on {cfg.kafka.bootstrap} for {seconds:g} s"):
             throughput = plans.measure_partition_throughput(
                 cfg.kafka, dict(PRODUCER_DEFAULTS), record_bytes=record_bytes, seconds=seconds
             )
@@ -264,7 +269,7 @@ def topics_plan(
             "to have the count cover and divide evenly among them"
         )
     if topic is not None:
-        _topic_advice(topic, partition_count(cfg.kafka, topic), plan.suggested, cfg.kafka.bootstrap_servers)
+        _topic_advice(topic, partition_count(cfg.kafka, topic), plan.suggested, cfg.kafka.bootstrap)
 
 
 def _topic_advice(topic: str, current: int, suggested: int, bootstrap: str) -> None:
@@ -325,7 +330,7 @@ def up(
         f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s, running pipeline [bold]{spec.name}[/]\n"
         f"  dashboard  {cfg.dashboard.url}  (live throughput, latency, lag, windows, alerts; /metrics)\n"
         + (f"             login token in {token_file(cfg)}\n" if cfg.dashboard.tls else "")
-        + f"  Kafka      {cfg.kafka.bootstrap_servers}  (topic {topic}, dead letters {topic}.dlq)\n"
+        + f"  Kafka      {cfg.kafka.bootstrap}  (topic {topic}, dead letters {topic}.dlq)\n"
         f"  registry   {cfg.registry.url}  (Confluent-compatible schema registry)\n"
         + "".join(f"  Delta      {t}\n" for t in tables)
         + f"  Spark UI   {ui}\n"

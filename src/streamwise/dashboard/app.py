@@ -48,7 +48,7 @@ def create_app(
 
     When the dashboard serves HTTPS (``tls``, on in the secure profile), every route needs its token."""
     dash = dashboard or dashboard_settings(settings)
-    snapshots = Snapshots(sources or Sources.live(settings, dash), dash, settings.kafka.bootstrap_servers)
+    snapshots = Snapshots(sources or Sources.live(settings, dash), dash, settings.kafka.bootstrap)
     html = page_html()
 
     @contextlib.asynccontextmanager

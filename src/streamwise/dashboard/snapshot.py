@@ -144,7 +144,7 @@ class Sources:
         def serving() -> bool:
             # A refused connection answers at once; only then pay for a metadata round trip.
             try:
-                socket.create_connection((settings.kafka.host, settings.kafka.port), timeout=1).close()
+                socket.create_connection(settings.kafka.first_server(), timeout=1).close()
             except OSError:
                 return False
             return broker.serving(timeout_s=2)

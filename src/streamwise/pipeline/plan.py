@@ -176,12 +176,12 @@ class Pipeline:
             missing = partition_count(kafka, topic) == 0
         except KafkaException as exc:
             raise PipelineError(
-                f"cannot reach Kafka at {kafka.bootstrap_servers} to find topic {topic!r}: {exc.args[0].str()}",
+                f"cannot reach Kafka at {kafka.bootstrap} to find topic {topic!r}: {exc.args[0].str()}",
                 hint="is the broker running? try `streamwise kafka status`",
             ) from None
         if missing:
             raise PipelineError(
-                f"pipeline {self.spec.name} reads topic {topic!r}, which does not exist on {kafka.bootstrap_servers}",
+                f"pipeline {self.spec.name} reads topic {topic!r}, which does not exist on {kafka.bootstrap}",
                 hint=f"create it (`streamwise topics create {topic}`) or produce to it "
                 f"(`streamwise produce SCENARIO --topic {topic}`)",
             )

@@ -313,6 +313,11 @@ class KafkaCluster:
 
     def start(self) -> list[int]:
         """Start every node that is not running; return their pids once the cluster serves."""
+        if self.kafka.external:
+            raise PlatformError(
+                f"Kafka is an existing cluster here ({self.kafka.bootstrap}): streamwise starts no broker for it",
+                hint="unset STREAMWISE_KAFKA_BOOTSTRAP_SERVERS to start the local Kafka",
+            )
         self.check_recorded()
         java = require_java()
         jars.cached_jars(self.settings.cache, "broker")
@@ -328,7 +333,7 @@ class KafkaCluster:
                     node.format(java, classpath, cluster_id)
             record = {"cluster_id": cluster_id, "nodes": self.kafka.nodes, "secure": self.settings.security.enabled}
             self.topology_file.write_text(json.dumps(record))
-        log.info("starting Kafka on %s", self.kafka.bootstrap_servers)
+        log.info("starting Kafka on %s", self.kafka.bootstrap)
         pids = [node.launch(java, classpath) for node in self.nodes]
         self._await(lambda: self.serving() and self.registered() == {n.node_id for n in self.nodes}, self.nodes)
         return pids
@@ -461,12 +466,14 @@ class KafkaCluster:
     def status(self, *, quorum: bool = True) -> ClusterStatus:
         """Each node, serving or not, and (when ``quorum``, which costs a JVM start) the quorum's leader."""
         live = self.registered()
-        nodes = [NodeStatus(n.node_id, n.service.status(), n.bootstrap_server, n.node_id in live) for n in self.nodes]
-        running = any(n.process.running for n in nodes)
+        # An existing Kafka has no local nodes to list: it runs when it answers.
+        local = [] if self.kafka.external else self.nodes
+        nodes = [NodeStatus(n.node_id, n.service.status(), n.bootstrap_server, n.node_id in live) for n in local]
+        running = bool(live) if self.kafka.external else any(n.process.running for n in nodes)
         serving = running and self.serving()
         return ClusterStatus(
             nodes=nodes,
-            bootstrap_servers=self.kafka.bootstrap_servers,
+            bootstrap_servers=self.kafka.bootstrap,
             serving=serving,
             controller_leader=self.controller_leader() if quorum and running else None,
             under_replicated=self.under_replicated() if serving else [],
@@ -493,7 +500,7 @@ class KafkaCluster:
             time.sleep(0.5)
         nodes = ", ".join(str(node.node_id) for node in watched)
         raise ServiceStartError(
-            f"Kafka node(s) {nodes} not serving after {self.kafka.start_timeout_s:.0f}s on {self.kafka.bootstrap_servers}",
+            f"Kafka node(s) {nodes} not serving after {self.kafka.start_timeout_s:.0f}s on {self.kafka.bootstrap}",
             hint="raise STREAMWISE_KAFKA_START_TIMEOUT_S on a slow machine, or read the nodes' logs in "
             f"{self.settings.state / 'logs'}",
         )

@@ -129,7 +129,7 @@ def cached_throughput(state: Path, kafka: KafkaSettings, record_bytes: int) -> P
     for entry in _read_cache(state):
         if (entry.machine, entry.bootstrap_servers, entry.record_bytes) == (
             platform.node(),
-            kafka.bootstrap_servers,
+            kafka.bootstrap,
             record_bytes,
         ):
             return entry
@@ -177,7 +177,7 @@ def measure_partition_throughput(
         records=records,
         produce_events_per_s=records / produce_s,
         consume_events_per_s=records / consume_s,
-        bootstrap_servers=kafka.bootstrap_servers,
+        bootstrap_servers=kafka.bootstrap,
         machine=platform.node(),
         cpus=os.cpu_count() or 1,
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

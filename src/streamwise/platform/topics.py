@@ -69,10 +69,14 @@ def create_topic(
     """Create ``name``; return False if it existed and ``exist_ok``. Raises TopicError otherwise.
 
     ``replication`` defaults to the cluster's (:attr:`KafkaSettings.replication_factor`): three
-    replicas on the cluster profile, one on a single node."""
+    replicas on the cluster profile, one on a single node, and on an existing Kafka -1: its brokers'
+    ``default.replication.factor``."""
     replication = kafka.replication_factor if replication is None else replication
-    if partitions < 1 or replication < 1:
-        raise TopicError(f"topic {name}: partitions and replication must be ≥ 1 (got {partitions}, {replication})")
+    if partitions < 1 or (replication < 1 and replication != -1):
+        raise TopicError(
+            f"topic {name}: partitions must be ≥ 1 and replication ≥ 1 or -1 for the brokers' default "
+            f"(got {partitions}, {replication})"
+        )
     if cleanup_policy not in (None, "delete", "compact", "compact,delete", "delete,compact"):
         raise TopicError(
             f"topic {name}: cleanup policy {cleanup_policy!r} is not one of delete, compact, compact,delete"
@@ -94,7 +98,7 @@ def create_topic(
         err = exc.args[0]
         if err.name() == "TOPIC_ALREADY_EXISTS" and exist_ok:
             return False
-        raise TopicError(f"cannot create topic {name} on {kafka.bootstrap_servers}: {err.str()}") from None
+        raise TopicError(f"cannot create topic {name} on {kafka.bootstrap}: {err.str()}") from None
     _await_leaders(admin, name, partitions)
     return True
 
@@ -110,7 +114,7 @@ def delete_topic(kafka: KafkaSettings, name: str) -> bool:
         err = exc.args[0]
         if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
             return False
-        raise TopicError(f"cannot delete topic {name} on {kafka.bootstrap_servers}: {err.str()}") from None
+        raise TopicError(f"cannot delete topic {name} on {kafka.bootstrap}: {err.str()}") from None
     # Deletion is acknowledged by the controller before the brokers' metadata drops the topic.
     deadline = time.monotonic() + _TIMEOUT_S
     while name in admin.list_topics(timeout=_TIMEOUT_S).topics and time.monotonic() < deadline:
@@ -142,7 +146,7 @@ def list_topics(kafka: KafkaSettings, *, internal: bool = False) -> list[str]:
         names = _admin(kafka).list_topics(timeout=_TIMEOUT_S).topics
     except KafkaException as exc:
         raise TopicError(
-            f"cannot list topics on {kafka.bootstrap_servers}: {exc.args[0].str()}",
+            f"cannot list topics on {kafka.bootstrap}: {exc.args[0].str()}",
             hint="is the broker running? try `streamwise kafka status`",
         ) from None
     return sorted(n for n in names if internal or not n.startswith("__"))
@@ -163,7 +167,7 @@ def describe_topic(kafka: KafkaSettings, name: str) -> TopicInfo:
         raise TopicError(f"cannot describe {name}: {exc.args[0].str()}") from None
     if meta is None or meta.error is not None:
         raise TopicError(
-            f"topic {name} does not exist on {kafka.bootstrap_servers}",
+            f"topic {name} does not exist on {kafka.bootstrap}",
             hint="see `streamwise topics list`, or create it with `streamwise topics create`",
         )
     ends = end_offsets(kafka, name, sorted(meta.partitions))
@@ -249,7 +253,7 @@ def read_to_end(
         return records
     except KafkaException as exc:
         raise TopicError(
-            f"cannot read topic {topic} on {kafka.bootstrap_servers}: {exc.args[0].str()}",
+            f"cannot read topic {topic} on {kafka.bootstrap}: {exc.args[0].str()}",
             hint="is Kafka running? try `streamwise kafka status`",
         ) from None
     finally:

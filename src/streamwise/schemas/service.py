@@ -72,7 +72,7 @@ def start_registry(settings: Settings, *, timeout_s: float = 60.0) -> int:
     if not _kafka_serves(KafkaCluster(settings)):
         raise RegistryUnavailableError(
             50001,
-            f"Kafka on {settings.kafka.bootstrap_servers} does not answer; the registry keeps its state there",
+            f"Kafka on {settings.kafka.bootstrap} does not answer; the registry keeps its state there",
             hint="start it first with `streamwise kafka start` (or pass --kafka-port)",
         )
     log.info("starting the schema registry on %s (state in topic %s)", reg.url, reg.topic)

@@ -120,7 +120,7 @@ def test_a_plaintext_client_is_refused(secure_kafka: KafkaCluster, secure_settin
     """Setup: a client without security.protocol (plaintext) dials the client listener.
     Invariant: it gets no metadata (a transport failure: all brokers down for it), and the broker
     logs the connection as a failed SSL handshake."""
-    bootstrap = secure_settings.kafka.bootstrap_servers
+    bootstrap = secure_settings.kafka.bootstrap
     handshakes = broker_log(secure_kafka).count("(SSL handshake failed)")
 
     with pytest.raises(KafkaException) as refused:

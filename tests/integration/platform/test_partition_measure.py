@@ -16,5 +16,5 @@ def test_measurement_reads_back_every_record_and_leaves_no_topic(settings: Setti
     measured = measure_partition_throughput(settings.kafka, dict(PRODUCER_DEFAULTS), record_bytes=64, seconds=0.3)
     assert measured.records >= 10_000 and measured.records % 10_000 == 0
     assert measured.produce_events_per_s > 0 and measured.consume_events_per_s > 0
-    assert measured.record_bytes == 64 and measured.bootstrap_servers == settings.kafka.bootstrap_servers
+    assert measured.record_bytes == 64 and measured.bootstrap_servers == settings.kafka.bootstrap
     assert not [t for t in list_topics(settings.kafka) if t.startswith("streamwise.partition-plan.")]
