@@ -1,6 +1,7 @@
 """The same pipeline on ``local[2]`` and on a Spark standalone cluster of two workers (``cluster up
---workers 2``, the ``spark_cluster`` fixture): the same Delta rows, also when a worker is SIGKILLed in
-the middle of a run.
+--workers 2``, the ``spark_cluster`` fixture), both reading the three-node Kafka of the cluster profile
+(``kafka_cluster``): the same Delta rows, also when a worker is SIGKILLed in the middle of a run. That is
+the whole distributed deployment, on one machine.
 
 A process holds one SparkContext, and the test session's own (``spark``) is local: every run on the
 cluster is a child process, ``streamwise run FILE --once`` with the cluster's master in its
@@ -23,9 +24,17 @@ from streamwise.pipeline import await_queries, resolve
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import PipelineSpec
 from streamwise.platform.cluster import SparkCluster
-from streamwise.platform.topics import create_topic
+from streamwise.platform.topics import create_topic, describe_topic
 
 RUN_TIMEOUT_S = 300  # a bound for one run --once on a busy machine, never expected to be reached
+
+
+@pytest.fixture(scope="session")
+def distributed(spark_cluster_settings: Settings, cluster_settings: Settings, kafka_cluster) -> Settings:
+    """The Spark cluster's settings on the three-node Kafka (replication 3, min.insync.replicas 2):
+    drivers started with them run on the Spark cluster and read and write the three brokers."""
+    assert len(cluster_settings.kafka.bootstrap.split(",")) == 3
+    return spark_cluster_settings.model_copy(update={"kafka": cluster_settings.kafka})
 
 
 def test_cluster_up_serves_two_workers_on_loopback(spark_cluster: SparkCluster, spark_cluster_settings) -> None:
@@ -53,17 +62,20 @@ def test_cluster_up_serves_two_workers_on_loopback(spark_cluster: SparkCluster, 
 
 
 def test_clickstream_on_the_cluster_writes_exactly_the_rows_of_local(
-    spark, settings: Settings, spark_cluster: SparkCluster, spark_cluster_settings: Settings, topic_name: str, tmp_path
+    spark, distributed: Settings, spark_cluster: SparkCluster, topic_name: str, tmp_path
 ) -> None:
     """Setup: the clickstream model's two phases (out of order, then late) produced into one
-    partition, each followed by one run of the shipped clickstream pipeline on the session's local[2]
-    Spark and one `streamwise run FILE --once` with STREAMWISE_SPARK_MASTER set to the cluster's
-    master (the second phase starts behind the first one's watermark); each pipeline with its own
+    partition of a topic replicated on the three Kafka nodes, each phase followed by one run of the
+    shipped clickstream pipeline on the session's local[2] Spark and one `streamwise run FILE --once`
+    with STREAMWISE_SPARK_MASTER set to the cluster's master and the three brokers as bootstrap
+    servers (the second phase starts behind the first one's watermark); each pipeline with its own
     name, checkpoint and Delta table.
-    Invariants: after each phase both tables hold exactly the windows the pandas model computes, so
-    exactly the same rows; each cluster run was an application of the master's, and both workers ran
-    an executor of it (its work folder for the application)."""
+    Invariants: the topic has three in-sync replicas; after each phase both tables hold exactly the
+    windows the pandas model computes, so exactly the same rows; each cluster run was an application
+    of the master's, and both workers ran an executor of it (its work folder for the application)."""
+    settings = distributed
     create_topic(settings.kafka, topic_name, partitions=1)
+    assert [sorted(p.isr) for p in describe_topic(settings.kafka, topic_name).partitions] == [[1, 2, 3]]
     create_topic(settings.kafka, f"{topic_name}.dlq", partitions=1)
     local = Pipeline(clickstream_on(topic_name), settings)
     name = f"{topic_name}_cluster"
@@ -78,7 +90,7 @@ def test_clickstream_on_the_cluster_writes_exactly_the_rows_of_local(
         produce(settings, topic_name, phase)
         phases.append(phase)
         await_queries(local.start(spark, once=True))
-        run = run_streamwise(child_env(spark_cluster_settings), "run", str(path), "--once", timeout=RUN_TIMEOUT_S)
+        run = run_streamwise(child_env(settings), "run", str(path), "--once", timeout=RUN_TIMEOUT_S)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
         expected = expected_windows(phases)
         pd.testing.assert_frame_equal(delta_windows(spark, local), expected, check_dtype=False)
@@ -93,20 +105,19 @@ def test_clickstream_on_the_cluster_writes_exactly_the_rows_of_local(
 @pytest.mark.slow
 @pytest.mark.parametrize("drill", ["clickstream", "iot_anomalies"])
 def test_a_worker_killed_mid_run_leaves_exactly_the_rows_of_local(
-    broker,
     spark_cluster: SparkCluster,
-    spark_cluster_settings: Settings,
+    distributed: Settings,
     topic_name: str,
     tmp_path: Path,
     drill: str,
 ) -> None:
-    """Setup: ``bench cluster``'s drill: the example pipeline (clickstream: 20,000 events, 2,000 a
+    """Setup: ``bench cluster``'s drill, on the three Kafka nodes: the example pipeline (clickstream: 20,000 events, 2,000 a
     batch; iot_anomalies: 6,000 readings of 60 sensors, 600 a batch, every reading emitted with its
     baseline from per-sensor state) run with `run FILE --once` on local[2], then on the cluster, where
     worker 1 is SIGKILLed with its executor once 2 batches have committed; the worker is started again
     afterwards. Invariants: the cluster run exits 0 and commits batches after the kill; the driver's
     REST API shows the killed worker's executor lost; its Delta rows equal local[2]'s exactly."""
-    result = run_drill(spark_cluster_settings, spark_cluster, DRILLS[drill], topic=topic_name, folder=tmp_path)
+    result = run_drill(distributed, spark_cluster, DRILLS[drill], topic=topic_name, folder=tmp_path)
     print(f"worker-kill drill {drill}: {result.row()}")
     assert result.killed_after is not None and result.batches > result.killed_after, result.row()
     assert any(not e["active"] for e in result.executors), result.executors
