@@ -95,10 +95,13 @@ def up(
     rate: float,
     partitions: int,
     pipeline: str = "clickstream",
+    spark_workers: int = 0,
     step: Callable[[str], None] = lambda _msg: None,
 ) -> PipelineSpec:
     """Bring everything up for ``pipeline`` (an example name or file), reporting each stage through
-    ``step``; already-running parts are kept. The generator is the scenario named like the topic."""
+    ``step``; already-running parts are kept. The generator is the scenario named like the topic.
+    With ``spark_workers`` the pipeline runs on a local Spark standalone cluster of that many workers
+    (``streamwise cluster up``), else on ``spark.master``."""
     spec = load_pipeline(resolve(pipeline))
     topic = spec.source.topic
     if topic not in scenarios():
@@ -138,7 +141,12 @@ def up(
     step(f"starting the {topic} generator ({rate:g} events/s)")
     producer = provision(settings, producer_principal(topic), producer_acls(topic))
     start_generator(producer, scenario=topic, topic=topic, rate=rate, partitions=partitions)
-    step(f"starting the Spark pipeline {spec.name} (first start takes ~30 s)")
+    if spark_workers:
+        cluster = SparkCluster(settings)
+        step(f"starting a Spark cluster of {spark_workers} workers on {cluster.url}")
+        cluster.start(spark_workers)
+        settings = settings.model_copy(update={"spark": settings.spark.model_copy(update={"master": cluster.url})})
+    step(f"starting the Spark pipeline {spec.name} on {settings.spark.master} (first start takes ~30 s)")
     driver = provision(settings, pipeline_principal(spec.name), pipeline_acls(spec))
     start_pipeline(driver, pipeline, PipelineLayout(spec.name, settings.state).main_checkpoint)
     return spec

@@ -35,6 +35,7 @@ from streamwise.bench.registry import BenchContext, BenchReport, Column, registe
 from streamwise.config import QUIET, Settings
 from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.store import recent_metrics
+from streamwise.platform.cluster import SparkCluster, on_free_ports
 from streamwise.platform.ports import free_port
 from streamwise.platform.process import Service
 from streamwise.sinks.config import KafkaAlertsSink
@@ -45,6 +46,7 @@ GOALS_P99_S = {20_000: 1.5, 2_000: 3.0}  # the issue's goals: p99 at 20k offered
 GOAL_ALERT_P99_S = (20_000, 0.5)  # and the alert path's p99 at 20k offered
 CATCH_UP_S = 300
 PARTS = ("pipeline", "kafka", "generator", "registry", "dashboard")
+CLUSTER = "spark_cluster"  # the local Spark cluster's master and workers (their executors are children)
 
 
 @register
@@ -59,16 +61,22 @@ class LatencyBenchmark:
         rates = [float(r) for r in options.get("rates") or RATES]
         warmup, measure = float(options.get("warmup", 30)), float(options.get("measure", 60))
         pipeline = str(options.get("pipeline") or PIPELINE)
+        workers = int(options.get("spark_workers") or 0)
+        parts = (*PARTS, CLUSTER) if workers else PARTS
         on_step = options.get("on_step") or (lambda _msg: None)
         rows = []
         for rate in rates:
             settings = platform_settings(context.settings)
+            if workers:  # a scratch Spark cluster on free ports, beside any running one
+                settings = on_free_ports(settings, workers)
             try:
                 on_step(f"{rate:,.0f} events/s: bringing the platform up")
                 since_ms = int(time.time() * 1000)
-                spec = local.up(settings, rate=rate, partitions=3, pipeline=pipeline)
+                spec = local.up(settings, rate=rate, partitions=3, pipeline=pipeline, spark_workers=workers)
                 rows.append(
-                    measure_rate(settings, spec, rate, since_ms, warmup=warmup, measure=measure, on_step=on_step)
+                    measure_rate(
+                        settings, spec, rate, since_ms, warmup=warmup, measure=measure, on_step=on_step, parts=parts
+                    )
                 )
             finally:
                 # Purged: the next rate starts as a new user's platform does (no topic, checkpoint or
@@ -106,19 +114,34 @@ class LatencyBenchmark:
                 Column("batch_s", "batch s", "{:.2f}"),
                 Column("lag_end", "lag", "{:,}"),
                 Column("keeps_up", "keeps up", "{}"),
-                Column("cpu_pipeline", "cpu spark", "{:.2f}"),
+                Column("cpu_pipeline", "cpu driver" if workers else "cpu spark", "{:.2f}"),
+                *([Column(f"cpu_{CLUSTER}", "cpu executors", "{:.2f}")] if workers else []),
                 Column("cpu_kafka", "cpu kafka", "{:.2f}"),
                 Column("cpu_generator", "cpu gen", "{:.2f}"),
                 *alert_columns,
             ],
             rows=rows,
-            config={"pipeline": pipeline, "warmup_s": warmup, "measure_s": measure, "rates": rates},
+            config={
+                "pipeline": pipeline,
+                "warmup_s": warmup,
+                "measure_s": measure,
+                "rates": rates,
+                "spark_workers": workers,
+            },
             goals=goals,
             notes=[
                 "latency: Kafka timestamp of a record to the end of the batch that wrote it to the sink, from "
                 "the pipeline's observed metric plus the batch duration; per-batch percentiles, then the "
                 "records-weighted median over the measured batches (worst: the largest batch p99)",
                 "cpu: cores used by each part's process tree over the measured window (2 cores in all here)",
+                *(
+                    [
+                        f"on a local Spark cluster of {workers} workers: cpu driver is the pipeline's driver, "
+                        "cpu executors the master and workers with their executors"
+                    ]
+                    if workers
+                    else []
+                ),
             ],
         )
 
@@ -136,7 +159,15 @@ def platform_settings(base: Settings) -> Settings:
 
 
 def measure_rate(
-    settings: Settings, spec: Any, rate: float, since_ms: int, *, warmup: float, measure: float, on_step: Any
+    settings: Settings,
+    spec: Any,
+    rate: float,
+    since_ms: int,
+    *,
+    warmup: float,
+    measure: float,
+    on_step: Any,
+    parts: tuple[str, ...] = PARTS,
 ) -> dict[str, Any]:
     """Wait until pipeline ``spec`` has caught up with what the generator sent while Spark started
     (lag under 1 s of input), warm up, then measure one window of batches (and of alerts, when it
@@ -157,10 +188,10 @@ def measure_rate(
     alert_topic = next((s.topic for s in spec.sinks if isinstance(s, KafkaAlertsSink)), None)
     watch = AlertLatency(settings, alert_topic).start() if alert_topic else None
     start_ms = int(time.time() * 1000)
-    cpu_before = {part: cpu_seconds(settings, part) for part in PARTS}
+    cpu_before = {part: cpu_seconds(settings, part) for part in parts}
     on_step(f"{rate:,.0f} events/s: measuring {measure:.0f} s")
     time.sleep(measure)
-    cpu = {part: (cpu_seconds(settings, part) - cpu_before[part]) / measure for part in PARTS}
+    cpu = {part: (cpu_seconds(settings, part) - cpu_before[part]) / measure for part in parts}
     alert_s = np.array(watch.stop(), dtype=float) / 1000 if watch else np.array([])
     measured = [m for m in batches(settings, spec.name) if m.timestamp_ms >= start_ms and m.input_rows]
     if not measured:
@@ -283,7 +314,11 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 def cpu_seconds(settings: Settings, part: str) -> float:
     """CPU seconds used so far by a service's process and its children (Spark's JVM is a child of
-    the pipeline's Python process)."""
+    the pipeline's Python process; an executor, of its worker's)."""
+    if part == CLUSTER:
+        cluster = SparkCluster(settings)
+        daemons = [cluster.master.name, *(cluster.worker(i).name for i in cluster.worker_indices())]
+        return sum(cpu_seconds(settings, daemon) for daemon in daemons)
     proc = local_process(settings, part)
     if proc is None:
         return 0.0

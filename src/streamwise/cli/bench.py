@@ -102,6 +102,12 @@ def bench_latency(
             help="The example pipeline the platform runs; one with a kafka_alerts sink (iot_threshold) has its alert path measured too"
         ),
     ] = "clickstream",
+    spark_workers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Run the pipeline on a scratch local Spark cluster of this many workers (0: local[*])"
+        ),
+    ] = 0,
 ) -> None:
     """End-to-end latency (Kafka → sink commit, and → alerts topic) of the whole local platform at
     each offered rate.
@@ -112,8 +118,15 @@ def bench_latency(
 
     Example: streamwise bench latency --rate 2000 --rate 20000 --output bench-results
              streamwise bench latency --pipeline iot_threshold --rate 20000
+             streamwise bench latency --rate 2000 --spark-workers 2
     """
-    options = {"rates": rates, "warmup": warmup, "measure": measure, "pipeline": pipeline}
+    options = {
+        "rates": rates,
+        "warmup": warmup,
+        "measure": measure,
+        "pipeline": pipeline,
+        "spark_workers": spark_workers,
+    }
     _run("latency", options, bootstrap=None, output=output)
 
 

@@ -305,10 +305,19 @@ def up(
     ] = True,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the first results before giving up")] = 300,
     expose: ExposeOpt = False,
+    spark_workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Run the pipeline on a local Spark standalone cluster of this many workers (cluster up); "
+            "0: on spark.master",
+        ),
+    ] = 0,
 ) -> None:
     """Start the local platform: Kafka, registry, dashboard, a generator and a Spark pipeline; show results.
 
     Example: streamwise up --pipeline iot_anomalies --rate 5000 --profile cluster
+             streamwise up --profile cluster --spark-workers 2   (three brokers and a Spark cluster)
     """
     from streamwise.app import local
     from streamwise.dashboard.auth import token_file
@@ -322,9 +331,15 @@ def up(
             status.update(msg)
             console.print(f"[dim]{time.monotonic() - started:5.1f}s[/] {msg}")
 
-        spec = local.up(cfg, rate=rate, partitions=partitions, pipeline=pipeline, step=step)
+        spec = local.up(
+            cfg, rate=rate, partitions=partitions, pipeline=pipeline, spark_workers=spark_workers, step=step
+        )
     tables = [warehouse_path(s.path, cfg.state) for s in spec.sinks if isinstance(s, DeltaSink)]
     ui = f"http://127.0.0.1:{cfg.spark.ui_port}" if cfg.spark.ui else "(disabled)"
+    if spark_workers:
+        from streamwise.platform.cluster import SparkCluster
+
+        ui += f"; cluster {SparkCluster(cfg).ui_url} ({spark_workers} workers)"
     topic = spec.source.topic
     console.print(
         f"[green]✓[/] platform up in {time.monotonic() - started:.0f}s, running pipeline [bold]{spec.name}[/]\n"
