@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streamwise.platform.dead_letters import dlq_topic
+from streamwise.platform.storage import Location, location
 from streamwise.sinks._retry import RetryPolicy
 
 _COLUMN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -340,10 +341,12 @@ def sink_location(sink: Sink) -> str:
     return ""
 
 
-def warehouse_path(spec_path: str, state: Path) -> Path:
-    """A Delta table's path: absolute as given, else under ``STATE/warehouse``."""
+def warehouse_path(spec_path: str, root: Location) -> Location:
+    """A Delta table's path: absolute (or a URI) as given, else under the data root's ``warehouse/``."""
+    if "://" in spec_path:
+        return location(spec_path)
     path = Path(spec_path)
-    return path if path.is_absolute() else state / "warehouse" / path
+    return path if path.is_absolute() else root / "warehouse" / spec_path
 
 
 def literal_prefix(template: str) -> str:
