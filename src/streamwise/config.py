@@ -508,7 +508,8 @@ SECTIONS: dict[str, type[BaseSettings]] = {
 
 
 class Settings(BaseSettings):
-    """Everything a local run needs; all files it writes live under ``state_dir``."""
+    """Everything a local run needs; all files it writes live under ``state_dir``, but checkpoints and Delta
+    tables, which live under ``data_root`` when it is set."""
 
     model_config = SettingsConfigDict(env_prefix="STREAMWISE_", extra="forbid")
 

@@ -53,7 +53,7 @@ class DeltaSink(_Model):
     """Append to a Delta table, exactly once through Delta's ``txnAppId``/``txnVersion``."""
 
     type: Literal["delta"]
-    path: str = Field(description="absolute, or relative to the state folder's warehouse/")
+    path: str = Field(description="absolute (or a Hadoop URI), or relative to the data root's warehouse/")
     partition_by: list[str] = Field(default_factory=list)
     compact_every: int | None = Field(default=None, ge=1, description="Delta OPTIMIZE after every N micro-batches")
 

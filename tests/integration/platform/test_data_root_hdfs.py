@@ -35,7 +35,7 @@ def test_clickstream_keeps_checkpoint_table_and_ledger_on_hdfs_and_resumes_there
     ROOT/checkpoints/<name>/settled.json; the second run resumed the first's checkpoint (same query
     id, its commits numbered after the first run's, and phase 2's late events dropped, which a fresh
     checkpoint would have counted); the marker names that query and the last committed batch, which
-    streamwise reads from HDFS as Hadoop lists it; the ledger on HDFS holds exactly the two late events;
+    streamwise reads from HDFS as Hadoop lists it, and its temporary file was renamed over it; the ledger on HDFS holds exactly the two late events;
     nothing was written to the local state folder's checkpoints/ or warehouse/."""
     root = f"{hdfs.uri}/streamwise"
     state = tmp_path / "state"
@@ -70,6 +70,7 @@ def test_clickstream_keeps_checkpoint_table_and_ledger_on_hdfs_and_resumes_there
         assert pipeline.layout.query_id(pipeline.layout.main_checkpoint) == query_ids[-1]
         marker = json.loads(_read(spark, f"{root}/checkpoints/{topic_name}/settled.json"))
         assert marker == {"query": query_ids[-1], "batch": listed[-1]}
+        assert sorted(_list(spark, f"{root}/checkpoints/{topic_name}")) == ["main", "settled.json"]  # renamed over
         assert "00000000000000000000.json" in _list(spark, f"{table}/_delta_log")
 
     assert query_ids[0] == query_ids[1]
