@@ -16,7 +16,7 @@ from deltalake import DeltaTable
 
 from streamwise.config import Settings
 from streamwise.pipeline import await_queries
-from streamwise.pipeline.batches import last_committed
+from streamwise.pipeline.batches import batch_range, last_committed
 from streamwise.pipeline.plan import Pipeline
 from streamwise.platform.hdfs import MiniHdfs
 from streamwise.platform.storage import HadoopPath
@@ -35,7 +35,8 @@ def test_clickstream_keeps_checkpoint_table_and_ledger_on_hdfs_and_resumes_there
     ROOT/checkpoints/<name>/settled.json; the second run resumed the first's checkpoint (same query
     id, its commits numbered after the first run's, and phase 2's late events dropped, which a fresh
     checkpoint would have counted); the marker names that query and the last committed batch, which
-    streamwise reads from HDFS as Hadoop lists it, and its temporary file was renamed over it; the ledger on HDFS holds exactly the two late events;
+    streamwise reads from HDFS as Hadoop lists it, and its temporary file was renamed over it; batch
+    0's offset range read from HDFS is exactly phase 1's records; the ledger on HDFS holds exactly the two late events;
     nothing was written to the local state folder's checkpoints/ or warehouse/."""
     root = f"{hdfs.uri}/streamwise"
     state = tmp_path / "state"
@@ -74,6 +75,10 @@ def test_clickstream_keeps_checkpoint_table_and_ledger_on_hdfs_and_resumes_there
         assert "00000000000000000000.json" in _list(spark, f"{table}/_delta_log")
 
     assert query_ids[0] == query_ids[1]
+    # Batch 0 from its start offsets (the Kafka source's file, found by a glob on HDFS) to its end:
+    # the whole of phase 1, as produced into the one partition.
+    assert batch_range(pipeline.layout.main_checkpoint, 0, topic_name).start == {topic_name: {"0": 0}}
+    assert batch_range(pipeline.layout.main_checkpoint, 0, topic_name).end == {topic_name: {"0": len(PHASE_1)}}
     assert min(set(commits[1]) - set(commits[0])) > commits[0][-1]
     ledger = DeltaTable(f"{root}/warehouse/{topic_name}/late_records").to_pandas()
     late = sorted(_epoch_ms(ledger["event_time"]))
