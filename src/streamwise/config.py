@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -411,8 +412,9 @@ class DashboardSettings(BaseSettings):
     history: int = Field(default=600, ge=1, description="progress records read back for the charts")
     alerts_topic: str = Field(default="alerts", description="Kafka topic of alerts (JSON values); never created")
     alerts_last: int = Field(default=50, ge=1, description="how many of the newest alerts the feed shows")
-    results_table: Path | None = Field(
-        default=None, description="Delta table of windowed results; default: the clickstream pipeline's"
+    results_table: Path | str | None = Field(
+        default=None,
+        description="Delta table of windowed results (a folder or a Hadoop URI); default: the clickstream pipeline's",
     )
     windows: int = Field(default=3, ge=1, description="most recent windows shown")
     per_window: int = Field(default=5, ge=1, description="rows shown per window")
@@ -564,12 +566,19 @@ SECTIONS: dict[str, type[BaseSettings]] = {
 
 
 class Settings(BaseSettings):
-    """Everything a local run needs; all files it writes live under ``state_dir``."""
+    """Everything a local run needs; all files it writes live under ``state_dir``, but checkpoints and Delta
+    tables, which live under ``data_root`` when it is set."""
 
     model_config = SettingsConfigDict(env_prefix="STREAMWISE_", extra="forbid")
 
     state_dir: Path = Field(default=Path(".streamwise"), description="pids, logs, data, checkpoints")
     cache_dir: Path | None = Field(default=None, description="JVM jars and Maven repo; default STATE_DIR/cache")
+    data_root: str | None = Field(
+        default=None,
+        description="where checkpoints and Delta tables live (checkpoints/, warehouse/): a local path or a "
+        "Hadoop URI (hdfs://, s3a://, abfss://, gs://, file://) every Spark executor can reach; default "
+        "STATE_DIR. Pids, logs, secrets and models stay in STATE_DIR",
+    )
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
@@ -577,6 +586,16 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+
+    @field_validator("data_root")
+    @classmethod
+    def _check_data_root(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = data_root_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}; {DATA_ROOT_HINT}")
+        return value
 
     @model_validator(mode="after")
     def _existing_kafka_brings_its_security(self) -> Settings:
@@ -622,6 +641,64 @@ class Settings(BaseSettings):
     def state(self) -> Path:
         return self.state_dir.resolve()
 
+    @property
+    def data(self) -> Path | str:
+        """The root of checkpoints and Delta tables: a local folder, or a Hadoop URI (``hdfs://...``)."""
+        if self.data_root is None:
+            return self.state
+        if "://" not in self.data_root:
+            return Path(self.data_root).expanduser().resolve()
+        parts = urlsplit(self.data_root)
+        # file:///x is the local folder /x: Python reads it directly, Spark writes it the same.
+        scheme = parts.scheme.lower()
+        # Hadoop finds a file system by its scheme as spelt (fs.<scheme>.impl): spell it as Hadoop does.
+        return Path(parts.path).resolve() if scheme == "file" else scheme + self.data_root[len(scheme) :].rstrip("/")
+
+
+# The Hadoop file systems a data root may be on: Spark writes checkpoints and Delta tables to each (given
+# its connector jar and credentials), and streamwise reads them back through the driver's Hadoop client.
+DATA_ROOT_SCHEMES = ("hdfs", "s3a", "abfss", "gs", "file")
+DATA_ROOT_HINT = (
+    "set STREAMWISE_DATA_ROOT to a local folder or a URI such as hdfs://namenode:8020/streamwise, "
+    "s3a://bucket/streamwise, abfss://container@account.dfs.core.windows.net/streamwise, gs://bucket/streamwise "
+    "(or unset it to keep checkpoints and tables in the state folder)"
+)
+_OTHER_NAMES = {"s3": "s3a", "s3n": "s3a", "abfs": "abfss", "wasb": "abfss", "wasbs": "abfss"}
+
+
+def data_root_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as a data root (see ``Settings.data_root``), or None."""
+    if not value.strip() or value != value.strip():
+        return f"data root {value!r} is empty or has spaces around it"
+    if "://" not in value:
+        return None  # a local folder
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- parsing the port is the check (a non-number raises)
+    except ValueError as exc:
+        return f"data root {value!r} is not a valid URI ({exc})"
+    scheme = parts.scheme.lower()
+    if scheme not in DATA_ROOT_SCHEMES:
+        instead = f"; did you mean {_OTHER_NAMES[scheme]}://?" if scheme in _OTHER_NAMES else ""
+        return (
+            f"data root {value!r} has scheme {scheme!r}, which streamwise does not take "
+            f"(one of {', '.join(s + '://' for s in DATA_ROOT_SCHEMES)}){instead}"
+        )
+    if parts.query or parts.fragment:
+        return f"data root {value!r} has a query or fragment (after ? or #); a file system root takes none"
+    if scheme == "file":
+        if parts.netloc or not parts.path.startswith("/"):
+            return f"data root {value!r} is not a local URI: file:///absolute/path (three slashes, no host)"
+        return None
+    if not parts.netloc and scheme != "hdfs":  # hdfs:///x is on the cluster's fs.defaultFS
+        what = {"s3a": "bucket", "gs": "bucket", "abfss": "container@account.dfs.core.windows.net"}[scheme]
+        return f"data root {value!r} names no {what} ({scheme}://{what}/path)"
+    if scheme == "abfss" and "@" not in parts.netloc:
+        return f"data root {value!r} names no container: abfss://container@account.dfs.core.windows.net/path"
+    if parts.path and not parts.path.startswith("/"):
+        return f"data root {value!r} has a relative path after its authority"
+    return None
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment plus explicit overrides (CLI options), or say what is wrong.
@@ -648,6 +725,8 @@ def _describe(exc: ValidationError) -> str:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process see exactly these settings."""
     env = {"STREAMWISE_STATE_DIR": str(settings.state), "STREAMWISE_CACHE_DIR": str(settings.cache)}
+    if settings.data_root is not None:
+        env["STREAMWISE_DATA_ROOT"] = str(settings.data)
     for prefix, section in settings.sections().items():
         for name in type(section).model_fields:
             value = getattr(section, name)

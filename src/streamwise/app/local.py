@@ -30,6 +30,7 @@ from streamwise.config import DashboardSettings, Settings, settings_env
 from streamwise.dashboard import start_dashboard
 from streamwise.dashboard.settings import pipeline_results_table
 from streamwise.ingest.scenario import names as scenarios
+from streamwise.monitor.store import latest_metrics
 from streamwise.pipeline import load_pipeline, resolve
 from streamwise.pipeline.layout import PipelineLayout
 from streamwise.pipeline.spec import JdbcSide, JoinStep, PipelineSpec
@@ -40,6 +41,7 @@ from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import check_binds
 from streamwise.platform.process import SERVICES, Service
 from streamwise.platform.services import PostgresServer, RedisServer
+from streamwise.platform.storage import data_root
 from streamwise.platform.topics import create_topic, end_offsets, partition_count
 from streamwise.schemas import start_registry
 from streamwise.secret_files import private_dir
@@ -67,14 +69,20 @@ def start_generator(settings: Settings, *, scenario: str, topic: str, rate: floa
     )
 
 
-def start_pipeline(settings: Settings, pipeline: str, checkpoint: Path) -> int:
+def start_pipeline(settings: Settings, pipeline: str, layout: PipelineLayout) -> int:
     """Start a pipeline under a supervisor (``run --supervise``: a failed driver is restarted with
-    backoff, and ``status`` shows the restarts); ready once its main query (checkpoint
-    ``checkpoint``) has planned or committed a micro-batch since this start (a checkpoint from an
-    earlier run holds only the last 100 batches: batch 0 may be long gone)."""
+    backoff, and ``status`` shows the restarts); ready once its main query (``layout``) has planned or
+    committed a micro-batch since this start (a checkpoint from an earlier run holds only the last
+    100 batches: batch 0 may be long gone)."""
     started = time.time()
+    checkpoint = layout.main_checkpoint
 
     def batch_since_start() -> bool:
+        if not isinstance(checkpoint, Path):
+            # A remote checkpoint is read through a Spark driver's Hadoop client, and this process
+            # runs none: the progress the query publishes to Kafka after each batch tells the same.
+            progress = latest_metrics(settings.kafka).get(layout.main_query)
+            return progress is not None and progress.timestamp_ms >= started * 1000
         logs = [checkpoint / "offsets", checkpoint / "commits"]
         return any(f.stat().st_mtime >= started for folder in logs if folder.is_dir() for f in folder.iterdir())
 
@@ -148,7 +156,7 @@ def up(
         settings = settings.model_copy(update={"spark": settings.spark.model_copy(update={"master": cluster.url})})
     step(f"starting the Spark pipeline {spec.name} on {settings.spark.master} (first start takes ~30 s)")
     driver = provision(settings, pipeline_principal(spec.name), pipeline_acls(spec))
-    start_pipeline(driver, pipeline, PipelineLayout(spec.name, settings.state).main_checkpoint)
+    start_pipeline(driver, pipeline, PipelineLayout(spec.name, data_root(settings)))
     return spec
 
 

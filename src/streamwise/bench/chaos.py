@@ -51,6 +51,7 @@ from streamwise.pipeline.layout import PipelineLayout
 from streamwise.platform.dead_letters import dlq_topic
 from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.process import Service
+from streamwise.platform.storage import data_root
 from streamwise.platform.supervise import SupervisorRecord
 from streamwise.platform.topics import create_topic, end_offsets
 from streamwise.verify import readers, verify_pipeline
@@ -138,7 +139,8 @@ class Flow:
         self.timings: dict[str, float] = {}
         self.partitions = partitions
         self.spec_path = settings.state / "chaos" / f"{name}.yaml"
-        self.checkpoint = PipelineLayout(name, settings.state).main_checkpoint
+        self.layout = PipelineLayout(name, data_root(settings))
+        self.checkpoint = self.layout.main_checkpoint
         self.pipeline = Service("pipeline", settings.state)
         self.report: ProduceReport | None = None
         self._producing: threading.Thread | None = None
@@ -167,7 +169,7 @@ class Flow:
         create_topic(self.settings.kafka, self.topic, partitions=self.partitions, exist_ok=True)
         self.write_pipeline()
         starting = time.monotonic()
-        start_pipeline(self.settings, str(self.spec_path), self.checkpoint)
+        start_pipeline(self.settings, str(self.spec_path), self.layout)
         self.timings["pipeline_start_s"] = round(time.monotonic() - starting, 1)
         self._producing = threading.Thread(target=self._produce, name=f"chaos-{self.name}-producer", daemon=True)
         self._producing.start()

@@ -36,6 +36,7 @@ from streamwise.pipeline import load_pipeline
 from streamwise.pipeline.decode import MAX_EPOCH_MS
 from streamwise.pipeline.spec import interval_ms
 from streamwise.platform import dead_letters as dlq
+from streamwise.platform.storage import data_root
 from streamwise.sinks import warehouse_path
 from streamwise.verify import readers
 
@@ -126,7 +127,7 @@ def _count(
     valid = Counter(truth.column("event_id").to_pylist())
     decodable = Counter(i for i, kind in sent.items() if kind.at == "postgres")  # in Delta and Kafka too
     expected = {"delta": valid + decodable, "kafka": valid + decodable, "postgres": valid}
-    delta = readers.delta_rows(warehouse_path(f"{name}/events", settings.state), ["event_id"])
+    delta = readers.delta_rows(warehouse_path(f"{name}/events", data_root(settings)), ["event_id"])
     out = readers.json_rows(readers.topic_records(kafka, f"{flow.topic}_out"), ["event_id"])
     table = readers.postgres_rows(settings.postgres, name, ["event_id"])
     found = {

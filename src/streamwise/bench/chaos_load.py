@@ -34,6 +34,7 @@ from streamwise.ingest.disorder import RateProfile, Spike
 from streamwise.pipeline.batches import batch_range
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.platform.kafka import KafkaCluster
+from streamwise.platform.storage import Location
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,9 @@ def _rss_mb(proc: psutil.Process | None, *, family: bool = False) -> float | Non
         return None
 
 
-def _folder_bytes(folder: Path) -> int:
+def _folder_bytes(folder: Location) -> int:
+    if not isinstance(folder, Path):
+        return 0  # measured on a local data root only: walking a remote one file by file costs more than it tells
     total = 0
     for path in folder.rglob("*"):
         try:

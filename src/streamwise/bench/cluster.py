@@ -56,6 +56,7 @@ from streamwise.pipeline.layout import PipelineLayout
 from streamwise.platform.cluster import SparkCluster, on_free_ports
 from streamwise.platform.ports import free_port
 from streamwise.platform.spark import spark_session
+from streamwise.platform.storage import Location, data_root
 from streamwise.verify.readers import delta_rows
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def run_drill(
 
     on_step(f"{drill.pipeline}: run --once on {cluster.url}; worker {worker} SIGKILLed after batch {kill_after}")
     ui_port = free_port()
-    checkpoint = PipelineLayout(runs["cluster"][0], settings.state).main_checkpoint
+    checkpoint = PipelineLayout(runs["cluster"][0], data_root(settings)).main_checkpoint
     driver = DriverWatch(f"http://127.0.0.1:{ui_port}")
     started = time.monotonic()
     killed_after: int | None = None
@@ -249,7 +250,7 @@ def produce_scenario(settings: Settings, topic: str, drill: Drill, *, partitions
     return report.records
 
 
-def committed(checkpoint: Path) -> int:
+def committed(checkpoint: Location) -> int:
     """Batches the query of ``checkpoint`` has committed."""
     folder = checkpoint / "commits"
     return sum(1 for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else 0

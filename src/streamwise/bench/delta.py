@@ -31,6 +31,7 @@ from streamwise.ingest.run import ensure_topic, produce
 from streamwise.ingest.scenario import create
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.spec import KafkaSource, PipelineSpec
+from streamwise.platform.storage import Location
 from streamwise.sinks import DeltaSink, sink_writer
 from streamwise.sinks.delta_compaction import Compaction, DeltaCompactor, table_files
 
@@ -116,7 +117,9 @@ class DeltaBenchmark:
 class _CompactingAppend:
     """The plan's foreachBatch Delta append, then the compactor; counts files after each batch."""
 
-    def __init__(self, append: Callable[[DataFrame, int], None], path: Path, compactor: DeltaCompactor | None) -> None:
+    def __init__(
+        self, append: Callable[[DataFrame, int], None], path: Location, compactor: DeltaCompactor | None
+    ) -> None:
         self.append, self.path, self.compactor = append, path, compactor
         self.compactions: list[Compaction] = []
         self.peak_files = 0
@@ -124,7 +127,7 @@ class _CompactingAppend:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         self.append(batch, batch_id)
         if self.path.is_dir():  # the most files a reader could meet: before a compaction
-            self.peak_files = max(self.peak_files, table_files(self.path).active)
+            self.peak_files = max(self.peak_files, table_files(str(self.path)).active)
         done = self.compactor(batch.sparkSession, batch_id) if self.compactor else None
         if done is not None and not done.skipped:
             self.compactions.append(done)
@@ -162,7 +165,7 @@ def _run(
     run_s = time.monotonic() - started
     if query.exception() is not None:
         raise RuntimeError(f"bench delta ({label}) failed: {query.exception()}")
-    files = table_files(plan.sink_path(sink))
+    files = table_files(str(plan.sink_path(sink)))  # the bench writes under its own local folder
     spark_ms, rows = _timed(lambda: _spark_scan(spark, plan.sink_path(sink)), reads)
     deltalake_ms, _ = _timed(lambda: _deltalake_scan(plan.sink_path(sink)), reads)
     return {
@@ -198,7 +201,7 @@ def _timed(read: Callable[[], int], reads: int) -> tuple[float, int]:
     return round(statistics.median(times), 1), result
 
 
-def _spark_scan(spark: SparkSession, path: Path) -> int:
+def _spark_scan(spark: SparkSession, path: Location) -> int:
 
     df = spark.read.format("delta").load(str(path))
     # Hash every column, so each file is opened and decoded (a count alone may come from file statistics).
@@ -208,7 +211,7 @@ def _spark_scan(spark: SparkSession, path: Path) -> int:
     return int(row["n"])
 
 
-def _deltalake_scan(path: Path) -> int:
+def _deltalake_scan(path: Location) -> int:
 
     return DeltaTable(str(path)).to_pyarrow_table().num_rows
 

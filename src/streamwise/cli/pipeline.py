@@ -167,6 +167,7 @@ def train(
     from streamwise.pipeline.ml import train_classifier
     from streamwise.pipeline.spec import model_path
     from streamwise.platform.spark import spark_session
+    from streamwise.platform.storage import data_root
     from streamwise.sinks import warehouse_path
 
     cfg = settings()
@@ -174,7 +175,7 @@ def train(
     with console.status(f"training on {table}"):
         report = train_classifier(
             spark,
-            warehouse_path(table, cfg.state),
+            warehouse_path(table, data_root(cfg)),
             features=features.split(","),
             label=label,
             model_path=model_path(model, cfg.state),

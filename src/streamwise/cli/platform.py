@@ -22,6 +22,7 @@ from streamwise.cli._common import (
     settings,
 )
 from streamwise.errors import StreamwiseError
+from streamwise.platform.storage import Location
 
 kafka_app = typer.Typer(
     help="The local KRaft broker.\n\nExample: streamwise kafka start --port 9092", no_args_is_help=True
@@ -39,6 +40,7 @@ def config_show() -> None:
     table = Table("setting", "value", "environment variable", title="streamwise settings")
     table.add_row("state_dir", str(cfg.state), "STREAMWISE_STATE_DIR")
     table.add_row("cache_dir", str(cfg.cache), "STREAMWISE_CACHE_DIR")
+    table.add_row("data_root", str(cfg.data), "STREAMWISE_DATA_ROOT")
     for prefix, section in cfg.sections().items():
         for name in type(section).model_fields:
             value = getattr(section, name)
@@ -321,6 +323,7 @@ def up(
     """
     from streamwise.app import local
     from streamwise.dashboard.auth import token_file
+    from streamwise.platform.storage import data_root
     from streamwise.sinks import DeltaSink, warehouse_path
 
     cfg = settings(profile, expose=expose, port=port, controller_port=controller_port)
@@ -334,7 +337,7 @@ def up(
         spec = local.up(
             cfg, rate=rate, partitions=partitions, pipeline=pipeline, spark_workers=spark_workers, step=step
         )
-    tables = [warehouse_path(s.path, cfg.state) for s in spec.sinks if isinstance(s, DeltaSink)]
+    tables = [warehouse_path(s.path, data_root(cfg)) for s in spec.sinks if isinstance(s, DeltaSink)]
     ui = f"http://127.0.0.1:{cfg.spark.ui_port}" if cfg.spark.ui else "(disabled)"
     if spark_workers:
         from streamwise.platform.cluster import SparkCluster
@@ -358,7 +361,7 @@ def up(
     _show_results(tables, view, started, wait=wait, watch=watch, state=cfg.state)
 
 
-def windows_table(tables: list[Path]) -> Table:
+def windows_table(tables: list[Location]) -> Table:
     """The latest closed windows as a rich table (a waiting row until the first window closes)."""
     from streamwise.monitor import latest_windows
 
@@ -378,7 +381,7 @@ def windows_table(tables: list[Path]) -> Table:
     return table
 
 
-def sinks_table(tables: list[Path]) -> Table:
+def sinks_table(tables: list[Location]) -> Table:
     """Rows written so far to each Delta table of the pipeline."""
     from streamwise.monitor.windows import delta_rows
 
@@ -389,7 +392,13 @@ def sinks_table(tables: list[Path]) -> Table:
 
 
 def _show_results(
-    tables: list[Path], view: Callable[[list[Path]], Table], started: float, *, wait: float, watch: bool, state: Path
+    tables: list[Location],
+    view: Callable[[list[Location]], Table],
+    started: float,
+    *,
+    wait: float,
+    watch: bool,
+    state: Path,
 ) -> None:
     from streamwise.monitor.windows import delta_rows
     from streamwise.platform.process import Service

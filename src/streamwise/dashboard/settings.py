@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamwise.config import DashboardSettings, Settings
 from streamwise.dashboard.exceptions import DashboardError
 from streamwise.pipeline import load_pipeline, resolve
+from streamwise.platform.storage import Location, data_root, location
 from streamwise.sinks import DeltaSink, warehouse_path
 
 if TYPE_CHECKING:
@@ -21,11 +21,11 @@ def dashboard_settings(settings: Settings) -> DashboardSettings:
     return settings.dashboard
 
 
-def results_table(settings: Settings, dashboard: DashboardSettings) -> Path:
+def results_table(settings: Settings, dashboard: DashboardSettings) -> Location:
     """The Delta table the windows and recommendations come from: the one set (``up`` sets the running
     pipeline's), else the clickstream example's."""
     if dashboard.results_table is not None:
-        return dashboard.results_table.resolve()
+        return location(dashboard.results_table)
 
     table = pipeline_results_table(load_pipeline(resolve("clickstream")), settings)
     if table is None:
@@ -36,7 +36,7 @@ def results_table(settings: Settings, dashboard: DashboardSettings) -> Path:
     return table
 
 
-def pipeline_results_table(spec: PipelineSpec, settings: Settings) -> Path | None:
+def pipeline_results_table(spec: PipelineSpec, settings: Settings) -> Location | None:
     """The first Delta table ``spec`` writes, where its windows land; None when it writes none."""
     sink = next((s for s in spec.sinks if isinstance(s, DeltaSink)), None)
-    return warehouse_path(sink.path, settings.state) if sink is not None else None
+    return warehouse_path(sink.path, data_root(settings)) if sink is not None else None

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -26,6 +25,7 @@ from streamwise.monitor.metrics import QueryMetrics
 from streamwise.monitor.windows import latest_windows, measure_and_item
 from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.process import SERVICES, Service, ServiceStatus
+from streamwise.platform.storage import Location
 
 Level = Literal["ok", "warn", "down"]
 
@@ -131,7 +131,7 @@ class Sources:
     alerts: Callable[[], AlertFeed]
     results: Callable[[], pd.DataFrame]
     services: Callable[[], list[ServiceStatus]]
-    results_table: Path
+    results_table: Location
     close: Callable[[], None] = lambda: None
 
     @classmethod

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
+
+from streamwise.platform.storage import Location
 
 WINDOW_COLUMNS = ("window_start", "window_end")
 
@@ -37,7 +37,7 @@ def rank_windows(frame: pd.DataFrame, *, windows: int = 3, per_window: int = 5) 
     return frame.groupby("window_start", sort=False).head(per_window).reset_index(drop=True)
 
 
-def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.DataFrame:
+def latest_windows(table: Location, *, windows: int = 3, per_window: int = 5) -> pd.DataFrame:
     """:func:`rank_windows` of the Delta table at ``table``.
 
     Empty when the table does not exist yet (the pipeline has not closed a window).
@@ -49,7 +49,7 @@ def latest_windows(table: Path, *, windows: int = 3, per_window: int = 5) -> pd.
     return rank_windows(frame, windows=windows, per_window=per_window)
 
 
-def delta_rows(table: Path) -> int:
+def delta_rows(table: Location) -> int:
     """Rows in a Delta table (0 while it does not exist), from the log's file statistics."""
     try:
         return int(DeltaTable(str(table)).to_pyarrow_dataset().count_rows())

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from streamwise.pipeline.exceptions import ForgottenBatchError, PipelineError
+from streamwise.platform.storage import Location
 
 Offsets = dict[str, dict[str, int]]  # topic -> partition (as text, like Spark's JSON) -> offset
 EARLIEST = -2  # Spark's Kafka reader: -2 in an offsets JSON means the partition's earliest offset
@@ -40,7 +40,7 @@ class BatchRange:
         return all(self.start.get(t, {}).get(p) == o for t, parts in self.end.items() for p, o in parts.items())
 
 
-def _json_lines(path: Path) -> list[dict]:
+def _json_lines(path: Location) -> list[dict]:
     """The JSON objects of a Spark metadata-log file (a version line, then one object per line)."""
     try:
         text = path.read_text(errors="replace")
@@ -52,7 +52,7 @@ def _json_lines(path: Path) -> list[dict]:
     return [json.loads(line[line.index("{") :]) for line in text.splitlines() if "{" in line]
 
 
-def _of_topic(sources: list[Offsets], topic: str, where: Path) -> Offsets:
+def _of_topic(sources: list[Offsets], topic: str, where: Location) -> Offsets:
     """The entry of ``topic`` among a log line's sources (a stream-stream join reads two topics)."""
     for source in sources:
         if topic in source:
@@ -63,18 +63,19 @@ def _of_topic(sources: list[Offsets], topic: str, where: Path) -> Offsets:
     )
 
 
-def _offsets_entry(checkpoint: Path, batch_id: int, topic: str) -> tuple[dict, Offsets]:
+def _offsets_entry(checkpoint: Location, batch_id: int, topic: str) -> tuple[dict, Offsets]:
     path = checkpoint / "offsets" / str(batch_id)
     metadata, *sources = _json_lines(path)
     return metadata, _of_topic(sources, topic, path)
 
 
-def batch_range(checkpoint: Path, batch_id: int, topic: str) -> BatchRange:
+def batch_range(checkpoint: Location, batch_id: int, topic: str) -> BatchRange:
     """Batch ``batch_id`` of ``topic`` in the query checkpointed at ``checkpoint`` (see the module
     docstring). A partition the previous batch did not know yet starts at its beginning, as Spark reads it."""
     _, end = _offsets_entry(checkpoint, batch_id, topic)
     if batch_id == 0:
-        initial = [_json_lines(p)[0] for p in sorted((checkpoint / "sources").glob("*/0"))]
+        firsts: list[Location] = sorted((checkpoint / "sources").glob("*/0"), key=str)
+        initial = [_json_lines(p)[0] for p in firsts]
         start, late = _of_topic(initial, topic, checkpoint / "sources"), 0
     else:
         previous, start = _offsets_entry(checkpoint, batch_id - 1, topic)
@@ -84,7 +85,7 @@ def batch_range(checkpoint: Path, batch_id: int, topic: str) -> BatchRange:
     return BatchRange(batch_id, start, end, late)
 
 
-def last_committed(checkpoint: Path) -> int | None:
+def last_committed(checkpoint: Location) -> int | None:
     """The newest batch whose sink finished (``commits/N``), or None before the first."""
     commits = checkpoint / "commits"
     ids = [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []

@@ -14,6 +14,7 @@ from streamwise.config import PostgresSettings, Settings
 from streamwise.pipeline import decode
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.spec import DeltaSide, JdbcSide, JoinStep, StreamSide
+from streamwise.platform.storage import data_root
 from streamwise.sinks import warehouse_path
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def other_side(df: DataFrame, step: JoinStep, settings: Settings) -> DataFrame:
         parsed = decode.valid(decode.parse_json(raw, right.schema_ddl, required=right.required))
         return parsed.withWatermark("event_time", right.watermark)
     if isinstance(right, DeltaSide):
-        return spark.read.format("delta").load(str(warehouse_path(right.path, settings.state)))
+        return spark.read.format("delta").load(str(warehouse_path(right.path, data_root(settings))))
     if isinstance(right, JdbcSide):
         return spark.read.format("jdbc").options(**jdbc_options(right, settings)).load()
     raise TypeError(f"unknown join side {right!r}")

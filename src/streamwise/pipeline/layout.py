@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from streamwise.pipeline.exceptions import PipelineError
+from streamwise.platform.storage import Location
 from streamwise.sinks.config import writer_id
 
 MAIN = "main"
@@ -30,10 +30,11 @@ LATENCY_METRIC = "latency"
 
 @dataclass(frozen=True)
 class PipelineLayout:
-    """The query names and checkpoint folders of pipeline ``name`` under the state folder ``state``."""
+    """The query names and checkpoint folders of pipeline ``name`` under the data root ``root`` (the
+    state folder unless ``STREAMWISE_DATA_ROOT`` is set: see :mod:`streamwise.platform.storage`)."""
 
     name: str
-    state: Path
+    root: Location
 
     @property
     def main_query(self) -> str:
@@ -41,16 +42,16 @@ class PipelineLayout:
         return self.name
 
     @property
-    def checkpoints(self) -> Path:
-        """``STATE/checkpoints/<pipeline>``: every checkpoint of the pipeline, and nothing else."""
-        return self.state / "checkpoints" / self.name
+    def checkpoints(self) -> Location:
+        """``ROOT/checkpoints/<pipeline>``: every checkpoint of the pipeline, and nothing else."""
+        return self.root / "checkpoints" / self.name
 
     @property
-    def main_checkpoint(self) -> Path:
+    def main_checkpoint(self) -> Location:
         return self.checkpoints / MAIN
 
     @property
-    def settled_marker(self) -> Path:
+    def settled_marker(self) -> Location:
         """The newest main-query batch whose dead letters and ledger entries are written."""
         return self.checkpoints / SETTLED
 
@@ -74,7 +75,7 @@ class PipelineLayout:
         the batch marker's group)."""
         return writer_id(f"{self.name}.dlq", self.query_id(self.main_checkpoint))
 
-    def query_id(self, checkpoint: Path) -> str:
+    def query_id(self, checkpoint: Location) -> str:
         """The id Spark keeps in a checkpoint's ``metadata`` file (stable across restarts)."""
         metadata = checkpoint / "metadata"
         try:

@@ -31,10 +31,9 @@ from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import functions as F
 
 from streamwise.pipeline.spec import AnomalyStep, DeduplicateStep, JoinStep, Step, WindowStep
+from streamwise.platform.storage import Location
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from pyspark.sql import DataFrame
 
 STATEFUL = (WindowStep, DeduplicateStep, AnomalyStep, JoinStep)
@@ -73,7 +72,7 @@ class Ledger:
     last batch id it covers (``txnAppId``/``txnVersion``), and the entries of batches up to the
     version already committed are left out, however a retry groups the batches."""
 
-    def __init__(self, table: Path, app_id: str) -> None:
+    def __init__(self, table: Location, app_id: str) -> None:
         self.table = table
         self.app_id = app_id
 

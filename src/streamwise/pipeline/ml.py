@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from streamwise.pipeline.exceptions import PipelineError
 from streamwise.pipeline.spec import ScoreStep
+from streamwise.platform.storage import Location
 
 if TYPE_CHECKING:
     from pyspark.ml import Estimator, Transformer
@@ -34,7 +35,7 @@ class TrainingReport:
 
 
 def train_classifier(
-    spark: SparkSession, table: Path, *, features: list[str], label: str, model_path: Path, seed: int = 7
+    spark: SparkSession, table: Location, *, features: list[str], label: str, model_path: Path, seed: int = 7
 ) -> TrainingReport:
     """Fit scaler + logistic regression on ``table`` (80 % of rows), report AUC on the other 20 %, save."""
     from pyspark.ml import Pipeline as MlPipeline  # pyspark.ml loads only to train: other pipelines never pay for it

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
@@ -34,6 +33,7 @@ from streamwise.pipeline.runner import on_finish
 from streamwise.pipeline.settle import Settlement
 from streamwise.pipeline.spec import PipelineSpec, interval_ms
 from streamwise.platform.dead_letters import dlq_topic
+from streamwise.platform.storage import Location, data_root
 from streamwise.platform.topics import create_topic, partition_count
 from streamwise.schemas.client import RegistryClient
 from streamwise.sinks import DeltaSink, SinkWriter, sink_writer, warehouse_path
@@ -56,7 +56,7 @@ class Pipeline:
 
     @cached_property
     def layout(self) -> PipelineLayout:
-        return PipelineLayout(self.spec.name, self.settings.state)
+        return PipelineLayout(self.spec.name, data_root(self.settings))
 
     @property
     def dlq_topic(self) -> str:
@@ -66,12 +66,12 @@ class Pipeline:
     def keeps_ledger(self) -> bool:
         return self.spec.drops_late_data and self.spec.late_records.enabled
 
-    def sink_path(self, sink: DeltaSink) -> Path:
-        return warehouse_path(sink.path, self.settings.state)
+    def sink_path(self, sink: DeltaSink) -> Location:
+        return warehouse_path(sink.path, data_root(self.settings))
 
     @property
-    def late_records_path(self) -> Path:
-        return warehouse_path(self.spec.late_records_path, self.settings.state)
+    def late_records_path(self) -> Location:
+        return warehouse_path(self.spec.late_records_path, data_root(self.settings))
 
     def source(self, spark: SparkSession, batch: BatchRange | None = None) -> DataFrame:
         """The topic as Spark's Kafka source reads it (key, value, topic, partition, offset, timestamp ...):

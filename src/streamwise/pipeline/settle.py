@@ -38,6 +38,7 @@ from streamwise.pipeline.batches import BatchRange, batch_range, last_committed
 from streamwise.pipeline.exceptions import ForgottenBatchError, PipelineError
 from streamwise.pipeline.layout import LATENCY_METRIC
 from streamwise.pipeline.ledger import STATEFUL, Ledger, late_entries
+from streamwise.platform.storage import write_atomic
 from streamwise.sinks.kafka import Record, TransactionalLedger
 
 if TYPE_CHECKING:
@@ -135,9 +136,8 @@ class Settlement:
         return self._settled
 
     def _mark(self, batch_id: int) -> None:
-        tmp = self.marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"query": self._query_id(), "batch": batch_id}))
-        tmp.replace(self.marker)  # atomic: a crash leaves the old marker or the new one
+        # atomic: a crash leaves the old marker or the new one
+        write_atomic(self.marker, json.dumps({"query": self._query_id(), "batch": batch_id}))
         self._settled = batch_id
 
     def predates_settling(self) -> bool:

@@ -316,7 +316,7 @@ class DeltaSide(_Model):
     """History or reference data in a Delta table; each micro-batch joins its latest version."""
 
     kind: Literal["delta"]
-    path: str = Field(description="absolute, or relative to the state folder's warehouse/")
+    path: str = Field(description="absolute (or a Hadoop URI), or relative to the data root's warehouse/")
 
 
 class JdbcSide(_Model):

@@ -13,6 +13,7 @@ from streamwise.platform.exceptions import (
     PortInUseError,
     SecurityError,
     ServiceStartError,
+    StorageError,
     TopicError,
 )
 from streamwise.platform.kafka import ClusterStatus, KafkaCluster, KafkaNode, NodeStatus
@@ -39,6 +40,7 @@ __all__ = [
     "Service",
     "ServiceStartError",
     "ServiceStatus",
+    "StorageError",
     "TopicError",
     "TopicInfo",
     "check_bind",

@@ -35,3 +35,7 @@ class TopicError(PlatformError):
 
 class SecurityError(PlatformError):
     """The secure profile's Kafka users, ACLs or credentials are not as an operation needs them."""
+
+
+class StorageError(PlatformError):
+    """A checkpoint or table location on the data root could not be read or written."""

@@ -1,5 +1,6 @@
 """JVM artefacts (Kafka broker, Spark's Kafka/Avro connectors, Delta, JDBC) resolved by the machine's
-``mvn`` from ``jvm/pom.xml`` into a cache folder, one sub-folder per pom profile.
+``mvn`` from ``jvm/pom.xml`` into a cache folder, one sub-folder per pom profile. The tests' HDFS
+(profile ``hdfs``) has a pom of its own, ``jvm/hdfs/pom.xml``, resolved only when a test asks for it.
 
 The cache is keyed by a hash of the pom: an edited pom re-resolves, an unchanged one is reused
 without starting Maven. Maven's own repository also lives in the cache, so that nothing is written
@@ -20,13 +21,17 @@ from streamwise.platform.exceptions import MavenError
 log = logging.getLogger(__name__)
 
 PROFILES = ("broker", "spark")
+# Profiles outside jvm/pom.xml, by the pom (under jvm/) that holds them: each stamp is the hash of its
+# own pom, so adding one here leaves every cached jar set of the others valid.
+OTHER_POMS = {"hdfs": "hdfs/pom.xml"}
 _STAMP = ".pom-sha256"
 _VERSION_SUFFIX = re.compile(r"-\d[\w.\-]*\.jar$")
 
 
-def pom_path() -> Path:
-    """The pom that pins the JVM artefacts (``jvm/pom.xml`` at the root of the source tree)."""
-    pom = Path(__file__).resolve().parents[3] / "jvm" / "pom.xml"
+def pom_path(profile: str = "spark") -> Path:
+    """The pom that pins ``profile``'s JVM artefacts (``jvm/pom.xml`` at the root of the source tree,
+    or one of :data:`OTHER_POMS`)."""
+    pom = Path(__file__).resolve().parents[3] / "jvm" / OTHER_POMS.get(profile, "pom.xml")
     if not pom.is_file():
         raise MavenError(f"{pom} is missing", hint="run streamwise from its source tree (pip install -e .)")
     return pom
@@ -39,7 +44,7 @@ def jar_dir(cache: Path, profile: str) -> Path:
 def cached_jars(cache: Path, profile: str) -> list[Path]:
     """The jars of ``profile`` in the cache, resolving them first if the cache is missing or stale."""
     target = jar_dir(cache, profile)
-    digest = hashlib.sha256(pom_path().read_bytes()).hexdigest()
+    digest = hashlib.sha256(pom_path(profile).read_bytes()).hexdigest()
     stamp = target / _STAMP
     if not (stamp.is_file() and stamp.read_text() == digest and any(target.glob("*.jar"))):
         _resolve(cache, profile, target)
@@ -66,7 +71,7 @@ def _resolve(cache: Path, profile: str, target: Path) -> None:
         "-B",
         "-q",
         "-f",
-        str(pom_path()),
+        str(pom_path(profile)),
         "-P",
         profile,
         f"-Dmaven.repo.local={cache / 'm2'}",
@@ -79,7 +84,7 @@ def _resolve(cache: Path, profile: str, target: Path) -> None:
     if result.returncode != 0:
         errors = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line][:6]
         raise MavenError(
-            f"mvn could not resolve the '{profile}' jars from {pom_path()}:\n  "
+            f"mvn could not resolve the '{profile}' jars from {pom_path(profile)}:\n  "
             + "\n  ".join(errors or ["(no output)"]),
             hint="check that Maven Central is reachable (proxy in ~/.m2/settings.xml), then run `streamwise jars`",
         )

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streamwise.platform.dead_letters import dlq_topic
+from streamwise.platform.storage import Location, location
 from streamwise.sinks._retry import RetryPolicy
 
 _COLUMN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -52,7 +53,7 @@ class DeltaSink(_Model):
     """Append to a Delta table, exactly once through Delta's ``txnAppId``/``txnVersion``."""
 
     type: Literal["delta"]
-    path: str = Field(description="absolute, or relative to the state folder's warehouse/")
+    path: str = Field(description="absolute (or a Hadoop URI), or relative to the data root's warehouse/")
     partition_by: list[str] = Field(default_factory=list)
     compact_every: int | None = Field(default=None, ge=1, description="Delta OPTIMIZE after every N micro-batches")
 
@@ -340,10 +341,12 @@ def sink_location(sink: Sink) -> str:
     return ""
 
 
-def warehouse_path(spec_path: str, state: Path) -> Path:
-    """A Delta table's path: absolute as given, else under ``STATE/warehouse``."""
+def warehouse_path(spec_path: str, root: Location) -> Location:
+    """A Delta table's path: absolute (or a URI) as given, else under the data root's ``warehouse/``."""
+    if "://" in spec_path:
+        return location(spec_path)
     path = Path(spec_path)
-    return path if path.is_absolute() else state / "warehouse" / path
+    return path if path.is_absolute() else root / "warehouse" / spec_path
 
 
 def literal_prefix(template: str) -> str:

@@ -8,9 +8,9 @@ the executors (no rows pass through the driver). ``compact_every`` runs OPTIMIZE
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamwise.platform.storage import Location
 from streamwise.sinks._batch import SinkWriter
 from streamwise.sinks._retry import RetryPolicy
 from streamwise.sinks.config import DeltaSink
@@ -25,7 +25,7 @@ class DeltaWriter(SinkWriter["tuple[DataFrame, int]"]):
 
     sink_type = "delta"
 
-    def __init__(self, sink: DeltaSink, path: Path, query: str) -> None:
+    def __init__(self, sink: DeltaSink, path: Location, query: str) -> None:
         # A failed Delta commit is not a sink that is down: Spark's task retries already ran; fail the batch.
         super().__init__(query, RetryPolicy(attempts=1))
         self.sink = sink

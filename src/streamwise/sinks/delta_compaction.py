@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from deltalake import DeltaTable
 
+from streamwise.platform.storage import Location
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -66,7 +68,7 @@ class DeltaCompactor:
     In the sink's foreachBatch, after the append: ``compactor(batch.sparkSession, batch_id)``.
     """
 
-    def __init__(self, path: Path | str, query: str, every: int) -> None:
+    def __init__(self, path: Location | str, query: str, every: int) -> None:
         if every < 1:
             raise ValueError(f"compact_every must be 1 or more (got {every})")
         self.path = str(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamwise.config import Settings
+from streamwise.platform.storage import data_root
 from streamwise.sinks._batch import SinkWriter
 from streamwise.sinks.config import (
     ConsoleSink,
@@ -31,7 +32,7 @@ def sink_writer(sink: Sink, settings: Settings, writer_id: str) -> SinkWriter:
     Example: ``df.writeStream.foreachBatch(sink_writer(sink, settings, "clicks.0.postgres@5f3c9a1e"))``
     """
     if isinstance(sink, DeltaSink):
-        return DeltaWriter(sink, warehouse_path(sink.path, settings.state), writer_id)
+        return DeltaWriter(sink, warehouse_path(sink.path, data_root(settings)), writer_id)
     if isinstance(sink, ConsoleSink):
         return ConsoleWriter(sink, writer_id)
     if isinstance(sink, PostgresSink):

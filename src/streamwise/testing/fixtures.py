@@ -6,7 +6,8 @@ Use them in your own project's ``conftest.py``::
     pytest_plugins = ["streamwise.testing.fixtures"]
 
 then ask for ``streamwise_settings``, ``kafka_broker``, ``spark`` or ``topic_name`` in a test (or
-``spark_cluster`` for a Spark standalone cluster of two workers). The broker is stopped by its pid
+``spark_cluster`` for a Spark standalone cluster of two workers, ``hdfs`` for a real HDFS to use as
+the data root). The broker is stopped by its pid
 when the session ends. Set ``STREAMWISE_CACHE_DIR`` to share the JVM jar
 cache between projects (by default the jars are resolved into ``.streamwise/cache`` of the current
 folder).
@@ -26,6 +27,7 @@ import pytest
 
 from streamwise.config import Settings, load_settings
 from streamwise.platform.cluster import SparkCluster, on_free_ports
+from streamwise.platform.hdfs import MiniHdfs
 from streamwise.platform.kafka import KafkaCluster
 from streamwise.platform.ports import free_port_block, free_ports
 from streamwise.platform.services import PostgresServer, RedisServer
@@ -162,6 +164,15 @@ def spark_cluster(spark_cluster_settings: Settings) -> Iterator[SparkCluster]:
     cluster.start(2)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def hdfs(tmp_path_factory: pytest.TempPathFactory, streamwise_settings: Settings) -> Iterator[MiniHdfs]:
+    """A real HDFS (a NameNode and a DataNode of Hadoop 3.5.0, the version of pyspark's client) on a
+    free loopback port, its files in a folder of its own; started once when a test asks for it,
+    stopped by pid afterwards. ``hdfs.uri`` is its root, e.g. for ``data_root``."""
+    (port,) = free_ports(1)
+    yield from _running(MiniHdfs(tmp_path_factory.mktemp("streamwise-hdfs"), streamwise_settings.cache, port))
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -24,6 +23,7 @@ from streamwise.ingest.producer import EventProducer
 from streamwise.pipeline.plan import Pipeline
 from streamwise.pipeline.runner import await_queries
 from streamwise.pipeline.spec import PipelineSpec
+from streamwise.platform.storage import Location
 from streamwise.platform.topics import create_topic
 from streamwise.sinks import DeltaSink, Sink, sink_location
 from streamwise.verify import readers
@@ -133,7 +133,7 @@ def read_topic(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, st
     return [(msg.value(), {k: v.decode() for k, v in (msg.headers() or [])}) for msg in records]
 
 
-def _delta(spark: SparkSession, path: Path) -> pd.DataFrame:
+def _delta(spark: SparkSession, path: Location) -> pd.DataFrame:
     """The Delta table's rows; an empty frame only when the sink has written nothing yet (no
     folder: e.g. no window closed). A folder that is not a Delta table fails with Spark's reason."""
     if not path.exists():

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +66,7 @@ from streamwise.pipeline.spec import (
     interval_ms,
 )
 from streamwise.platform.dead_letters import dlq_topic
+from streamwise.platform.storage import Location, data_root
 from streamwise.sinks import ConsoleSink, DeltaSink, KafkaSink, Sink, sink_location, warehouse_path
 from streamwise.sinks.config import (
     DeadLetterSink,
@@ -237,7 +237,7 @@ class _Audit:
 
     def __init__(self, spec: PipelineSpec, settings: Settings, shape: Shape, truth: pa.Table) -> None:
         self.spec, self.settings, self.shape = spec, settings, shape
-        self.layout = PipelineLayout(spec.name, settings.state)
+        self.layout = PipelineLayout(spec.name, data_root(settings))
         self.sent = rules.multiset(truth.column(ID).to_numpy())
         self.truth = truth
         dead = readers.dead_letters(settings.kafka, dlq_topic(spec.source.topic))
@@ -247,7 +247,7 @@ class _Audit:
     def _ledger(self) -> pd.DataFrame:
         if not (self.spec.drops_late_data and self.spec.late_records.enabled):
             return pd.DataFrame(columns=[ID, "event_time"])
-        path = warehouse_path(self.spec.late_records_path, self.settings.state)
+        path = warehouse_path(self.spec.late_records_path, data_root(self.settings))
         columns = [c for c in (ID, "event_time", "window_start") if c in _delta_columns(path)] or ["event_time"]
         ledger = readers.delta_rows(path, columns)
         for column in ("event_time", "window_start"):
@@ -447,7 +447,7 @@ def _one_row_per_id(sink: Sink) -> bool:
     return isinstance(sink, PostgresSink | RedisSink)
 
 
-def _delta_columns(path: Path) -> list[str]:
+def _delta_columns(path: Location) -> list[str]:
 
     try:
         return [f.name for f in DeltaTable(str(path)).schema().fields]

@@ -9,7 +9,6 @@ import re
 import string
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
@@ -22,6 +21,7 @@ from psycopg import sql
 from streamwise.config import KafkaSettings, PostgresSettings, RedisSettings, Settings
 from streamwise.platform import dead_letters as dlq
 from streamwise.platform.exceptions import TopicError
+from streamwise.platform.storage import Location, data_root
 from streamwise.platform.topics import read_to_end
 from streamwise.sinks.config import (
     DeltaSink,
@@ -46,7 +46,7 @@ def sink_rows(
     for a Kafka sink with ``query``, only that query's records. None for a sink that keeps nothing
     to read back (the console, a webhook's receiver)."""
     if isinstance(sink, DeltaSink):
-        return delta_rows(warehouse_path(sink.path, settings.state), columns)
+        return delta_rows(warehouse_path(sink.path, data_root(settings)), columns)
     if isinstance(sink, PostgresSink):
         return postgres_rows(settings.postgres, sink.table, columns)
     if isinstance(sink, RedisSink) and sink.structure == "sorted_set":
@@ -59,7 +59,7 @@ def sink_rows(
     return None
 
 
-def delta_rows(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+def delta_rows(path: Location, columns: list[str] | None = None) -> pd.DataFrame:
     """``columns`` (default: all) of the Delta table's current version; an empty frame when there is
     no table yet."""
     try:
@@ -219,7 +219,7 @@ def dead_letters(kafka: KafkaSettings, topic: str, *, query: str | None = None) 
     return rows.apply(lambda column: column.map(_int)).astype("Int64")
 
 
-def batch_watermark(checkpoint: Path) -> int | None:
+def batch_watermark(checkpoint: Location) -> int | None:
     """The event-time watermark (epoch ms) of the query's newest committed batch, from its
     checkpoint's offset log; None before any batch committed or when it has none."""
     commits = checkpoint / "commits"

@@ -31,10 +31,11 @@ def test_a_killed_driver_is_restarted_and_shown(broker, settings, topic_name, tm
     create_topic(settings.kafka, topic_name, partitions=1)
     path = tmp_path / "p.yaml"
     path.write_text(SPEC.format(name=topic_name))
-    commits = PipelineLayout(load_pipeline(path).name, settings.state).main_checkpoint / "commits"
+    layout = PipelineLayout(load_pipeline(path).name, settings.state)
+    commits = layout.main_checkpoint / "commits"
     produce_events(settings, topic_name, [{"page": "/a", "event_time": T0}])
     service = Service("pipeline", settings.state)
-    supervisor_pid = start_pipeline(settings, str(path), commits.parent)
+    supervisor_pid = start_pipeline(settings, str(path), layout)
     family: list[psutil.Process] = []
     try:
         supervisor = psutil.Process(supervisor_pid)
