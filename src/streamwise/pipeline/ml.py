@@ -8,7 +8,6 @@ and saves the fitted pipeline; the ``score`` step loads it and adds the positive
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
@@ -31,11 +30,11 @@ class TrainingReport:
     rows: int
     positives: int
     auc: float
-    model_path: Path
+    model_path: Location
 
 
 def train_classifier(
-    spark: SparkSession, table: Location, *, features: list[str], label: str, model_path: Path, seed: int = 7
+    spark: SparkSession, table: Location, *, features: list[str], label: str, model_path: Location, seed: int = 7
 ) -> TrainingReport:
     """Fit scaler + logistic regression on ``table`` (80 % of rows), report AUC on the other 20 %, save."""
     from pyspark.ml import Pipeline as MlPipeline  # pyspark.ml loads only to train: other pipelines never pay for it
@@ -65,7 +64,7 @@ def train_classifier(
     return TrainingReport(int(counts[0]), int(counts[1] or 0), float(auc), model_path)
 
 
-def score(df: DataFrame, step: ScoreStep, model_path: Path) -> DataFrame:
+def score(df: DataFrame, step: ScoreStep, model_path: Location) -> DataFrame:
     """Add ``step.output``: the model's probability of the positive class, per row."""
     from pyspark.ml import PipelineModel  # pyspark.ml loads only for a score step
     from pyspark.ml.functions import vector_to_array

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from streamwise.pipeline.exceptions import PipelineError
+from streamwise.platform.storage import Location, location
 from streamwise.sinks.config import Sink
 
 _INTERVAL = re.compile(r"^\d+\s+(millisecond|second|minute|hour|day|week)s?$")
@@ -509,7 +510,10 @@ class PipelineSpec(_Model):
         return self.late_records.path or f"{self.name}/late_records"
 
 
-def model_path(spec_path: str, state: Path) -> Path:
-    """A model's folder: absolute as given, else under ``STATE/models``."""
+def model_path(spec_path: str, state: Path) -> Location:
+    """A model's folder: absolute or a Hadoop URI as given, else under ``STATE/models``. Spark reads a
+    model's files on the executors as it loads it: on a cluster, give a URI or a shared mount's path."""
+    if "://" in spec_path:
+        return location(spec_path)
     path = Path(spec_path)
     return path if path.is_absolute() else state / "models" / path
