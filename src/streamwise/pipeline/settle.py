@@ -8,8 +8,9 @@ batch with either is read again from Kafka (its offset range in the checkpoint, 
 are written; a batch with neither costs nothing. Batch N is settled once it has committed: once
 batch N + 1 has written its sinks, by a thread of its own, so the re-read never holds up the next
 batch; and at the end of a run, for the last ones, before the run returns. A live stream has a few
-late rows in nearly every batch, so the thread settles every batch that ended since its last round
-together (up to ``GROUP_BATCHES``): one Kafka transaction and one Delta commit for all of them. The newest
+late rows in nearly every batch, so the thread wakes at most every ``SETTLE_EVERY_S`` and settles
+every batch that ended since its last round together (up to ``GROUP_BATCHES`` at a time): one Spark
+read, one Kafka transaction and one Delta commit for all of them. The newest
 settled batch id is kept beside the checkpoint; a batch whose progress this process never saw
 (a restart after a crash) is read again whatever it held, so nothing is skipped.
 
@@ -27,6 +28,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,6 +55,10 @@ DEAD_LETTER_TIMEOUT_S = 60.0
 # Batches settled together: one Kafka transaction and one Delta commit for all of them, so the
 # settling keeps up with batches that each drop a few late rows (a commit costs more than the rows).
 GROUP_BATCHES = 20
+# How often a running pipeline settles: every round is a Spark job over Kafka and a Delta commit, so
+# rounds after every ~1 s batch doubled the driver's work and took CPU from the batches on the
+# latency path; dead letters and ledger entries may wait this long, the sinks' rows never do.
+SETTLE_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ class Settlement:
         # The settling thread: woken after each batch with the newest batch id; the first error it
         # meets fails the next batch (the query restarts from its checkpoint and settles again).
         self._newest: tuple[SparkSession, int] | None = None
+        self._last_round = float("-inf")
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -179,8 +186,8 @@ class Settlement:
 
     def after_batch(self, spark: SparkSession, batch_id: int) -> None:
         """In batch ``batch_id``'s ``foreachBatch``, after its sinks: have the settling thread settle
-        the committed batches before it whose progress is known (or which ran before this process).
-        Returns at once; raises the error the thread met, if any."""
+        the committed batches before it whose progress is known (or which ran before this process),
+        in a round at most ``SETTLE_EVERY_S`` after the last. Returns at once; raises the error the thread met, if any."""
         if self._failure is not None:
             raise PipelineError(f"settling the batches before {batch_id} failed: {self._failure}") from self._failure
         if self.first_seen is None:
@@ -195,9 +202,15 @@ class Settlement:
     def _settle_in_background(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait()
+            # A round at most every SETTLE_EVERY_S; batches that end meanwhile join it (it settles up
+            # to the newest batch when it runs), and stopping does not wait for the pause to end.
+            pause = self._last_round + SETTLE_EVERY_S - time.monotonic()
+            if pause > 0 and self._stopping.wait(pause):
+                return
             self._wake.clear()
             if self._stopping.is_set() or self._newest is None:
                 return
+            self._last_round = time.monotonic()
             spark, batch_id = self._newest
             try:
                 query = self._streams.get(self._query_id())
