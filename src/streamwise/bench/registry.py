@@ -154,11 +154,10 @@ def scratch_broker(project: Settings) -> Iterator[Settings]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def bench_settings(project: Settings, bootstrap: str | None) -> Settings:
-    """The project's settings pointed at ``host:port`` (an existing broker), for ``--bootstrap``."""
-    host, _, port = (bootstrap or "").rpartition(":")
-    if not host or not port.isdigit():
-        raise BenchError(f"--bootstrap {bootstrap!r} is not HOST:PORT", hint="e.g. --bootstrap 127.0.0.1:9092")
-    # The controller port is only used by a broker we start; any other value than the port will do.
-    kafka = {"host": host, "port": int(port), "controller_port": 1 if int(port) != 1 else 2}
-    return load_settings(state_dir=project.state_dir, cache_dir=project.cache, kafka=kafka)
+def bench_settings(project: Settings, bootstrap: str) -> Settings:
+    """The project's settings on an existing Kafka (``--bootstrap host:port[,host:port...]``): its
+    bootstrap servers, checked as the setting checks them, and the project's own security settings."""
+    kafka = project.kafka.model_dump(exclude={"bootstrap_servers"}, exclude_unset=True)
+    return load_settings(
+        state_dir=project.state_dir, cache_dir=project.cache, kafka={**kafka, "bootstrap_servers": bootstrap}
+    )

@@ -22,7 +22,11 @@ OutputOpt = Annotated[
     Path | None, typer.Option(help="Folder for <name>.json  [default: STATE/bench]", show_default=False)
 ]
 BootstrapOpt = Annotated[
-    str | None, typer.Option(help="Use this broker (HOST:PORT) instead of starting a scratch one", show_default=False)
+    str | None,
+    typer.Option(
+        help="Use this Kafka (HOST:PORT[,HOST:PORT...], its bootstrap servers) instead of starting a scratch broker",
+        show_default=False,
+    ),
 ]
 
 

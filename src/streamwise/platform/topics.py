@@ -97,6 +97,9 @@ def create_topic(
     except KafkaException as exc:
         err = exc.args[0]
         if err.name() == "TOPIC_ALREADY_EXISTS" and exist_ok:
+            # Another client may have created it a moment ago, its partitions not yet led: a caller
+            # that reads its partitions next would see none (seen with a topic of three replicas).
+            _await_leaders(admin, name, None)
             return False
         raise TopicError(f"cannot create topic {name} on {kafka.bootstrap}: {err.str()}") from None
     _await_leaders(admin, name, partitions)
@@ -122,19 +125,16 @@ def delete_topic(kafka: KafkaSettings, name: str) -> bool:
     return True
 
 
-def _await_leaders(admin: AdminClient, name: str, partitions: int) -> None:
-    """Wait until the new topic's partitions all have a leader in the broker's metadata: creation is
-    acknowledged by the controller before brokers know the topic, and clients that ask too soon get
-    'unknown partition'."""
+def _await_leaders(admin: AdminClient, name: str, partitions: int | None) -> None:
+    """Wait until the new topic's partitions (``partitions`` of them; any number, when None) all have
+    a leader in the broker's metadata: creation is acknowledged by the controller before brokers know
+    the topic, and clients that ask too soon get 'unknown partition'."""
     deadline = time.monotonic() + _TIMEOUT_S
     while time.monotonic() < deadline:
         meta = admin.list_topics(topic=name, timeout=_TIMEOUT_S).topics.get(name)
-        if (
-            meta
-            and meta.error is None
-            and len(meta.partitions) == partitions
-            and all(p.leader >= 0 and p.error is None for p in meta.partitions.values())
-        ):
+        found = len(meta.partitions) if meta is not None and meta.error is None else 0
+        complete = found == partitions if partitions is not None else found > 0
+        if complete and meta is not None and all(p.leader >= 0 and p.error is None for p in meta.partitions.values()):
             return
         time.sleep(0.1)
     raise TopicError(f"topic {name} was created but its partitions have no leader after {_TIMEOUT_S:.0f}s")

@@ -93,3 +93,19 @@ def test_ssl_without_sasl_trusts_the_given_ca(tmp_path) -> None:
 def test_a_sasl_protocol_without_its_login_is_refused(tmp_path) -> None:
     with pytest.raises(ConfigError, match="security_protocol SASL_PLAINTEXT needs sasl_username, sasl_password"):
         load_settings(state_dir=tmp_path, kafka={"bootstrap_servers": "b:9092", "security_protocol": "SASL_PLAINTEXT"})
+
+
+def test_bench_bootstrap_option_names_an_existing_kafka_like_the_setting(tmp_path) -> None:
+    """`bench ... --bootstrap` takes the same list (and refuses what the setting refuses)."""
+    from streamwise.bench import bench_settings
+
+    project = load_settings(state_dir=tmp_path, kafka={"heap": "256m"})
+    cfg = bench_settings(project, "127.0.0.1:9092,127.0.0.1:9094")
+    assert (cfg.kafka.bootstrap, cfg.kafka.external, cfg.kafka.heap, cfg.state) == (
+        "127.0.0.1:9092,127.0.0.1:9094",
+        True,
+        "256m",
+        project.state,
+    )
+    with pytest.raises(ConfigError, match="kafka.bootstrap_servers"):
+        bench_settings(project, "localhost")
