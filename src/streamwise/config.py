@@ -155,13 +155,8 @@ class KafkaSettings(BaseSettings):
 
     @property
     def sasl(self) -> bool:
-        """True when clients log in (SASL_SSL or SASL_PLAINTEXT)."""
+        """True when clients log in, as a named principal (SASL_SSL or SASL_PLAINTEXT)."""
         return self.security_protocol.startswith("SASL_")
-
-    @property
-    def secure(self) -> bool:
-        """True when clients speak as a named principal (a SASL login)."""
-        return self.sasl
 
     def _security(self) -> dict[str, str]:
         """Kafka client properties (the Java and librdkafka names agree) for TLS and SASL; none in plaintext."""
@@ -179,6 +174,7 @@ class KafkaSettings(BaseSettings):
 
     @property
     def tls(self) -> bool:
+        """True when clients speak TLS to the brokers (SSL or SASL_SSL)."""
         return self.security_protocol in ("SSL", "SASL_SSL")
 
     def client_config(self, **extra: Any) -> dict[str, Any]:

@@ -253,7 +253,7 @@ def secured(settings: Settings) -> Settings:
 def speaking(settings: Settings) -> Settings:
     """``settings`` as they are when their Kafka section already names a principal (or the profile is
     off); else as ``admin``: what the platform's own tools run as."""
-    return secured(settings) if settings.kafka.secure else as_principal(settings, ADMIN)
+    return secured(settings) if settings.kafka.sasl else as_principal(settings, ADMIN)
 
 
 def node_principal(node_id: int) -> str:
