@@ -317,8 +317,7 @@ def cpu_seconds(settings: Settings, part: str) -> float:
     the pipeline's Python process; an executor, of its worker's)."""
     if part == CLUSTER:
         cluster = SparkCluster(settings)
-        daemons = [cluster.master.name, *(cluster.worker(i).name for i in cluster.worker_indices())]
-        return sum(cpu_seconds(settings, daemon) for daemon in daemons)
+        return sum(cpu_seconds(settings, daemon.name) for daemon in [cluster.master, *cluster.workers()])
     proc = local_process(settings, part)
     if proc is None:
         return 0.0

@@ -210,6 +210,10 @@ class SparkCluster:
         """Worker ``index`` (from 1) as a supervised process."""
         return Service(WORKER.format(index), self.settings.state)
 
+    def workers(self) -> list[Service]:
+        """Every worker this state folder has started (see :meth:`worker_indices`), in order."""
+        return [self.worker(i) for i in self.worker_indices()]
+
     def worker_home(self, index: int) -> Path:
         return self.home / f"worker-{index}"
 
@@ -299,7 +303,7 @@ class SparkCluster:
 
     def stop(self) -> bool:
         """Stop every worker (each stops its executors) at once, then the master; True if any ran."""
-        workers = [self.worker(i) for i in self.worker_indices()]
+        workers = self.workers()
         stopped = []
         if workers:
             with ThreadPoolExecutor(max_workers=len(workers)) as pool:
